@@ -1,0 +1,41 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+/// Swift settings shared by every target: Swift 6 language mode and the two
+/// upcoming features the codebases we learn from use.
+let strictSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "capstan",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "capstan", targets: ["capstan"]),
+        .library(name: "Raft", targets: ["Raft"]),
+        .library(name: "RaftSimulation", targets: ["RaftSimulation"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+    ],
+    targets: [
+        // The consensus core: a pure, synchronous state machine. No I/O, clock, threads or async.
+        .target(name: "Raft", swiftSettings: strictSettings),
+        // Test support: the deterministic simulator, its checkers and the transcript driver.
+        .target(name: "RaftSimulation", dependencies: ["Raft"], swiftSettings: strictSettings),
+        .executableTarget(
+            name: "capstan",
+            dependencies: [
+                "Raft", "RaftSimulation",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(name: "RaftTests", dependencies: ["Raft", "RaftSimulation"],
+                    resources: [.copy("testdata")], swiftSettings: strictSettings),
+        .testTarget(name: "RaftSimulationTests", dependencies: ["Raft", "RaftSimulation"],
+                    swiftSettings: strictSettings),
+    ],
+    swiftLanguageModes: [.v6]
+)
