@@ -33,7 +33,7 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(name: "RaftTests", dependencies: ["Raft", "RaftSimulation"],
-                    resources: [.copy("testdata")], swiftSettings: strictSettings),
+                    exclude: ["testdata"], swiftSettings: strictSettings),
         .testTarget(name: "RaftSimulationTests", dependencies: ["Raft", "RaftSimulation"],
                     swiftSettings: strictSettings),
     ],

@@ -146,7 +146,12 @@ extension RaftNode {
                 break  // A granted pre-vote carries the future term we asked for.
             default:
                 let fromLeader = [.append, .heartbeat, .snapshot].contains(message.kind)
+                let elapsed = electionElapsed
                 becomeFollower(term: message.term, leader: fromLeader ? message.from : .none)
+                // A higher-term vote request alone does not restart our election timer (only a
+                // granted vote or a leader does): otherwise a member with a stale log and a fast
+                // clock could keep every other member from ever campaigning.
+                if message.kind == .vote { electionElapsed = elapsed }
             }
             return true
         }

@@ -239,11 +239,8 @@ extension RaftNode {
             send(Message(kind: .appendResponse, to: message.from, index: log.committed))
             return
         }
-        guard meta.confState.contains(id) else {
-            // A snapshot from a membership we are not part of: refuse it.
-            send(Message(kind: .appendResponse, to: message.from, index: log.committed))
-            return
-        }
+        // A snapshot whose membership predates our own addition is accepted: the entries after
+        // it carry the change that added us, and until we apply it we cannot campaign.
         log.restore(snapshot)
         resetProgress(meta.confState)
         send(Message(kind: .appendResponse, to: message.from, index: log.lastIndex()))

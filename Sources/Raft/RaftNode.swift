@@ -62,9 +62,12 @@ public struct RaftNode {
             }
             log.commitTo(hardState.commit)
         }
-        guard log.applied <= log.committed else {
-            throw .invalidConfig("applied index \(log.applied) is past the commit index \(log.committed)")
+        // What was applied is committed, even if the hard state recording that commit was not
+        // yet durable when the application took its snapshot.
+        guard log.applied <= log.lastIndex() else {
+            throw .invalidConfig("applied index \(log.applied) is past the last log index \(log.lastIndex())")
         }
+        log.commitTo(log.applied)
         term = hardState.term
         vote = hardState.vote
         lastHardState = hardState

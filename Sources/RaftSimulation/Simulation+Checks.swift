@@ -1,4 +1,4 @@
-import Raft
+public import Raft
 
 /// The safety checks, run after every event.
 extension Simulation {
@@ -127,29 +127,30 @@ extension Simulation {
         guard traceRing.count == options.traceTailLines else { return traceRing }
         return Array(traceRing[traceNext...] + traceRing[..<traceNext])
     }
+}
 
-    func describe(_ m: Message) -> String {
-        var text = "n\(m.from)->n\(m.to) \(m.kind) term=\(m.term)"
-        switch m.kind {
-        case .append:
-            text += " prev=\(m.index)/\(m.logTerm) entries=\(m.entries.map { "\($0.index)/\($0.term)" }) commit=\(m.commit)"
-        case .appendResponse:
-            text += m.reject ? " REJECT \(m.index) hint=\(m.rejectHint)/\(m.logTerm)" : " index=\(m.index)"
-        case .vote, .preVote:
-            text += " last=\(m.index)/\(m.logTerm)\(m.context == Message.campaignTransfer ? " (transfer)" : "")"
-        case .voteResponse, .preVoteResponse:
-            text += m.reject ? " REJECT" : " GRANT"
-        case .snapshot:
-            text += " snapshot=\(m.snapshot?.metadata.index ?? 0)/\(m.snapshot?.metadata.term ?? 0)"
-        case .heartbeat:
-            text += " commit=\(m.commit) ctx=\(m.context)"
-        case .readIndex, .readIndexResponse, .heartbeatResponse:
-            text += " ctx=\(m.context) index=\(m.index)"
-        case .propose:
-            text += " entries=\(m.entries.count)"
-        case .timeoutNow:
-            break
-        }
-        return text
+/// One line describing a message, as traces and transcripts print it.
+public func describe(_ m: Message) -> String {
+    var text = "n\(m.from)->n\(m.to) \(m.kind) term=\(m.term)"
+    switch m.kind {
+    case .append:
+        text += " prev=\(m.index)/\(m.logTerm) entries=\(m.entries.map { "\($0.index)/\($0.term)" }) commit=\(m.commit)"
+    case .appendResponse:
+        text += m.reject ? " REJECT \(m.index) hint=\(m.rejectHint)/\(m.logTerm)" : " index=\(m.index)"
+    case .vote, .preVote:
+        text += " last=\(m.index)/\(m.logTerm)\(m.context == Message.campaignTransfer ? " (transfer)" : "")"
+    case .voteResponse, .preVoteResponse:
+        text += m.reject ? " REJECT" : " GRANT"
+    case .snapshot:
+        text += " snapshot=\(m.snapshot?.metadata.index ?? 0)/\(m.snapshot?.metadata.term ?? 0)"
+    case .heartbeat:
+        text += " commit=\(m.commit) ctx=\(m.context)"
+    case .readIndex, .readIndexResponse, .heartbeatResponse:
+        text += " ctx=\(m.context) index=\(m.index)"
+    case .propose:
+        text += " entries=\(m.entries.count)"
+    case .timeoutNow:
+        break
     }
+    return text
 }

@@ -87,6 +87,8 @@ final class Simulation {
     var blocked: Set<Link> = []
     var dropRate: Double
     var duplicateRate: Double
+    /// Milliseconds between faults; some seeds are storms of faults.
+    var faultIntervalMs: ClosedRange<Int>
     var stats = SimulationStats()
     var settings = ""
 
@@ -126,11 +128,12 @@ final class Simulation {
         baseConfig = config
         dropRate = Double(rng.int(in: 0...10)) / 100
         duplicateRate = Double(rng.int(in: 0...5)) / 100
+        faultIntervalMs = rng.chance(0.3) ? 20...80 : 100...400
         nextNodeID = UInt64(options.members) + 1
         settings =
             "preVote=\(config.preVote) checkQuorum=\(config.checkQuorum) heartbeat=\(config.heartbeatTicks) "
             + "appendBytesMax=\(config.appendBytesMax) inflight=\(config.inflightAppendsMax) "
-            + "drop=\(dropRate) dup=\(duplicateRate)"
+            + "drop=\(dropRate) dup=\(duplicateRate) faultEveryMs=\(faultIntervalMs)"
     }
 
     func node(_ id: NodeID) -> SimNode? { nodes.first { $0.id == id } }
@@ -191,7 +194,7 @@ final class Simulation {
         case .fault:
             guard healTime == nil else { return }
             injectFault()
-            queue.push(.fault, at: now + rng.int(in: 100...400))
+            queue.push(.fault, at: now + rng.int(in: faultIntervalMs))
         case .heal:
             heal()
         }
@@ -346,7 +349,15 @@ final class Simulation {
     func injectFault() {
         let up = nodes.filter { $0.isUp }
         let down = nodes.filter { !$0.isUp && !$0.removed }
-        switch rng.nextInt(below: 9) {
+        switch rng.nextInt(below: 14) {
+        case 9, 11:
+            // Leaders are where unreplicated entries pile up: crash one.
+            guard let victim = currentLeader ?? rng.pick(up) else { return }
+            stats.crashes += 1
+            trace("n\(victim.id) CRASH leader (unsynced writes lost)")
+            victim.crash()
+        case 10, 12, 13:
+            isolateLeader()
         case 0:
             guard let victim = rng.pick(up) else { return }
             stats.crashes += 1
@@ -390,6 +401,16 @@ final class Simulation {
         } }
         stats.partitions += 1
         trace("PARTITION \(left) | \(right)")
+    }
+
+    func isolateLeader() {
+        guard let leader = currentLeader else { return }
+        for other in nodes where other.id != leader.id {
+            blocked.insert(Link(from: leader.id, to: other.id))
+            blocked.insert(Link(from: other.id, to: leader.id))
+        }
+        stats.partitions += 1
+        trace("PARTITION leader n\(leader.id) isolated")
     }
 
     func partitionOneWay() {
@@ -472,6 +493,8 @@ final class Simulation {
         duplicateRate = 0
         healTime = now
         firstOpAfterHeal = nextOpID
+        // Clocks that ran uneven go back to a normal spread.
+        for member in nodes { member.tickIntervalMs = rng.int(in: 8...12) }
         for member in nodes where !member.isUp && !member.removed { startNode(member) }
         endTime = now + options.livenessBoundMs
     }
