@@ -57,8 +57,11 @@ extension RaftNode {
             // A removed leader keeps replicating until the application shuts it down, but its
             // own log no longer counts toward commit (it is not among the voters).
             if maybeCommit() { broadcastAppend() }
-            // New members need the log; others may have been waiting on a smaller quorum.
-            for member in progress.ids where member != id { sendAppend(to: member, sendIfEmpty: false) }
+            // A new member is probed at once rather than at the next heartbeat; others may have
+            // entries to receive that a smaller quorum just committed.
+            for member in progress.ids where member != id {
+                sendAppend(to: member, sendIfEmpty: member == change.nodeID && change.kind != .removeNode)
+            }
         }
         return confState
     }

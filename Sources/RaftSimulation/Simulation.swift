@@ -69,6 +69,8 @@ final class Simulation {
         case snapshotReport(leader: NodeID, follower: NodeID, failed: Bool)
         case client
         case fault
+        /// Depose a new leader soon after its election, if it still leads in `term`.
+        case disruptLeader(NodeID, term: Term)
         case heal
     }
 
@@ -197,6 +199,17 @@ final class Simulation {
             queue.push(.fault, at: now + rng.int(in: faultIntervalMs))
         case .heal:
             heal()
+        case .disruptLeader(let id, let term):
+            guard healTime == nil, let member = node(id), member.isUp, member.raft!.role == .leader,
+                member.raft!.term == term
+            else { return }
+            if rng.chance(0.5) {
+                stats.crashes += 1
+                trace("n\(id) CRASH new leader of term \(term)")
+                member.crash()
+            } else {
+                isolateLeader()
+            }
         }
     }
 
@@ -216,6 +229,11 @@ final class Simulation {
             if let soft = ready.softState, soft.role == .leader {
                 stats.leadersElected += 1
                 trace("n\(member.id) becomes leader in term \(member.raft!.term)")
+                // Leaders deposed just after election, with entries of earlier terms only partly
+                // replicated, are where commit rules are tested hardest (Raft figure 8).
+                if healTime == nil && rng.chance(0.2) {
+                    queue.push(.disruptLeader(member.id, term: member.raft!.term), at: now + rng.int(in: 0...20))
+                }
             }
             for message in ready.messages { send(message) }
             if ready.needsPersistence || !member.writeQueue.isEmpty {
