@@ -29,6 +29,8 @@ public struct InjectedBugs: OptionSet, Sendable, Hashable {
     public static let readIndexSkipsHeartbeat = InjectedBugs(rawValue: 1 << 2)
     /// A follower acknowledges appended entries before they are durable.
     public static let ackAppendBeforePersist = InjectedBugs(rawValue: 1 << 3)
+    /// A member grants its vote without checking that the candidate's log is up to date.
+    public static let voteIgnoresLog = InjectedBugs(rawValue: 1 << 4)
 }
 
 /// A source of randomness for election timeouts. Injected so a simulation run replays exactly.
@@ -107,5 +109,6 @@ extension InjectedBugs {
         "commit-prior-term": .commitPriorTermByCounting,
         "read-index-no-heartbeat": .readIndexSkipsHeartbeat,
         "ack-before-persist": .ackAppendBeforePersist,
+        "vote-ignores-log": .voteIgnoresLog,
     ]
 }

@@ -176,7 +176,10 @@ extension RaftNode {
             || (vote == .none && leader == .none)
             || (isPre && message.term > term)
             || config.injectedBugs.contains(.voteTwiceInTerm)
-        let grant = canVote && log.isUpToDate(index: message.index, term: message.logTerm)
+        let upToDate =
+            log.isUpToDate(index: message.index, term: message.logTerm)
+            || config.injectedBugs.contains(.voteIgnoresLog)
+        let grant = canVote && upToDate
         let responseKind: MessageKind = isPre ? .preVoteResponse : .voteResponse
         // A granted pre-vote answers with the term it was asked about; any refusal with ours.
         let responseTerm = grant && isPre ? message.term : term

@@ -70,3 +70,21 @@ extension SimulationReport {
         return lines.joined(separator: "\n")
     }
 }
+
+/// Runs `seeds` in order, a few at a time in parallel, and stops at the first failing seed.
+/// Returns that failure, or nil if every seed passed. For proving a planted bug is caught.
+public func firstFailingSeed(
+    seeds: ClosedRange<UInt64>, members: [Int], configure: @Sendable (inout SimulationOptions) -> Void
+) -> SimulationReport? {
+    let chunk: UInt64 = 8
+    var low = seeds.lowerBound
+    while low <= seeds.upperBound {
+        let high = min(seeds.upperBound, low + chunk - 1)
+        let batch = runSimulations(seeds: low...high, members: members, configure: configure)
+        if let failure = batch.failures.min(by: { ($0.seed, $0.members) < ($1.seed, $1.members) }) {
+            return failure
+        }
+        low = high + 1
+    }
+    return nil
+}

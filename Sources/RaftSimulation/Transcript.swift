@@ -10,7 +10,8 @@ struct ZeroRandom: RaftRandom {
 /// what happens, for readable protocol tests (`command`, `----`, expected output).
 ///
 /// Commands:
-/// - `add-nodes N [voters=1,2,3] [learners=4] [pre-vote=b] [check-quorum=b] [inflight=N] [append-bytes=N]`
+/// - `add-nodes N [voters=1,2,3] [learners=4] [pre-vote=b] [check-quorum=b] [inflight=N] [append-bytes=N]
+///   [bugs=name,...]` (test-only deliberate bugs)
 /// - `add-empty-node ID`: a member with an empty log and no membership (to be added by a change)
 /// - `campaign ID`, `tick ID [N]`, `tick-heartbeat ID`, `tick-election ID`
 /// - `propose ID DATA`, `propose-conf-change ID add-voter|add-learner|remove NODE`
@@ -174,6 +175,12 @@ public final class TranscriptDriver {
             config.checkQuorum = options["check-quorum"].map { $0 == "true" } ?? false
             config.inflightAppendsMax = Int(options["inflight"] ?? "") ?? config.inflightAppendsMax
             config.appendBytesMax = Int(options["append-bytes"] ?? "") ?? config.appendBytesMax
+            for name in (options["bugs"] ?? "").split(separator: ",") {
+                guard let bug = InjectedBugs.named[String(name)] else {
+                    throw TranscriptError(message: "unknown bug '\(name)'")
+                }
+                config.injectedBugs.insert(bug)
+            }
             let fresh = Member(id: id, config: config)
             fresh.storage.append(bootstrap)
             fresh.storage.setHardState(HardState(term: 1, commit: LogIndex(UInt64(bootstrap.count))))

@@ -31,7 +31,7 @@ struct Simulate: ParsableCommand {
     @Flag(help: "Print every event of the run (use with a single seed).")
     var trace = false
 
-    @Option(help: "Test-only: switch on a deliberate bug (vote-twice, commit-prior-term, read-index-no-heartbeat, ack-before-persist).")
+    @Option(help: "Test-only: switch on a deliberate bug (vote-twice, vote-ignores-log, commit-prior-term, read-index-no-heartbeat, ack-before-persist).")
     var injectBug: [String] = []
 
     func run() throws {
