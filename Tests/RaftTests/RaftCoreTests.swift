@@ -180,3 +180,14 @@ struct RaftNodeTests {
         #expect(!out.contains("send after persist n1->n2 append"))
     }
 }
+
+struct InMemoryClusterTests {
+    @Test func threeMembersCommitEveryProposal() throws {
+        let cluster = try InMemoryCluster(size: 3)
+        let batch = (0..<100).map { _ in [UInt8](repeating: 7, count: 256) }
+        let first = try cluster.proposeAndCommit(batch)
+        let second = try cluster.proposeAndCommit(batch)
+        #expect(first == 100)
+        #expect(second == 100)
+    }
+}
