@@ -1,11 +1,12 @@
-// swift-tools-version: 6.1
+// swift-tools-version: 6.2
 import PackageDescription
 
-/// Swift settings shared by every target: Swift 6 language mode and the two
-/// upcoming features the codebases we learn from use.
+/// Swift settings shared by every target: Swift 6 language mode, the two upcoming features the
+/// codebases we learn from use, and warnings treated as errors (in our targets only).
 let strictSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
     .enableUpcomingFeature("InternalImportsByDefault"),
+    .treatAllWarnings(as: .error),
 ]
 
 let package = Package(

@@ -1,5 +1,10 @@
 // swift-tools-version: 6.1
+import Foundation
 import PackageDescription
+
+/// A path dependency is named after its folder, which differs between checkouts.
+let rootPackage = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .lastPathComponent
 
 // The micro-benchmarks live in their own package so that the main package's build and tests
 // (what CI runs) do not build the benchmark framework. Run from this folder:
@@ -16,8 +21,8 @@ let package = Package(
             name: "RaftCommit",
             dependencies: [
                 .product(name: "Benchmark", package: "benchmark"),
-                .product(name: "Raft", package: "capstan"),
-                .product(name: "RaftSimulation", package: "capstan"),
+                .product(name: "Raft", package: rootPackage),
+                .product(name: "RaftSimulation", package: rootPackage),
             ],
             path: "Benchmarks/RaftCommit",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]

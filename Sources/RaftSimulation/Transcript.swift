@@ -1,4 +1,4 @@
-public import Raft
+import Raft
 
 /// A random source that always answers 0, so election timeouts are exactly `electionTicks`
 /// and transcripts are stable.
