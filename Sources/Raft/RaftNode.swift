@@ -112,6 +112,13 @@ public struct RaftNode {
         try propose([Entry(term: 0, index: 0, kind: .normal, data: data)])
     }
 
+    /// Proposes several entries of application data at once: on a leader they are appended
+    /// together and go to each follower in one append, not one per entry. All or none are taken.
+    public mutating func propose(batch: [[UInt8]]) throws(RaftError) {
+        guard !batch.isEmpty else { return }
+        try propose(batch.map { Entry(term: 0, index: 0, kind: .normal, data: $0) })
+    }
+
     /// Proposes one membership change. Only one may be in progress at a time.
     public mutating func proposeConfChange(_ change: ConfChange) throws(RaftError) {
         if role == .leader { try validateConfChange(change) }

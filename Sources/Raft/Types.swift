@@ -1,27 +1,30 @@
-/// A Raft term. Terms only grow; a message from an older term is stale.
-public struct Term: RawRepresentable, Hashable, Comparable, Sendable, ExpressibleByIntegerLiteral,
-    CustomStringConvertible
+/// A distinct integer quantity (a term, an index, an ID): a `UInt64` that does not mix with
+/// the others by accident.
+public protocol RaftQuantity: RawRepresentable, Hashable, Comparable, Sendable, ExpressibleByIntegerLiteral,
+    CustomStringConvertible where RawValue == UInt64, IntegerLiteralType == UInt64
 {
+    init(rawValue: UInt64)
+}
+
+extension RaftQuantity {
+    public init(_ value: UInt64) { self.init(rawValue: value) }
+    public init(integerLiteral value: UInt64) { self.init(rawValue: value) }
+    public static func < (a: Self, b: Self) -> Bool { a.rawValue < b.rawValue }
+    public var description: String { String(rawValue) }
+}
+
+/// A Raft term. Terms only grow; a message from an older term is stale.
+public struct Term: RaftQuantity {
     public var rawValue: UInt64
     public init(rawValue: UInt64) { self.rawValue = rawValue }
-    public init(_ value: UInt64) { self.rawValue = value }
-    public init(integerLiteral value: UInt64) { self.rawValue = value }
-    public static func < (a: Term, b: Term) -> Bool { a.rawValue < b.rawValue }
-    public var description: String { String(rawValue) }
     /// The term after this one.
     public var next: Term { Term(rawValue + 1) }
 }
 
 /// A position in the replicated log. Index 0 is the empty position before the first entry.
-public struct LogIndex: RawRepresentable, Hashable, Comparable, Sendable, ExpressibleByIntegerLiteral,
-    CustomStringConvertible
-{
+public struct LogIndex: RaftQuantity {
     public var rawValue: UInt64
     public init(rawValue: UInt64) { self.rawValue = rawValue }
-    public init(_ value: UInt64) { self.rawValue = value }
-    public init(integerLiteral value: UInt64) { self.rawValue = value }
-    public static func < (a: LogIndex, b: LogIndex) -> Bool { a.rawValue < b.rawValue }
-    public var description: String { String(rawValue) }
     public static func + (a: LogIndex, b: UInt64) -> LogIndex { LogIndex(a.rawValue + b) }
     /// Subtraction that stops at zero: "the index before 0" is 0.
     public static func - (a: LogIndex, b: UInt64) -> LogIndex {
@@ -34,15 +37,9 @@ public struct LogIndex: RawRepresentable, Hashable, Comparable, Sendable, Expres
 }
 
 /// The identity of a member. 0 means "nobody" (no vote, no known leader).
-public struct NodeID: RawRepresentable, Hashable, Comparable, Sendable, ExpressibleByIntegerLiteral,
-    CustomStringConvertible
-{
+public struct NodeID: RaftQuantity {
     public var rawValue: UInt64
     public init(rawValue: UInt64) { self.rawValue = rawValue }
-    public init(_ value: UInt64) { self.rawValue = value }
-    public init(integerLiteral value: UInt64) { self.rawValue = value }
-    public static func < (a: NodeID, b: NodeID) -> Bool { a.rawValue < b.rawValue }
-    public var description: String { String(rawValue) }
     /// Nobody: no vote cast, no leader known.
     public static let none = NodeID(0)
 }

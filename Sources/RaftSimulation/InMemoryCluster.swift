@@ -41,7 +41,7 @@ public final class InMemoryCluster {
     /// Returns how many of them the leader applied.
     public func proposeAndCommit(_ entries: [[UInt8]]) throws(RaftError) -> Int {
         let before = appliedOnLeader
-        for data in entries { try members[0].raft.propose(data) }
+        try members[0].raft.propose(batch: entries)
         settle()
         return appliedOnLeader - before
     }

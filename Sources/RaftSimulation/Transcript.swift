@@ -14,7 +14,7 @@ struct ZeroRandom: RaftRandom {
 ///   [bugs=name,...]` (test-only deliberate bugs)
 /// - `add-empty-node ID`: a member with an empty log and no membership (to be added by a change)
 /// - `campaign ID`, `tick ID [N]`, `tick-heartbeat ID`, `tick-election ID`
-/// - `propose ID DATA`, `propose-conf-change ID add-voter|add-learner|remove NODE`
+/// - `propose ID DATA`, `propose-batch ID DATA...`, `propose-conf-change ID add-voter|add-learner|remove NODE`
 /// - `read-index ID CTX`, `transfer-leader FROM TO`
 /// - `stabilize`: process readies and deliver messages until nothing moves
 /// - `process-ready ID`, `deliver-msgs ID` (`drop` as a second word drops them)
@@ -100,6 +100,10 @@ public final class TranscriptDriver {
         case "propose":
             let m = try running(args.first)
             try report { () throws(RaftError) in try m.raft!.propose(Array((args.dropFirst().first ?? "").utf8)) }
+        case "propose-batch":
+            let m = try running(args.first)
+            let batch = args.dropFirst().map { Array($0.utf8) }
+            try report { () throws(RaftError) in try m.raft!.propose(batch: batch) }
         case "propose-conf-change":
             let m = try running(args.first)
             let change = try parseConfChange(Array(args.dropFirst()))

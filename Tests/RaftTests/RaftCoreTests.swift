@@ -167,10 +167,7 @@ struct RaftNodeTests {
     }
 
     @Test func leaderSendsAppendsBeforeItsOwnWriteIsDurable() throws {
-        let driver = TranscriptDriver()
-        _ = driver.run("add-nodes 3")
-        _ = driver.run("campaign 1")
-        _ = driver.run("stabilize")
+        let driver = electedDriver()
         _ = driver.run("propose 1 x")
         let out = driver.run("process-ready 1")
         // The entries to write and the appends to followers come in the same batch, and the
@@ -190,4 +187,20 @@ struct InMemoryClusterTests {
         #expect(first == 100)
         #expect(second == 100)
     }
+
+    @Test func aBatchGoesToEachFollowerInOneAppend() {
+        let driver = electedDriver()
+        _ = driver.run("propose-batch 1 a b c")
+        let out = driver.run("process-ready 1")
+        #expect(out.contains("send n1->n2 append term=2 prev=4/2 entries=[\"5/2\", \"6/2\", \"7/2\"]"), "\(out)")
+    }
+}
+
+/// A transcript driver with three members, member 1 elected and everything settled.
+func electedDriver() -> TranscriptDriver {
+    let driver = TranscriptDriver()
+    _ = driver.run("add-nodes 3")
+    _ = driver.run("campaign 1")
+    _ = driver.run("stabilize")
+    return driver
 }
