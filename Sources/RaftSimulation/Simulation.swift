@@ -340,12 +340,14 @@ final class Simulation {
         let up = nodes.filter { $0.isUp }
         guard let member = rng.pick(up) else { return }
         if rng.chance(0.7) {
-            let opID = nextOpID
-            nextOpID += 1
-            stats.writesProposed += 1
+            // Mostly single writes; sometimes a batch, as a store member sends them.
+            let count = rng.chance(0.2) ? rng.int(in: 2...6) : 1
+            let opIDs = (0..<count).map { nextOpID + UInt64($0) }
+            nextOpID += UInt64(count)
+            stats.writesProposed += count
             do {
-                try member.raft!.propose(SimClient.writeData(opID))
-                pendingWrites[opID] = now
+                try member.raft!.propose(batch: opIDs.map { SimClient.writeData($0) })
+                for opID in opIDs { pendingWrites[opID] = now }
             } catch {
                 // Refused (no leader, transfer in progress...): the client would retry elsewhere.
                 if options.traceAll { trace("DEBUG propose on n\(member.id) refused: \(error) transferee=\(member.raft!.leadTransferee)") }
