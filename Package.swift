@@ -16,6 +16,7 @@ let package = Package(
         .executable(name: "capstan", targets: ["capstan"]),
         .library(name: "Raft", targets: ["Raft"]),
         .library(name: "RaftSimulation", targets: ["RaftSimulation"]),
+        .library(name: "Storage", targets: ["Storage"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -25,10 +26,16 @@ let package = Package(
         .target(name: "Raft", swiftSettings: strictSettings),
         // Test support: the deterministic simulator, its checkers and the transcript driver.
         .target(name: "RaftSimulation", dependencies: ["Raft"], swiftSettings: strictSettings),
+        // The system liblz4 (Debian: liblz4-dev), for compressing snapshots.
+        .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
+        // Durable storage: the write-ahead log, snapshot files, and the Raft log on them.
+        .target(name: "Storage", dependencies: ["Raft", "CLZ4"], swiftSettings: strictSettings),
+        // Test support: a simulated file system with crashes and injected faults.
+        .target(name: "StorageTestSupport", dependencies: ["Storage"], swiftSettings: strictSettings),
         .executableTarget(
             name: "capstan",
             dependencies: [
-                "Raft", "RaftSimulation",
+                "Raft", "RaftSimulation", "Storage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings
@@ -36,6 +43,8 @@ let package = Package(
         .testTarget(name: "RaftTests", dependencies: ["Raft", "RaftSimulation"],
                     exclude: ["testdata"], swiftSettings: strictSettings),
         .testTarget(name: "RaftSimulationTests", dependencies: ["Raft", "RaftSimulation"],
+                    swiftSettings: strictSettings),
+        .testTarget(name: "StorageTests", dependencies: ["Storage", "StorageTestSupport", "Raft"],
                     swiftSettings: strictSettings),
     ],
     swiftLanguageModes: [.v6]

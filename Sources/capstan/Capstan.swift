@@ -5,6 +5,6 @@ struct Capstan: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "capstan",
         abstract: "A Raft key-value store that speaks etcd's v3 API.",
-        subcommands: [Simulate.self]
+        subcommands: [Simulate.self, Debug.self]
     )
 }

@@ -1,0 +1,362 @@
+import Foundation
+public import Raft
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A mutex with a condition variable (pthreads), for the writer thread's queue.
+final class ConditionLock: @unchecked Sendable {
+    private var mutex = pthread_mutex_t()
+    private var condition = pthread_cond_t()
+
+    init() {
+        pthread_mutex_init(&mutex, nil)
+        pthread_cond_init(&condition, nil)
+    }
+
+    deinit {
+        pthread_cond_destroy(&condition)
+        pthread_mutex_destroy(&mutex)
+    }
+
+    func withLock<T>(_ body: () throws -> T) rethrows -> T {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        return try body()
+    }
+
+    /// Waits for a signal; call only inside `withLock`.
+    func wait() { pthread_cond_wait(&condition, &mutex) }
+    func broadcast() { pthread_cond_broadcast(&condition) }
+}
+
+/// The write-ahead log: segment files of CRC-framed records, appended by one writer thread
+/// with group commit.
+///
+/// Every `append` waiting when the writer starts a round goes into one write and one
+/// `fdatasync`; each caller is answered only once its records are durable. While a round
+/// syncs, new appends gather for the next. After a failed write or sync the WAL acknowledges
+/// nothing more: every waiting and later append fails.
+public final class WAL: @unchecked Sendable {
+    public typealias Completion = @Sendable (Result<[RecordPosition], WALError>) -> Void
+
+    struct PendingAppend {
+        var records: [WALRecord]
+        var bytes: Int
+        var completion: Completion
+    }
+
+    let fs: any FileSystem
+    let directory: String
+    let segmentBytes: Int
+
+    // Guarded by `lock`.
+    private let lock = ConditionLock()
+    private var pending: [PendingAppend] = []
+    private var failure: WALError?
+    private var closing = false
+    private var writerDone = false
+    private var segments: [SegmentFile] = []
+
+    // Owned by the writer thread after `open` returns.
+    private var file: any StorageFile
+    private var segmentNumber: UInt64
+    private var writeOffset: Int
+    private var nextSequence: UInt64
+    private var lastEntryIndex: LogIndex
+    private var lastHardState: HardState
+    private var lastSnapshot: (index: LogIndex, term: Term)?
+
+    private init(fs: any FileSystem, directory: String, segmentBytes: Int, file: any StorageFile, segments: [SegmentFile],
+                 writeOffset: Int, nextSequence: UInt64, contents: WALContents)
+    {
+        self.fs = fs
+        self.directory = directory
+        self.segmentBytes = segmentBytes
+        self.file = file
+        self.segments = segments
+        self.segmentNumber = segments.last!.number
+        self.writeOffset = writeOffset
+        self.nextSequence = nextSequence
+        lastEntryIndex = contents.entries.last?.index ?? contents.snapshot?.index ?? 0
+        lastHardState = contents.hardState
+        lastSnapshot = contents.snapshot
+    }
+
+    /// Opens the WAL in `directory` (creating it when empty), verifies every record, cuts off a
+    /// torn tail, and returns what it holds. Throws `.corrupt` with the file and offset when
+    /// anything else is damaged.
+    public static func open(directory: String, fs: any FileSystem = PosixFileSystem(),
+                            segmentBytes: Int = StorageLimits.walSegmentBytesDefault) throws(WALError) -> (WAL, WALContents)
+    {
+        precondition(segmentBytes >= 4096, "segments must hold at least 4 KiB")
+        do {
+            if !fs.exists(directory) { try fs.createDirectory(directory) }
+            for name in try fs.listDirectory(directory) where name.hasSuffix(".tmp") {
+                try fs.remove(directory + "/" + name)  // A segment whose creation a crash interrupted.
+            }
+        } catch {
+            throw .io(error)
+        }
+        let reader = WALReader(fs: fs, directory: directory)
+        var segments = try reader.segments()
+        if segments.isEmpty {
+            let first = try createSegment(fs: fs, directory: directory, number: 0, firstIndex: 1, segmentBytes: segmentBytes,
+                                          sequence: 1, carry: [])
+            segments = [first.segment]
+            let wal = WAL(fs: fs, directory: directory, segmentBytes: segmentBytes, file: first.file, segments: segments,
+                          writeOffset: first.end, nextSequence: first.nextSequence, contents: WALContents())
+            wal.start()
+            return (wal, WALContents())
+        }
+        let scan = try reader.scan(segments)
+        let file: any StorageFile
+        do { file = try fs.open(segments.last!.path, create: false) } catch { throw .io(error) }
+        let wal = WAL(fs: fs, directory: directory, segmentBytes: segmentBytes, file: file, segments: segments,
+                      writeOffset: scan.lastSegmentEnd, nextSequence: scan.nextSequence, contents: scan.contents)
+        wal.start()
+        return (wal, scan.contents)
+    }
+
+    private func start() {
+        let thread = Thread { [self] in writerLoop() }
+        thread.name = "capstan-wal-writer"
+        thread.start()
+    }
+
+    // MARK: - Appending
+
+    /// Appends records; `completion` runs on the writer thread once they are durable (with the
+    /// position of each entry record, in order) or failed.
+    public func append(_ records: [WALRecord], completion: @escaping Completion) {
+        var bytes = 0
+        for record in records {
+            if case .entry(let entry) = record, entry.data.count + 17 > StorageLimits.walRecordPayloadBytesMax {
+                completion(.failure(.recordTooLarge(bytes: entry.data.count + 17)))
+                return
+            }
+            bytes += WALFormat.headerBytes + (recordPayloadEstimate(record))
+        }
+        let refusal: WALError? = lock.withLock {
+            if let failure { return .failed(failure.description) }
+            if closing { return .closed }
+            if pending.count >= StorageLimits.walPendingAppendsMax { return .queueFull }
+            pending.append(PendingAppend(records: records, bytes: bytes, completion: completion))
+            lock.broadcast()
+            return nil
+        }
+        if let refusal { completion(.failure(refusal)) }
+    }
+
+    /// Appends records and returns once they are durable.
+    @discardableResult
+    public func append(_ records: [WALRecord]) async throws(WALError) -> [RecordPosition] {
+        let result: Result<[RecordPosition], WALError> = await withCheckedContinuation { continuation in
+            append(records) { continuation.resume(returning: $0) }
+        }
+        return try result.get()
+    }
+
+    /// Stops the writer after the appends already queued; later appends fail with `.closed`.
+    public func close() {
+        lock.withLock {
+            closing = true
+            lock.broadcast()
+            while !writerDone { lock.wait() }
+        }
+    }
+
+    private func recordPayloadEstimate(_ record: WALRecord) -> Int {
+        if case .entry(let entry) = record { return 24 + entry.data.count }
+        return 24
+    }
+
+    // MARK: - The writer thread
+
+    private func writerLoop() {
+        while let batch = nextBatch() {
+            do {
+                let positions = try write(batch)
+                for (append, result) in zip(batch, positions) { append.completion(.success(result)) }
+            } catch {
+                let reason = WALError.io(error)
+                let failed: [PendingAppend] = lock.withLock {
+                    failure = reason
+                    defer { pending = [] }
+                    return pending
+                }
+                for append in batch + failed { append.completion(.failure(reason)) }
+            }
+        }
+        lock.withLock {
+            writerDone = true
+            lock.broadcast()
+        }
+    }
+
+    /// Takes every append waiting now, up to the batch byte limit; nil when closing and idle.
+    private func nextBatch() -> [PendingAppend]? {
+        lock.withLock {
+            while pending.isEmpty && !closing { lock.wait() }
+            if pending.isEmpty { return nil }
+            var bytes = 0
+            var count = 0
+            while count < pending.count && (count == 0 || bytes + pending[count].bytes <= StorageLimits.walBatchBytesMax) {
+                bytes += pending[count].bytes
+                count += 1
+            }
+            defer { pending.removeFirst(count) }
+            return Array(pending.prefix(count))
+        }
+    }
+
+    /// Encodes, writes and syncs a batch; returns each append's entry positions.
+    private func write(_ batch: [PendingAppend]) throws(StorageIOError) -> [[RecordPosition]] {
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(batch.reduce(0) { $0 + $1.bytes })
+        var bufferStart = writeOffset
+        var results: [[RecordPosition]] = []
+        for append in batch {
+            var positions: [RecordPosition] = []
+            for record in append.records {
+                let (type, payload) = WALFormat.payload(of: record)
+                let size = WALFormat.paddedSize(payload: payload.count)
+                if bufferStart + buffer.count + size > segmentBytes {
+                    try flush(&buffer, at: bufferStart)
+                    try file.sync()
+                    try rollSegment()
+                    bufferStart = writeOffset
+                }
+                let offset = bufferStart + buffer.count
+                WALFormat.frame(type: type, sequence: nextSequence, payload: payload, into: &buffer)
+                nextSequence += 1
+                note(record)
+                if case .entry = record {
+                    positions.append(RecordPosition(segment: segmentNumber, offset: offset, paddedLength: size))
+                }
+            }
+            results.append(positions)
+        }
+        try flush(&buffer, at: bufferStart)
+        try file.sync()
+        return results
+    }
+
+    private func flush(_ buffer: inout [UInt8], at offset: Int) throws(StorageIOError) {
+        guard !buffer.isEmpty else { return }
+        try file.write(buffer, at: offset)
+        writeOffset = offset + buffer.count
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    private func note(_ record: WALRecord) {
+        switch record {
+        case .entry(let entry): lastEntryIndex = entry.index
+        case .hardState(let state): lastHardState = state
+        case .snapshotMarker(let index, let term): lastSnapshot = (index, term)
+        }
+    }
+
+    /// Starts the next segment. It opens with the hard state and snapshot marker so far, so
+    /// older segments are needed only for their entries.
+    private func rollSegment() throws(StorageIOError) {
+        var carry: [WALRecord] = [.hardState(lastHardState)]
+        if let lastSnapshot { carry.append(.snapshotMarker(index: lastSnapshot.index, term: lastSnapshot.term)) }
+        let next: (file: any StorageFile, segment: SegmentFile, end: Int, nextSequence: UInt64)
+        do {
+            next = try WAL.createSegment(fs: fs, directory: directory, number: segmentNumber + 1,
+                                         firstIndex: lastEntryIndex + 1, segmentBytes: segmentBytes,
+                                         sequence: nextSequence, carry: carry)
+        } catch {
+            if case .io(let io) = error { throw io }
+            throw StorageIOError(kind: .other, operation: "create segment", path: directory, errno: 0)
+        }
+        file = next.file
+        segmentNumber = next.segment.number
+        writeOffset = next.end
+        nextSequence = next.nextSequence
+        lock.withLock { segments.append(next.segment) }
+    }
+
+    /// Creates a segment as a temporary file (preallocated, header and carried records written
+    /// and synced), renames it into place, and syncs the directory.
+    static func createSegment(fs: any FileSystem, directory: String, number: UInt64, firstIndex: LogIndex,
+                              segmentBytes: Int, sequence: UInt64, carry: [WALRecord]) throws(WALError)
+        -> (file: any StorageFile, segment: SegmentFile, end: Int, nextSequence: UInt64)
+    {
+        let name = WALFormat.segmentName(number: number, firstIndex: firstIndex)
+        let path = directory + "/" + name
+        var bytes: [UInt8] = []
+        var sequence = sequence
+        WALFormat.frame(type: .segmentHeader, sequence: sequence,
+                        payload: WALFormat.segmentHeaderPayload(segment: number, firstIndex: firstIndex), into: &bytes)
+        sequence += 1
+        for record in carry {
+            let (type, payload) = WALFormat.payload(of: record)
+            WALFormat.frame(type: type, sequence: sequence, payload: payload, into: &bytes)
+            sequence += 1
+        }
+        do {
+            let temporary = try fs.open(path + ".tmp", create: true)
+            try temporary.preallocate(size: segmentBytes)
+            try temporary.write(bytes, at: 0)
+            try temporary.sync()
+            try fs.rename(path + ".tmp", to: path)
+            try fs.syncDirectory(directory)
+            let file = try fs.open(path, create: false)
+            return (file, SegmentFile(number: number, firstIndex: firstIndex, path: path), bytes.count, sequence)
+        } catch {
+            throw .io(error)
+        }
+    }
+
+    // MARK: - Reading back and purging
+
+    /// Reads the entry record at `position` back from disk, verifying its checksum.
+    public func readEntry(at position: RecordPosition) throws(WALError) -> Entry {
+        let path: String? = lock.withLock { segments.first { $0.number == position.segment }?.path }
+        guard let path else {
+            throw .corrupt(file: directory, offset: position.offset, reason: "segment \(position.segment) is gone")
+        }
+        let bytes: [UInt8]
+        do { bytes = try fs.open(path, create: false).read(count: position.paddedLength, at: position.offset) } catch {
+            throw .io(error)
+        }
+        let reader = WALReader(fs: fs, directory: directory)
+        var header = ByteReader(bytes.prefix(WALFormat.headerBytes))
+        _ = header.u32()
+        _ = header.u32()
+        let sequence = header.u64() ?? 0
+        guard case .record(let type, let payload, _) = reader.inspect(bytes, at: 0, expectedSequence: sequence),
+            let record = WALFormat.decode(type: type, payload: payload), case .entry(let entry) = record
+        else {
+            throw .corrupt(file: path, offset: position.offset, reason: "the entry record does not verify")
+        }
+        return entry
+    }
+
+    /// Removes every segment but the newest whose entries are all at or below `index` (covered
+    /// by a durable snapshot whose marker is already in the WAL). Returns the removed paths.
+    @discardableResult
+    public func purgeSegments(coveredThrough index: LogIndex) throws(WALError) -> [String] {
+        let doomed: [SegmentFile] = lock.withLock {
+            // Only a run of the oldest segments goes; the first one still needed stops it.
+            var doomed: [SegmentFile] = []
+            while segments.count > 1 && segments[1].firstIndex - 1 <= index {
+                doomed.append(segments.removeFirst())
+            }
+            return doomed
+        }
+        do {
+            for segment in doomed { try fs.remove(segment.path) }
+            if !doomed.isEmpty { try fs.syncDirectory(directory) }
+        } catch {
+            throw .io(error)
+        }
+        return doomed.map(\.path)
+    }
+
+    /// The segment files, oldest first.
+    public var segmentPaths: [String] { lock.withLock { segments.map(\.path) } }
+}

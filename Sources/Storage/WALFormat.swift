@@ -1,0 +1,184 @@
+public import Raft
+
+/// The named limits of storage, gathered so they can be read together.
+public enum StorageLimits {
+    /// Size of a WAL segment file (preallocated); a segment rolls over before it would pass it.
+    public static let walSegmentBytesDefault = 64 << 20
+    /// Largest record payload; an append of a larger entry is refused.
+    public static let walRecordPayloadBytesMax = 16 << 20
+    /// Bytes one group-commit write gathers at most; the rest waits for the next one.
+    public static let walBatchBytesMax = 16 << 20
+    /// Appends waiting for the writer; past it, appends are refused rather than queued.
+    public static let walPendingAppendsMax = 65_536
+    /// Snapshot files kept (the newest ones); older ones are purged after a new one is saved.
+    public static let snapshotsRetainedDefault = 2
+    /// Uncompressed bytes per LZ4 block in a snapshot file.
+    public static let snapshotBlockBytes = 4 << 20
+}
+
+/// What a WAL record carries.
+public enum WALRecordType: UInt8, Sendable {
+    /// The first record of every segment: format version, segment number, first index.
+    case segmentHeader = 1
+    /// One Raft log entry. An entry at an index already in the log replaces it and all after it.
+    case entry = 2
+    /// The Raft hard state (term, vote, commit); the last one wins.
+    case hardState = 3
+    /// A snapshot exists at (index, term): entries up to it may be gone.
+    case snapshotMarker = 4
+}
+
+/// A record to append.
+public enum WALRecord: Equatable, Sendable {
+    case entry(Entry)
+    case hardState(HardState)
+    case snapshotMarker(index: LogIndex, term: Term)
+}
+
+/// The record framing (see docs/storage.md):
+///
+///     offset size field
+///     0      4    CRC-32C of bytes 4..<24 of the header and the payload (little endian)
+///     4      4    payload length in bytes
+///     8      8    sequence number: 1 for the WAL's first record, +1 for each record after
+///     16     1    record type
+///     17     7    zero
+///     24     n    payload
+///     24+n   p    zero padding to a multiple of 8 bytes
+enum WALFormat {
+    static let headerBytes = 24
+    static let version: UInt32 = 1
+    static let segmentSuffix = ".wal"
+
+    static func paddedSize(payload: Int) -> Int { (headerBytes + payload + 7) & ~7 }
+
+    /// Appends one framed record to `out`.
+    static func frame(type: WALRecordType, sequence: UInt64, payload: [UInt8], into out: inout [UInt8]) {
+        let start = out.count
+        out.append(contentsOf: [0, 0, 0, 0])
+        out.appendLE(UInt32(payload.count))
+        out.appendLE(sequence)
+        out.append(type.rawValue)
+        out.append(contentsOf: [0, 0, 0, 0, 0, 0, 0])
+        out.append(contentsOf: payload)
+        let crc = out.withUnsafeBytes { raw in
+            CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[(start + 4)...]))
+        }
+        out.withUnsafeMutableBytes { $0.storeBytes(of: crc.littleEndian, toByteOffset: start, as: UInt32.self) }
+        let padding = paddedSize(payload: payload.count) - (headerBytes + payload.count)
+        out.append(contentsOf: repeatElement(0, count: padding))
+    }
+
+    static func payload(of record: WALRecord) -> (WALRecordType, [UInt8]) {
+        var out: [UInt8] = []
+        switch record {
+        case .entry(let entry):
+            out.reserveCapacity(17 + entry.data.count)
+            out.appendLE(entry.term.rawValue)
+            out.appendLE(entry.index.rawValue)
+            out.append(entry.kind.rawValue)
+            out.append(contentsOf: entry.data)
+            return (.entry, out)
+        case .hardState(let state):
+            out.appendLE(state.term.rawValue)
+            out.appendLE(state.vote.rawValue)
+            out.appendLE(state.commit.rawValue)
+            return (.hardState, out)
+        case .snapshotMarker(let index, let term):
+            out.appendLE(index.rawValue)
+            out.appendLE(term.rawValue)
+            return (.snapshotMarker, out)
+        }
+    }
+
+    static func segmentHeaderPayload(segment: UInt64, firstIndex: LogIndex) -> [UInt8] {
+        var out: [UInt8] = []
+        out.appendLE(version)
+        out.appendLE(UInt32(0))
+        out.appendLE(segment)
+        out.appendLE(firstIndex.rawValue)
+        return out
+    }
+
+    /// Decodes a record's payload; nil when it does not have the shape its type requires.
+    static func decode(type: WALRecordType, payload: ArraySlice<UInt8>) -> WALRecord? {
+        var reader = ByteReader(payload)
+        switch type {
+        case .entry:
+            guard let term = reader.u64(), let index = reader.u64(), let rawKind = reader.u8(),
+                let kind = EntryKind(rawValue: rawKind)
+            else { return nil }
+            return .entry(Entry(term: Term(term), index: LogIndex(index), kind: kind, data: Array(reader.rest())))
+        case .hardState:
+            guard let term = reader.u64(), let vote = reader.u64(), let commit = reader.u64(), reader.isEmpty else {
+                return nil
+            }
+            return .hardState(HardState(term: Term(term), vote: NodeID(vote), commit: LogIndex(commit)))
+        case .snapshotMarker:
+            guard let index = reader.u64(), let term = reader.u64(), reader.isEmpty else { return nil }
+            return .snapshotMarker(index: LogIndex(index), term: Term(term))
+        case .segmentHeader:
+            return nil
+        }
+    }
+
+    /// "0000000000000003-00000000000004d2.wal": segment number and first entry index, in hex.
+    static func segmentName(number: UInt64, firstIndex: LogIndex) -> String {
+        hex16(number) + "-" + hex16(firstIndex.rawValue) + segmentSuffix
+    }
+
+    static func parseSegmentName(_ name: String) -> (number: UInt64, firstIndex: LogIndex)? {
+        guard name.hasSuffix(segmentSuffix), name.count == 33 + segmentSuffix.count else { return nil }
+        let parts = name.dropLast(segmentSuffix.count).split(separator: "-")
+        guard parts.count == 2, let number = UInt64(parts[0], radix: 16), let first = UInt64(parts[1], radix: 16) else {
+            return nil
+        }
+        return (number, LogIndex(first))
+    }
+}
+
+func hex16(_ value: UInt64) -> String {
+    let digits = String(value, radix: 16)
+    return String(repeating: "0", count: max(0, 16 - digits.count)) + digits
+}
+
+extension Array where Element == UInt8 {
+    mutating func appendLE<T: FixedWidthInteger>(_ value: T) {
+        Swift.withUnsafeBytes(of: value.littleEndian) { append(contentsOf: $0) }
+    }
+}
+
+/// Reads little-endian integers from bytes; nil past the end.
+struct ByteReader {
+    private var bytes: ArraySlice<UInt8>
+
+    init(_ bytes: ArraySlice<UInt8>) { self.bytes = bytes }
+
+    var isEmpty: Bool { bytes.isEmpty }
+    var remaining: Int { bytes.count }
+
+    mutating func u8() -> UInt8? { bytes.popFirst() }
+
+    mutating func integer<T: FixedWidthInteger>(_: T.Type) -> T? {
+        let size = MemoryLayout<T>.size
+        guard bytes.count >= size else { return nil }
+        var value: T = 0
+        for (shift, byte) in bytes.prefix(size).enumerated() { value |= T(byte) << (8 * shift) }
+        bytes = bytes.dropFirst(size)
+        return value
+    }
+
+    mutating func u32() -> UInt32? { integer(UInt32.self) }
+    mutating func u64() -> UInt64? { integer(UInt64.self) }
+
+    mutating func bytes(_ count: Int) -> ArraySlice<UInt8>? {
+        guard bytes.count >= count else { return nil }
+        defer { bytes = bytes.dropFirst(count) }
+        return bytes.prefix(count)
+    }
+
+    mutating func rest() -> ArraySlice<UInt8> {
+        defer { bytes = bytes[bytes.endIndex...] }
+        return bytes
+    }
+}

@@ -1,0 +1,166 @@
+import Foundation
+import Raft
+@testable import Storage
+import Testing
+
+struct CRC32CTests {
+    @Test func knownVectors() {
+        #expect(CRC32C.checksum(Array("123456789".utf8)) == 0xE306_9283)
+        #expect(CRC32C.checksum([UInt8](repeating: 0, count: 32)) == 0x8A91_36AA)  // RFC 3720 B.4
+        #expect(CRC32C.checksum([UInt8](repeating: 0xFF, count: 32)) == 0x62A8_AB43)
+        #expect(CRC32C.checksum(Array(0..<32)) == 0x46DD_794E)
+    }
+
+    @Test func continuingEqualsWhole() {
+        let bytes = (0..<1000).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        for cut in [0, 1, 7, 8, 9, 500, 999, 1000] {
+            let first = CRC32C.checksum(Array(bytes[..<cut]))
+            #expect(CRC32C.checksum(Array(bytes[cut...]), continuing: first) == CRC32C.checksum(bytes))
+        }
+    }
+}
+
+struct WALTests {
+    @Test func recordsRoundTrip() async throws {
+        let dir = temporaryDirectory()
+        defer { cleanup(dir) }
+        let state = HardState(term: 3, vote: 2, commit: 4)
+        let positions = try await writeWAL(dir + "/wal", [entries(1...5), [.hardState(state)], entries(6...6, term: 3)])
+        let contents = try reopen(dir + "/wal")
+        #expect(contents.entries.map(\.index) == [1, 2, 3, 4, 5, 6])
+        #expect(contents.entries[5] == entry(6, term: 3))
+        #expect(contents.hardState == state)
+        #expect(contents.tornTail == nil)
+        #expect(contents.positions == positions[0] + positions[2])
+        let (wal, _) = try WAL.open(directory: dir + "/wal")
+        defer { wal.close() }
+        #expect(try wal.readEntry(at: positions[0][2]) == entry(3))
+    }
+
+    @Test func laterEntriesReplaceConflictingOnes() async throws {
+        let dir = temporaryDirectory()
+        defer { cleanup(dir) }
+        _ = try await writeWAL(dir + "/wal", [entries(1...5), entries(3...4, term: 2)])
+        let contents = try reopen(dir + "/wal")
+        #expect(contents.entries.map(\.index) == [1, 2, 3, 4])
+        #expect(contents.entries.map(\.term) == [1, 1, 2, 2])
+    }
+
+    @Test func snapshotMarkersDropCoveredEntries() async throws {
+        let dir = temporaryDirectory()
+        defer { cleanup(dir) }
+        _ = try await writeWAL(dir + "/wal", [entries(1...10), [.snapshotMarker(index: 6, term: 1)]])
+        var contents = try reopen(dir + "/wal")
+        #expect(contents.entries.map(\.index) == [7, 8, 9, 10])
+        #expect(contents.snapshot?.index == 6)
+        // A snapshot from the leader whose term does not match the log replaces it all.
+        _ = try await writeWAL(dir + "/wal", [[.snapshotMarker(index: 8, term: 5)], entries(9...9, term: 5)])
+        contents = try reopen(dir + "/wal")
+        #expect(contents.entries.map(\.index) == [9])
+        #expect(contents.entries[0].term == 5)
+    }
+
+    @Test func segmentsRollOverAndArePurged() async throws {
+        let dir = temporaryDirectory()
+        defer { cleanup(dir) }
+        let batches: [[WALRecord]] = (0..<40).map { (i: Int) -> [WALRecord] in
+            let low = UInt64(i * 10 + 1)
+            return entries(low...(low + 9), bytes: 100)
+        }
+        _ = try await writeWAL(dir + "/wal", segmentBytes: 8192, batches + [[.hardState(HardState(term: 1, commit: 400))]])
+        let (wal, contents) = try WAL.open(directory: dir + "/wal", segmentBytes: 8192)
+        #expect(contents.entries.count == 400)
+        #expect(contents.hardState.commit == 400)
+        let before = wal.segmentPaths.count
+        #expect(before > 5)
+        try await wal.append([.snapshotMarker(index: 300, term: 1)])
+        let removed = try wal.purgeSegments(coveredThrough: 300)
+        #expect(!removed.isEmpty)
+        #expect(wal.segmentPaths.count == before - removed.count)
+        wal.close()
+        let after = try reopen(dir + "/wal", segmentBytes: 8192)
+        let expected: [LogIndex] = (301...400).map { LogIndex(UInt64($0)) }
+        #expect(after.entries.map(\.index) == expected)
+        #expect(after.hardState.commit == 400)
+    }
+
+    @Test func aMissingSegmentIsRefused() async throws {
+        let dir = temporaryDirectory()
+        defer { cleanup(dir) }
+        let batches: [[WALRecord]] = (0..<20).map { (i: Int) -> [WALRecord] in
+            let low = UInt64(i * 10 + 1)
+            return entries(low...(low + 9), bytes: 100)
+        }
+        _ = try await writeWAL(dir + "/wal", segmentBytes: 8192, batches)
+        let names = try PosixFileSystem().listDirectory(dir + "/wal")
+        #expect(names.count >= 3)
+        try PosixFileSystem().remove(dir + "/wal/" + names[1])
+        #expect {
+            _ = try reopen(dir + "/wal", segmentBytes: 8192)
+        } throws: { error in
+            guard case WALError.corrupt(_, _, let reason) = error else { return false }
+            return reason.contains("missing")
+        }
+    }
+}
+
+/// The torn-tail and corruption tests on real files.
+struct WALDamageTests {
+    /// Writes 5 batches, then for every byte of the last record: cut the file there (or zero
+    /// everything from there, as a torn write into a preallocated file does), reopen, and
+    /// expect exactly the records before it.
+    @Test(arguments: [true, false])
+    func tornTailAtEveryByteOfTheLastRecord(truncate: Bool) async throws {
+        let dir = temporaryDirectory()
+        defer { cleanup(dir) }
+        let positions = try await writeWAL(dir + "/wal", (1...5).map { entries(UInt64($0)...UInt64($0), bytes: 40) })
+        let segment = try PosixFileSystem().listDirectory(dir + "/wal")[0]
+        let path = dir + "/wal/" + segment
+        let original = try Data(contentsOf: URL(fileURLWithPath: path))
+        let last = positions[4][0]
+        // The record's own bytes: header, then 17 bytes of entry fields and 40 of data; the
+        // zero padding after them carries nothing, so a cut there loses nothing.
+        let recordEnd = last.offset + 24 + 17 + 40
+        for cut in last.offset..<(last.offset + last.paddedLength) {
+            let expected: [LogIndex] = cut < recordEnd ? [1, 2, 3, 4] : [1, 2, 3, 4, 5]
+            var damaged = original
+            if truncate {
+                damaged = original.prefix(cut)
+            } else {
+                damaged.replaceSubrange(cut..<original.count, with: Data(count: original.count - cut))
+            }
+            try damaged.write(to: URL(fileURLWithPath: path))
+            let contents = try reopen(dir + "/wal")
+            #expect(contents.entries.map(\.index) == expected, "cut at \(cut)")
+            #expect((contents.tornTail != nil) == (cut > last.offset && cut < recordEnd), "cut at \(cut)")
+            // Appending after the repair continues the log.
+            _ = try await writeWAL(dir + "/wal", [entries(5...5, bytes: 40)])
+            #expect(try reopen(dir + "/wal").entries.count == 5, "cut at \(cut)")
+        }
+    }
+
+    @Test func aFlippedByteInAnEarlierRecordIsRefusedWithFileAndOffset() async throws {
+        let dir = temporaryDirectory()
+        defer { cleanup(dir) }
+        let positions = try await writeWAL(dir + "/wal", (1...5).map { entries(UInt64($0)...UInt64($0), bytes: 40) })
+        let segment = try PosixFileSystem().listDirectory(dir + "/wal")[0]
+        let path = dir + "/wal/" + segment
+        let target = positions[1][0]  // Entry 2; entries 3 to 5 follow it.
+        for byte in [target.offset + 2, target.offset + 12, target.offset + 30] {
+            var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+            bytes[byte] ^= 0x10
+            try bytes.write(to: URL(fileURLWithPath: path))
+            #expect {
+                _ = try reopen(dir + "/wal")
+            } throws: { error in
+                guard case WALError.corrupt(let file, let offset, _) = error else { return false }
+                let text = "\(error)"
+                return file == path && offset == target.offset && text.contains(path) && text.contains("offset \(target.offset)")
+                    && text.contains("member remove")
+            }
+            bytes[byte] ^= 0x10
+            try bytes.write(to: URL(fileURLWithPath: path))
+        }
+        #expect(try reopen(dir + "/wal").entries.count == 5)
+    }
+}
