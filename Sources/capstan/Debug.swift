@@ -41,9 +41,11 @@ struct WALAppend: ParsableCommand {
         let state = AppendState(next: (contents.entries.last?.index ?? contents.snapshot?.index ?? 0) + 1)
         let size = entryBytes
         @Sendable func appendOne() {
-            let index = state.take()
-            let entry = Entry(term: 1, index: index, data: WALAppend.payload(index: index, bytes: size))
-            wal.append([.entry(entry)]) { result in
+            // Indexes go to the WAL in order, as a Raft member's log appends do.
+            state.submitNext { index, done in
+                let entry = Entry(term: 1, index: index, data: WALAppend.payload(index: index, bytes: size))
+                wal.append([.entry(entry)], completion: done)
+            } completion: { index, result in
                 guard case .success = result else {
                     emit("failed \(index): \(result)")
                     Glibc.exit(1)
@@ -82,12 +84,16 @@ final class AppendState: @unchecked Sendable {
         acknowledged = next - 1
     }
 
-    func take() -> LogIndex {
+    /// Takes the next index and submits it (under the lock, so submissions stay in order).
+    func submitNext(
+        _ submit: (LogIndex, @escaping WAL.Completion) -> Void,
+        completion: @escaping @Sendable (LogIndex, Result<[RecordPosition], WALError>) -> Void
+    ) {
         lock.wait()
         defer { lock.signal() }
         let index = next
         next = next + 1
-        return index
+        submit(index) { completion(index, $0) }
     }
 
     func acknowledge(_ index: LogIndex, report: (LogIndex) -> Void) {
