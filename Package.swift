@@ -28,8 +28,10 @@ let package = Package(
         .target(name: "RaftSimulation", dependencies: ["Raft"], swiftSettings: strictSettings),
         // The system liblz4 (Debian: liblz4-dev), for compressing snapshots.
         .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
+        // The CPU's CRC-32C instruction (SSE4.2), chosen at run time.
+        .target(name: "CCRC32C"),
         // Durable storage: the write-ahead log, snapshot files, and the Raft log on them.
-        .target(name: "Storage", dependencies: ["Raft", "CLZ4"], swiftSettings: strictSettings),
+        .target(name: "Storage", dependencies: ["Raft", "CLZ4", "CCRC32C"], swiftSettings: strictSettings),
         // Test support: a simulated file system with crashes and injected faults.
         .target(name: "StorageTestSupport", dependencies: ["Storage"], swiftSettings: strictSettings),
         .executableTarget(

@@ -27,6 +27,14 @@ let package = Package(
             path: "Benchmarks/RaftCommit",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        .executableTarget(
+            name: "StorageBench",
+            dependencies: [
+                .product(name: "Raft", package: rootPackage),
+                .product(name: "Storage", package: rootPackage),
+            ],
+            path: "Benchmarks/StorageBench"
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -36,7 +36,8 @@ final class ConditionLock: @unchecked Sendable {
 ///
 /// Every `append` waiting when the writer starts a round goes into one write and one
 /// `fdatasync`; each caller is answered only once its records are durable. While a round
-/// syncs, new appends gather for the next. After a failed write or sync the WAL acknowledges
+/// syncs, new appends gather for the next, and callers are answered on a second thread (the
+/// completer) while the writer already writes the next round. After a failed write or sync the WAL acknowledges
 /// nothing more: every waiting and later append fails.
 public final class WAL: @unchecked Sendable {
     public typealias Completion = @Sendable (Result<[RecordPosition], WALError>) -> Void
@@ -57,6 +58,12 @@ public final class WAL: @unchecked Sendable {
     private var failure: WALError?
     private var closing = false
     private var writerDone = false
+    private var writerWaiting = false
+    /// Finished batches whose callers are still to be answered, oldest first; the completer
+    /// thread answers them, so the writer starts the next round meanwhile.
+    private let completions = ConditionLock()
+    private var finished: [(batch: [PendingAppend], result: Result<[[RecordPosition]], WALError>)] = []
+    private var completerDone = false
     private var segments: [SegmentFile] = []
 
     // Owned by the writer thread after `open` returns.
@@ -120,9 +127,12 @@ public final class WAL: @unchecked Sendable {
     }
 
     private func start() {
-        let thread = Thread { [self] in writerLoop() }
-        thread.name = "capstan-wal-writer"
-        thread.start()
+        let writer = Thread { [self] in writerLoop() }
+        writer.name = "capstan-wal-writer"
+        writer.start()
+        let completer = Thread { [self] in completerLoop() }
+        completer.name = "capstan-wal-completer"
+        completer.start()
     }
 
     // MARK: - Appending
@@ -136,14 +146,14 @@ public final class WAL: @unchecked Sendable {
                 completion(.failure(.recordTooLarge(bytes: entry.data.count + 17)))
                 return
             }
-            bytes += WALFormat.headerBytes + (recordPayloadEstimate(record))
+            bytes += WALFormat.paddedSize(payload: WALFormat.payloadBytes(of: record))
         }
         let refusal: WALError? = lock.withLock {
             if let failure { return .failed(failure.description) }
             if closing { return .closed }
             if pending.count >= StorageLimits.walPendingAppendsMax { return .queueFull }
             pending.append(PendingAppend(records: records, bytes: bytes, completion: completion))
-            lock.broadcast()
+            if writerWaiting { lock.broadcast() }
             return nil
         }
         if let refusal { completion(.failure(refusal)) }
@@ -165,11 +175,9 @@ public final class WAL: @unchecked Sendable {
             lock.broadcast()
             while !writerDone { lock.wait() }
         }
-    }
-
-    private func recordPayloadEstimate(_ record: WALRecord) -> Int {
-        if case .entry(let entry) = record { return 24 + entry.data.count }
-        return 24
+        completions.withLock {
+            while !completerDone { completions.wait() }
+        }
     }
 
     // MARK: - The writer thread
@@ -178,7 +186,7 @@ public final class WAL: @unchecked Sendable {
         while let batch = nextBatch() {
             do {
                 let positions = try write(batch)
-                for (append, result) in zip(batch, positions) { append.completion(.success(result)) }
+                hand(batch, .success(positions))
             } catch {
                 let reason = WALError.io(error)
                 let failed: [PendingAppend] = lock.withLock {
@@ -186,19 +194,62 @@ public final class WAL: @unchecked Sendable {
                     defer { pending = [] }
                     return pending
                 }
-                for append in batch + failed { append.completion(.failure(reason)) }
+                hand(batch + failed, .failure(reason))
             }
         }
         lock.withLock {
             writerDone = true
             lock.broadcast()
         }
+        completions.withLock {
+            finished.append(([], .success([])))  // Tells the completer to stop.
+            completions.broadcast()
+        }
+    }
+
+    /// Passes a finished batch to the completer thread.
+    private func hand(_ batch: [PendingAppend], _ result: Result<[[RecordPosition]], WALError>) {
+        completions.withLock {
+            finished.append((batch, result))
+            completions.broadcast()
+        }
+    }
+
+    /// Answers callers, in the order their appends were written.
+    private func completerLoop() {
+        while true {
+            let work = completions.withLock {
+                while finished.isEmpty { completions.wait() }
+                defer { finished = [] }
+                return finished
+            }
+
+            for (batch, result) in work {
+                if batch.isEmpty {
+                    completions.withLock {
+                        completerDone = true
+                        completions.broadcast()
+                    }
+                    return
+                }
+                switch result {
+                case .success(let positions):
+                    for (append, entryPositions) in zip(batch, positions) { append.completion(.success(entryPositions)) }
+                case .failure(let error):
+                    for append in batch { append.completion(.failure(error)) }
+                }
+            }
+        }
     }
 
     /// Takes every append waiting now, up to the batch byte limit; nil when closing and idle.
     private func nextBatch() -> [PendingAppend]? {
         lock.withLock {
-            while pending.isEmpty && !closing { lock.wait() }
+            while pending.isEmpty && !closing {
+                writerWaiting = true
+                lock.wait()
+                writerWaiting = false
+            }
             if pending.isEmpty { return nil }
             var bytes = 0
             var count = 0
@@ -220,8 +271,7 @@ public final class WAL: @unchecked Sendable {
         for append in batch {
             var positions: [RecordPosition] = []
             for record in append.records {
-                let (type, payload) = WALFormat.payload(of: record)
-                let size = WALFormat.paddedSize(payload: payload.count)
+                let size = WALFormat.paddedSize(payload: WALFormat.payloadBytes(of: record))
                 if bufferStart + buffer.count + size > segmentBytes {
                     try flush(&buffer, at: bufferStart)
                     try file.sync()
@@ -229,7 +279,7 @@ public final class WAL: @unchecked Sendable {
                     bufferStart = writeOffset
                 }
                 let offset = bufferStart + buffer.count
-                WALFormat.frame(type: type, sequence: nextSequence, payload: payload, into: &buffer)
+                WALFormat.frame(record, sequence: nextSequence, into: &buffer)
                 nextSequence += 1
                 note(record)
                 if case .entry = record {
@@ -293,8 +343,7 @@ public final class WAL: @unchecked Sendable {
                         payload: WALFormat.segmentHeaderPayload(segment: number, firstIndex: firstIndex), into: &bytes)
         sequence += 1
         for record in carry {
-            let (type, payload) = WALFormat.payload(of: record)
-            WALFormat.frame(type: type, sequence: sequence, payload: payload, into: &bytes)
+            WALFormat.frame(record, sequence: sequence, into: &bytes)
             sequence += 1
         }
         do {

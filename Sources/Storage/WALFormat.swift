@@ -54,19 +54,51 @@ enum WALFormat {
 
     /// Appends one framed record to `out`.
     static func frame(type: WALRecordType, sequence: UInt64, payload: [UInt8], into out: inout [UInt8]) {
+        frame(type: type, sequence: sequence, payloadBytes: payload.count, into: &out) { $0.append(contentsOf: payload) }
+    }
+
+    /// Appends one framed record to `out`, its payload written in place by `writePayload`
+    /// (which must append exactly `payloadBytes`).
+    static func frame(type: WALRecordType, sequence: UInt64, payloadBytes: Int, into out: inout [UInt8],
+                      writePayload: (inout [UInt8]) -> Void)
+    {
         let start = out.count
-        out.append(contentsOf: [0, 0, 0, 0])
-        out.appendLE(UInt32(payload.count))
+        out.appendLE(UInt32(0))
+        out.appendLE(UInt32(payloadBytes))
         out.appendLE(sequence)
         out.append(type.rawValue)
-        out.append(contentsOf: [0, 0, 0, 0, 0, 0, 0])
-        out.append(contentsOf: payload)
+        out.append(contentsOf: repeatElement(0, count: 7))
+        writePayload(&out)
+        assert(out.count == start + headerBytes + payloadBytes, "payload size mismatch")
         let crc = out.withUnsafeBytes { raw in
             CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[(start + 4)...]))
         }
         out.withUnsafeMutableBytes { $0.storeBytes(of: crc.littleEndian, toByteOffset: start, as: UInt32.self) }
-        let padding = paddedSize(payload: payload.count) - (headerBytes + payload.count)
-        out.append(contentsOf: repeatElement(0, count: padding))
+        out.append(contentsOf: repeatElement(0, count: paddedSize(payload: payloadBytes) - headerBytes - payloadBytes))
+    }
+
+    /// Appends one framed record of `record` to `out`.
+    static func frame(_ record: WALRecord, sequence: UInt64, into out: inout [UInt8]) {
+        switch record {
+        case .entry(let entry):
+            frame(type: .entry, sequence: sequence, payloadBytes: payloadBytes(of: record), into: &out) { out in
+                out.appendLE(entry.term.rawValue)
+                out.appendLE(entry.index.rawValue)
+                out.append(entry.kind.rawValue)
+                out.append(contentsOf: entry.data)
+            }
+        case .hardState, .snapshotMarker:
+            let (type, payload) = self.payload(of: record)
+            frame(type: type, sequence: sequence, payload: payload, into: &out)
+        }
+    }
+
+    static func payloadBytes(of record: WALRecord) -> Int {
+        switch record {
+        case .entry(let entry): return 17 + entry.data.count
+        case .hardState: return 24
+        case .snapshotMarker: return 16
+        }
     }
 
     static func payload(of record: WALRecord) -> (WALRecordType, [UInt8]) {

@@ -11,6 +11,17 @@ struct CRC32CTests {
         #expect(CRC32C.checksum(Array(0..<32)) == 0x46DD_794E)
     }
 
+    @Test func hardwareAndTablesAgree() {
+        var generator = SystemRandomNumberGenerator()
+        for length in [0, 1, 7, 8, 9, 63, 64, 65, 1000, 4099] {
+            let bytes = (0..<length).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            let seed = UInt32.random(in: 0...UInt32.max, using: &generator)
+            let table = bytes.withUnsafeBytes { CRC32C.software($0, continuing: seed) }
+            #expect(CRC32C.checksum(bytes, continuing: seed) == table, "length \(length)")
+        }
+        #expect(Array("123456789".utf8).withUnsafeBytes { CRC32C.software($0) } == 0xE306_9283)
+    }
+
     @Test func continuingEqualsWhole() {
         let bytes = (0..<1000).map { UInt8(truncatingIfNeeded: $0 &* 7) }
         for cut in [0, 1, 7, 8, 9, 500, 999, 1000] {
