@@ -36,10 +36,8 @@ final class ConditionLock: @unchecked Sendable {
 ///
 /// Every `append` waiting when the writer starts a round goes into one write and one
 /// `fdatasync`; each caller is answered only once its records are durable. While a round
-/// syncs, new appends gather for the next. Three threads form a pipeline: the writer encodes
-/// and writes a round, the syncer makes written rounds durable (one fdatasync covers every round
-/// written before it started) while the writer writes the next, and the completer answers
-/// callers in order. After a failed write or sync the WAL acknowledges
+/// syncs, new appends gather for the next, and callers are answered on a second thread (the
+/// completer) while the writer already writes the next round. After a failed write or sync the WAL acknowledges
 /// nothing more: every waiting and later append fails.
 public final class WAL: @unchecked Sendable {
     public typealias Completion = @Sendable (Result<[RecordPosition], WALError>) -> Void
@@ -66,17 +64,6 @@ public final class WAL: @unchecked Sendable {
     private let completions = ConditionLock()
     private var finished: [(batch: [PendingAppend], result: Result<[[RecordPosition]], WALError>)] = []
     private var completerDone = false
-    /// Rounds written and not yet synced, oldest first; the syncer thread makes them durable
-    /// while the writer writes the next.
-    private let syncs = ConditionLock()
-    private var written: [WrittenRound] = []
-    private var writingDone = false
-
-    struct WrittenRound {
-        var batch: [PendingAppend]
-        var result: Result<[[RecordPosition]], WALError>
-        var file: any StorageFile
-    }
     private var segments: [SegmentFile] = []
 
     // Owned by the writer thread after `open` returns.
@@ -143,9 +130,6 @@ public final class WAL: @unchecked Sendable {
         let writer = Thread { [self] in writerLoop() }
         writer.name = "capstan-wal-writer"
         writer.start()
-        let syncer = Thread { [self] in syncerLoop() }
-        syncer.name = "capstan-wal-syncer"
-        syncer.start()
         let completer = Thread { [self] in completerLoop() }
         completer.name = "capstan-wal-completer"
         completer.start()
@@ -200,71 +184,22 @@ public final class WAL: @unchecked Sendable {
 
     private func writerLoop() {
         while let batch = nextBatch() {
-            let result: Result<[[RecordPosition]], WALError>
             do {
-                result = .success(try write(batch))
+                let positions = try write(batch)
+                hand(batch, .success(positions))
             } catch {
-                result = .failure(.io(error))
-                // Refuse new appends at once; the syncer answers those already waiting.
-                lock.withLock { failure = failure ?? .io(error) }
+                let reason = WALError.io(error)
+                let failed: [PendingAppend] = lock.withLock {
+                    failure = reason
+                    defer { pending = [] }
+                    return pending
+                }
+                hand(batch + failed, .failure(reason))
             }
-            syncs.withLock {
-                written.append(WrittenRound(batch: batch, result: result, file: file))
-                syncs.broadcast()
-            }
-            if case .failure = result { break }
         }
         lock.withLock {
             writerDone = true
             lock.broadcast()
-        }
-        syncs.withLock {
-            writingDone = true
-            syncs.broadcast()
-        }
-    }
-
-    /// Makes written rounds durable: one fdatasync covers every round written before it
-    /// started. After a failure, nothing more is acknowledged.
-    private func syncerLoop() {
-        var failed: WALError?
-        while true {
-            let rounds: [WrittenRound]? = syncs.withLock {
-                while written.isEmpty && !writingDone { syncs.wait() }
-                if written.isEmpty { return nil }
-                defer { written = [] }
-                return written
-            }
-            guard let rounds else { break }
-            if failed == nil {
-                var synced: [ObjectIdentifier] = []
-                for round in rounds {
-                    if case .failure(let error) = round.result {
-                        failed = error
-                        break
-                    }
-                    guard !synced.contains(ObjectIdentifier(round.file)) else { continue }
-                    do {
-                        try round.file.sync()
-                        synced.append(ObjectIdentifier(round.file))
-                    } catch {
-                        failed = .io(error)
-                        break
-                    }
-                }
-            }
-            if let failure = failed {
-                // Fail everything from here on, including appends still waiting.
-                let waiting: [PendingAppend] = lock.withLock {
-                    self.failure = self.failure ?? failure
-                    lock.broadcast()
-                    defer { pending = [] }
-                    return pending
-                }
-                hand(rounds.flatMap(\.batch) + waiting, .failure(failure))
-            } else {
-                for round in rounds { hand(round.batch, round.result) }
-            }
         }
         completions.withLock {
             finished.append(([], .success([])))  // Tells the completer to stop.
@@ -310,12 +245,12 @@ public final class WAL: @unchecked Sendable {
     /// Takes every append waiting now, up to the batch byte limit; nil when closing and idle.
     private func nextBatch() -> [PendingAppend]? {
         lock.withLock {
-            while pending.isEmpty && !closing && failure == nil {
+            while pending.isEmpty && !closing {
                 writerWaiting = true
                 lock.wait()
                 writerWaiting = false
             }
-            if pending.isEmpty || failure != nil { return nil }
+            if pending.isEmpty { return nil }
             var bytes = 0
             var count = 0
             while count < pending.count && (count == 0 || bytes + pending[count].bytes <= StorageLimits.walBatchBytesMax) {
@@ -354,6 +289,7 @@ public final class WAL: @unchecked Sendable {
             results.append(positions)
         }
         try flush(&buffer, at: bufferStart)
+        try file.sync()
         return results
     }
 
