@@ -26,6 +26,15 @@ struct DiskMember {
         return member
     }
 
+    /// A new single member in `/m1/data` on `fs`, bootstrapped and elected.
+    static func leader(fs: SimulatedFileSystem) async throws -> DiskMember {
+        try fs.createDirectory("/m1")
+        var member = try await start("/m1/data", fs: fs, bootstrap: true)
+        member.raft.campaign()
+        try await member.settle()
+        return member
+    }
+
     mutating func settle() async throws {
         while let ready = raft.takeReady() {
             try await storage.save(entries: ready.entries, hardState: ready.hardState, snapshot: ready.snapshot)
@@ -45,10 +54,7 @@ struct DiskMember {
 struct DiskLogStorageTests {
     @Test func aMemberCommitsRestartsAndReadsOldEntriesFromDisk() async throws {
         let fs = SimulatedFileSystem()
-        try fs.createDirectory("/m1")
-        var member = try await DiskMember.start("/m1/data", fs: fs, bootstrap: true)
-        member.raft.campaign()
-        try await member.settle()
+        var member = try await DiskMember.leader(fs: fs)
         #expect(member.raft.role == .leader)
         for i in 0..<100 {
             try member.raft.propose(Array("value-\(i)".utf8))
@@ -77,10 +83,7 @@ struct DiskLogStorageTests {
 
     @Test func snapshotsCompactTheLogAndRestoreOnRestart() async throws {
         let fs = SimulatedFileSystem()
-        try fs.createDirectory("/m1")
-        var member = try await DiskMember.start("/m1/data", fs: fs, bootstrap: true)
-        member.raft.campaign()
-        try await member.settle()
+        var member = try await DiskMember.leader(fs: fs)
         for i in 0..<200 {
             try member.raft.propose([UInt8](repeating: UInt8(i % 251), count: 100))
             try await member.settle()
@@ -109,10 +112,7 @@ struct DiskLogStorageTests {
 
     @Test func aMissingSnapshotFileIsRefused() async throws {
         let fs = SimulatedFileSystem()
-        try fs.createDirectory("/m1")
-        var member = try await DiskMember.start("/m1/data", fs: fs, bootstrap: true)
-        member.raft.campaign()
-        try await member.settle()
+        var member = try await DiskMember.leader(fs: fs)
         for _ in 0..<20 {
             try member.raft.propose([1, 2, 3])
             try await member.settle()

@@ -73,9 +73,7 @@ struct SimulatedFaultTests {
     }
 
     @Test func aFailedSyncAcknowledgesNothingAndStopsTheLog() async throws {
-        let fs = SimulatedFileSystem()
-        try fs.createDirectory("/data")
-        let (wal, _) = try WAL.open(directory: "/data/wal", fs: fs, segmentBytes: 1 << 16)
+        let (fs, wal) = try openSimulatedWAL()
         try await wal.append(entries(1...3))
         fs.failSyncs = .io
         await #expect(throws: WALError.self) { try await wal.append(entries(4...4)) }
@@ -122,9 +120,7 @@ struct SimulatedFaultTests {
     }
 
     @Test func aWriteErrorFailsTheAppend() async throws {
-        let fs = SimulatedFileSystem()
-        try fs.createDirectory("/data")
-        let (wal, _) = try WAL.open(directory: "/data/wal", fs: fs, segmentBytes: 1 << 16)
+        let (fs, wal) = try openSimulatedWAL()
         try await wal.append(entries(1...2))
         fs.failWrites = .io
         do {
@@ -152,15 +148,21 @@ struct SimulatedFaultTests {
     }
 
     @Test func recordsOverTheLimitAreRefused() async throws {
-        let fs = SimulatedFileSystem()
-        try fs.createDirectory("/data")
-        let (wal, _) = try WAL.open(directory: "/data/wal", fs: fs, segmentBytes: 1 << 16)
+        let (_, wal) = try openSimulatedWAL()
         defer { wal.close() }
         let huge = Entry(term: 1, index: 1, data: [UInt8](repeating: 1, count: StorageLimits.walRecordPayloadBytesMax))
         await #expect(throws: WALError.recordTooLarge(bytes: StorageLimits.walRecordPayloadBytesMax + 17)) {
             try await wal.append([.entry(huge)])
         }
     }
+}
+
+/// A simulated disk with a WAL open on it (64 KiB segments) in `/data/wal`.
+func openSimulatedWAL() throws -> (SimulatedFileSystem, WAL) {
+    let fs = SimulatedFileSystem()
+    try fs.createDirectory("/data")
+    let (wal, _) = try WAL.open(directory: "/data/wal", fs: fs, segmentBytes: 1 << 16)
+    return (fs, wal)
 }
 
 /// The entry the crash test writes at `index`.
