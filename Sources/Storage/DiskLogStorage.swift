@@ -131,7 +131,7 @@ public final class DiskLogStorage: RaftLogStorage, Sendable {
             case .success(let positions):
                 state.withLock { state in
                     if let snapshot { restore(&state, snapshot.metadata) }
-                    append(&state, entries, positions)
+                    append(&state, entries, Array(positions))
                     if let hardState { state.hardState = hardState }
                 }
                 completion(.success(()))

@@ -40,7 +40,18 @@ final class ConditionLock: @unchecked Sendable {
 /// completer) while the writer already writes the next round. After a failed write or sync the WAL acknowledges
 /// nothing more: every waiting and later append fails.
 public final class WAL: @unchecked Sendable {
-    public typealias Completion = @Sendable (Result<[RecordPosition], WALError>) -> Void
+    /// Answers an append: the positions of its entry records, in order, or why it failed.
+    public typealias Completion = @Sendable (Result<ArraySlice<RecordPosition>, WALError>) -> Void
+
+    /// The entry positions of a written batch: one array, and where each append's part ends.
+    struct BatchPositions {
+        var positions: [RecordPosition] = []
+        var ends: [Int] = []
+
+        func slice(_ append: Int) -> ArraySlice<RecordPosition> {
+            positions[(append == 0 ? 0 : ends[append - 1])..<ends[append]]
+        }
+    }
 
     struct PendingAppend {
         var records: [WALRecord]
@@ -62,7 +73,7 @@ public final class WAL: @unchecked Sendable {
     /// Finished batches whose callers are still to be answered, oldest first; the completer
     /// thread answers them, so the writer starts the next round meanwhile.
     private let completions = ConditionLock()
-    private var finished: [(batch: [PendingAppend], result: Result<[[RecordPosition]], WALError>)] = []
+    private var finished: [(batch: [PendingAppend], result: Result<BatchPositions, WALError>)] = []
     private var completerDone = false
     private var segments: [SegmentFile] = []
 
@@ -162,10 +173,10 @@ public final class WAL: @unchecked Sendable {
     /// Appends records and returns once they are durable.
     @discardableResult
     public func append(_ records: [WALRecord]) async throws(WALError) -> [RecordPosition] {
-        let result: Result<[RecordPosition], WALError> = await withCheckedContinuation { continuation in
+        let result: Result<ArraySlice<RecordPosition>, WALError> = await withCheckedContinuation { continuation in
             append(records) { continuation.resume(returning: $0) }
         }
-        return try result.get()
+        return Array(try result.get())
     }
 
     /// Stops the writer after the appends already queued; later appends fail with `.closed`.
@@ -202,13 +213,13 @@ public final class WAL: @unchecked Sendable {
             lock.broadcast()
         }
         completions.withLock {
-            finished.append(([], .success([])))  // Tells the completer to stop.
+            finished.append(([], .success(BatchPositions())))  // Tells the completer to stop.
             completions.broadcast()
         }
     }
 
     /// Passes a finished batch to the completer thread.
-    private func hand(_ batch: [PendingAppend], _ result: Result<[[RecordPosition]], WALError>) {
+    private func hand(_ batch: [PendingAppend], _ result: Result<BatchPositions, WALError>) {
         completions.withLock {
             finished.append((batch, result))
             completions.broadcast()
@@ -217,11 +228,12 @@ public final class WAL: @unchecked Sendable {
 
     /// Answers callers, in the order their appends were written.
     private func completerLoop() {
+        var work: [(batch: [PendingAppend], result: Result<BatchPositions, WALError>)] = []
         while true {
-            let work = completions.withLock {
+            work.removeAll(keepingCapacity: true)
+            completions.withLock {
                 while finished.isEmpty { completions.wait() }
-                defer { finished = [] }
-                return finished
+                swap(&work, &finished)
             }
 
             for (batch, result) in work {
@@ -234,7 +246,7 @@ public final class WAL: @unchecked Sendable {
                 }
                 switch result {
                 case .success(let positions):
-                    for (append, entryPositions) in zip(batch, positions) { append.completion(.success(entryPositions)) }
+                    for (i, append) in batch.enumerated() { append.completion(.success(positions.slice(i))) }
                 case .failure(let error):
                     for append in batch { append.completion(.failure(error)) }
                 }
@@ -257,19 +269,24 @@ public final class WAL: @unchecked Sendable {
                 bytes += pending[count].bytes
                 count += 1
             }
+            if count == pending.count {
+                var batch: [PendingAppend] = []
+                swap(&batch, &pending)
+                return batch
+            }
             defer { pending.removeFirst(count) }
             return Array(pending.prefix(count))
         }
     }
 
     /// Encodes, writes and syncs a batch; returns each append's entry positions.
-    private func write(_ batch: [PendingAppend]) throws(StorageIOError) -> [[RecordPosition]] {
+    private func write(_ batch: [PendingAppend]) throws(StorageIOError) -> BatchPositions {
         var buffer: [UInt8] = []
         buffer.reserveCapacity(batch.reduce(0) { $0 + $1.bytes })
         var bufferStart = writeOffset
-        var results: [[RecordPosition]] = []
+        var result = BatchPositions()
+        result.ends.reserveCapacity(batch.count)
         for append in batch {
-            var positions: [RecordPosition] = []
             for record in append.records {
                 let size = WALFormat.paddedSize(payload: WALFormat.payloadBytes(of: record))
                 if bufferStart + buffer.count + size > segmentBytes {
@@ -283,14 +300,14 @@ public final class WAL: @unchecked Sendable {
                 nextSequence += 1
                 note(record)
                 if case .entry = record {
-                    positions.append(RecordPosition(segment: segmentNumber, offset: offset, paddedLength: size))
+                    result.positions.append(RecordPosition(segment: segmentNumber, offset: offset, paddedLength: size))
                 }
             }
-            results.append(positions)
+            result.ends.append(result.positions.count)
         }
         try flush(&buffer, at: bufferStart)
         try file.sync()
-        return results
+        return result
     }
 
     private func flush(_ buffer: inout [UInt8], at offset: Int) throws(StorageIOError) {

@@ -87,7 +87,7 @@ final class AppendState: @unchecked Sendable {
     /// Takes the next index and submits it (under the lock, so submissions stay in order).
     func submitNext(
         _ submit: (LogIndex, @escaping WAL.Completion) -> Void,
-        completion: @escaping @Sendable (LogIndex, Result<[RecordPosition], WALError>) -> Void
+        completion: @escaping @Sendable (LogIndex, Result<ArraySlice<RecordPosition>, WALError>) -> Void
     ) {
         lock.wait()
         defer { lock.signal() }

@@ -9,7 +9,7 @@ import Testing
 final class Acknowledgements: Sendable {
     private let state = Mutex<(acked: Set<LogIndex>, errors: [WALError])>(([], []))
 
-    func record(_ index: LogIndex, _ result: Result<[RecordPosition], WALError>) {
+    func record(_ index: LogIndex, _ result: Result<ArraySlice<RecordPosition>, WALError>) {
         state.withLock {
             switch result {
             case .success: $0.acked.insert(index)
