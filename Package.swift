@@ -46,7 +46,7 @@ let package = Package(
                     exclude: ["testdata"], swiftSettings: strictSettings),
         .testTarget(name: "RaftSimulationTests", dependencies: ["Raft", "RaftSimulation"],
                     swiftSettings: strictSettings),
-        .testTarget(name: "StorageTests", dependencies: ["Storage", "StorageTestSupport", "Raft"],
+        .testTarget(name: "StorageTests", dependencies: ["Storage", "StorageTestSupport", "Raft", "RaftSimulation"],
                     swiftSettings: strictSettings),
     ],
     swiftLanguageModes: [.v6]
