@@ -28,6 +28,17 @@ final class ConditionLock: @unchecked Sendable {
 
     /// Waits for a signal; call only inside `withLock`.
     func wait() { pthread_cond_wait(&condition, &mutex) }
+
+    /// Waits for a signal or until `microseconds` have passed; call only inside `withLock`.
+    func wait(microseconds: Int) {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        var deadline = now
+        deadline.tv_nsec += microseconds * 1000
+        deadline.tv_sec += deadline.tv_nsec / 1_000_000_000
+        deadline.tv_nsec %= 1_000_000_000
+        pthread_cond_timedwait(&condition, &mutex, &deadline)
+    }
     func broadcast() { pthread_cond_broadcast(&condition) }
 }
 
@@ -70,6 +81,9 @@ public final class WAL: @unchecked Sendable {
     private var closing = false
     private var writerDone = false
     private var writerWaiting = false
+    /// Appends in the last round: under heavy load, the next round waits a little for about
+    /// half as many to gather (fewer, larger rounds; each round costs a write and a sync).
+    private var lastRoundAppends = 0
     /// Finished batches whose callers are still to be answered, oldest first; the completer
     /// thread answers them, so the writer starts the next round meanwhile.
     private let completions = ConditionLock()
@@ -262,6 +276,16 @@ public final class WAL: @unchecked Sendable {
                 lock.wait()
                 writerWaiting = false
             }
+            if lastRoundAppends >= StorageLimits.walGatherRoundAppendsMin && !closing {
+                let want = lastRoundAppends / 2
+                var waited = 0
+                while pending.count < want && waited < StorageLimits.walGatherWaitMicros && !closing {
+                    writerWaiting = true
+                    lock.wait(microseconds: 10)
+                    writerWaiting = false
+                    waited += 10
+                }
+            }
             if pending.isEmpty { return nil }
             var bytes = 0
             var count = 0
@@ -269,6 +293,7 @@ public final class WAL: @unchecked Sendable {
                 bytes += pending[count].bytes
                 count += 1
             }
+            lastRoundAppends = count
             if count == pending.count {
                 var batch: [PendingAppend] = []
                 swap(&batch, &pending)

@@ -10,6 +10,10 @@ public enum StorageLimits {
     public static let walBatchBytesMax = 16 << 20
     /// Appends waiting for the writer; past it, appends are refused rather than queued.
     public static let walPendingAppendsMax = 65_536
+    /// After a round of at least this many appends, the next round may wait for more to gather.
+    public static let walGatherRoundAppendsMin = 32
+    /// The longest such wait, in microseconds (well under one fdatasync here, ~80 µs).
+    public static let walGatherWaitMicros = 60
     /// Snapshot files kept (the newest ones); older ones are purged after a new one is saved.
     public static let snapshotsRetainedDefault = 2
     /// Uncompressed bytes per LZ4 block in a snapshot file.

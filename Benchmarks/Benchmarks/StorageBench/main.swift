@@ -1,6 +1,6 @@
 // Storage throughput, measured side by side with the raw fdatasync rate of the same file system.
 //
-//   swift run -c release StorageBench [--dir DIR] [--seconds S] [--keys N]
+//   swift run -c release StorageBench [--dir DIR] [--seconds S] [--keys N] [--only C]
 //
 // 1. fdatasync floor: write 512 bytes at the end of a preallocated file and fdatasync, in a
 //    loop, one writer: the rate at which this disk makes one write durable.
@@ -19,6 +19,7 @@ import Glibc
 var directory = NSTemporaryDirectory() + "/capstan-storage-bench"
 var seconds = 3.0
 var keyCount = 1_000_000
+var onlyConcurrency: Int?
 var arguments = CommandLine.arguments.dropFirst()
 while let flag = arguments.popFirst() {
     guard let value = arguments.popFirst() else { fatalError("\(flag) needs a value") }
@@ -26,7 +27,8 @@ while let flag = arguments.popFirst() {
     case "--dir": directory = value
     case "--seconds": seconds = Double(value) ?? seconds
     case "--keys": keyCount = Int(value) ?? keyCount
-    default: fatalError("unknown flag \(flag); flags: --dir --seconds --keys")
+    case "--only": onlyConcurrency = Int(value)
+    default: fatalError("unknown flag \(flag); flags: --dir --seconds --keys --only")
     }
 }
 try? FileManager.default.removeItem(atPath: directory)
@@ -157,10 +159,11 @@ let floor = try fdatasyncRate()
 print("fdatasync floor (512 B write + fdatasync, one writer): \(Int(floor.perSecond)) syncs/s, p50 \(Int(floor.p50Micros)) µs, p99 \(Int(floor.p99Micros)) µs")
 print("| concurrency | entries/s | payload MB/s | ratio to the fdatasync floor |")
 print("|---|---|---|---|")
-for concurrency in [1, 16, 256, 1024] {
+for concurrency in onlyConcurrency.map({ [$0] }) ?? [1, 16, 256, 1024] {
     let rate = try walRate(concurrency: concurrency)
     let ratio = rate / floor.perSecond
     print("| \(concurrency) | \(Int(rate)) | \(String(format: "%.2f", rate * 256 / 1e6)) | \(String(format: "%.1f", ratio))x |")
 }
+if onlyConcurrency != nil { exit(0) }
 let snap = try snapshotFigures()
 print("snapshot of \(keyCount) keys: \(String(format: "%.1f", snap.rawMB)) MB raw, compression ratio \(String(format: "%.2f", snap.ratio)); save \(String(format: "%.2f", snap.saveSeconds)) s (\(Int(snap.saveMBps)) MB/s), load \(String(format: "%.2f", snap.loadSeconds)) s (\(Int(snap.loadMBps)) MB/s)")
