@@ -355,7 +355,7 @@ final class Simulation {
                 for opID in opIDs { pendingWrites[opID] = now }
             } catch {
                 // Refused (no leader, transfer in progress...): the client would retry elsewhere.
-                if options.traceAll { trace("DEBUG propose on n\(member.id) refused: \(error) transferee=\(member.raft!.leadTransferee)") }
+                if options.traceAll { trace("n\(member.id) refused a proposal: \(error)") }
             }
         } else {
             let requestID = nextOpID
