@@ -36,17 +36,11 @@ public final class SimulatedFileSystem: FileSystem, @unchecked Sendable {
     /// When set, every sync fails with this kind. Like a real fsync failure, the data's fate is
     /// then unknown: it may or may not be on disk after a crash.
     public var failSyncs: StorageIOError.Kind?
-    public private(set) var syncCount = 0
 
     public init() {}
 
     func locked<T>(_ body: () throws(StorageIOError) -> T) throws(StorageIOError) -> T {
         try lock.withLock { (_) throws(StorageIOError) -> T in try body() }
-    }
-
-    func node(_ path: String) throws(StorageIOError) -> Node {
-        guard let node = names[path] else { throw StorageIOError(kind: .notFound, operation: "open", path: path, errno: ENOENT) }
-        return node
     }
 
     public func open(_ path: String, create: Bool) throws(StorageIOError) -> any StorageFile {
@@ -197,7 +191,6 @@ public final class SimulatedFileSystem: FileSystem, @unchecked Sendable {
             if let failSyncs { throw StorageIOError(kind: failSyncs, operation: "fdatasync", path: path, errno: EIO) }
             node.durable = node.current
             node.pending = []
-            syncCount += 1
         }
     }
 
