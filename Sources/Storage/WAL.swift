@@ -134,8 +134,13 @@ public final class WAL: @unchecked Sendable {
         let reader = WALReader(fs: fs, directory: directory)
         var segments = try reader.segments()
         if segments.isEmpty {
-            let first = try createSegment(fs: fs, directory: directory, number: 0, firstIndex: 1, segmentBytes: segmentBytes,
-                                          sequence: 1, carry: [])
+            let first: (file: any StorageFile, segment: SegmentFile, end: Int, nextSequence: UInt64)
+            do {
+                first = try createSegment(fs: fs, directory: directory, number: 0, firstIndex: 1,
+                                          segmentBytes: segmentBytes, sequence: 1, carry: [])
+            } catch {
+                throw .io(error)
+            }
             segments = [first.segment]
             let wal = WAL(fs: fs, directory: directory, segmentBytes: segmentBytes, file: first.file, segments: segments,
                           writeOffset: first.end, nextSequence: first.nextSequence, contents: WALContents())
@@ -162,16 +167,17 @@ public final class WAL: @unchecked Sendable {
 
     // MARK: - Appending
 
-    /// Appends records; `completion` runs on the writer thread once they are durable (with the
-    /// position of each entry record, in order) or failed.
+    /// Appends records; `completion` runs on the completer thread once they are durable (with
+    /// the position of each entry record, in order) or failed. It must not call `close()`.
     public func append(_ records: [WALRecord], completion: @escaping Completion) {
         var bytes = 0
         for record in records {
-            if case .entry(let entry) = record, entry.data.count + 17 > StorageLimits.walRecordPayloadBytesMax {
-                completion(.failure(.recordTooLarge(bytes: entry.data.count + 17)))
+            let payload = WALFormat.payloadBytes(of: record)
+            if payload > StorageLimits.walRecordPayloadBytesMax {
+                completion(.failure(.recordTooLarge(bytes: payload)))
                 return
             }
-            bytes += WALFormat.paddedSize(payload: WALFormat.payloadBytes(of: record))
+            bytes += WALFormat.paddedSize(payload: payload)
         }
         let refusal: WALError? = lock.withLock {
             if let failure { return .failed(failure.description) }
@@ -355,15 +361,9 @@ public final class WAL: @unchecked Sendable {
     private func rollSegment() throws(StorageIOError) {
         var carry: [WALRecord] = [.hardState(lastHardState)]
         if let lastSnapshot { carry.append(.snapshotMarker(index: lastSnapshot.index, term: lastSnapshot.term)) }
-        let next: (file: any StorageFile, segment: SegmentFile, end: Int, nextSequence: UInt64)
-        do {
-            next = try WAL.createSegment(fs: fs, directory: directory, number: segmentNumber + 1,
+        let next = try WAL.createSegment(fs: fs, directory: directory, number: segmentNumber + 1,
                                          firstIndex: lastEntryIndex + 1, segmentBytes: segmentBytes,
                                          sequence: nextSequence, carry: carry)
-        } catch {
-            if case .io(let io) = error { throw io }
-            throw StorageIOError(kind: .other, operation: "create segment", path: directory, errno: 0)
-        }
         file = next.file
         segmentNumber = next.segment.number
         writeOffset = next.end
@@ -374,7 +374,7 @@ public final class WAL: @unchecked Sendable {
     /// Creates a segment as a temporary file (preallocated, header and carried records written
     /// and synced), renames it into place, and syncs the directory.
     static func createSegment(fs: any FileSystem, directory: String, number: UInt64, firstIndex: LogIndex,
-                              segmentBytes: Int, sequence: UInt64, carry: [WALRecord]) throws(WALError)
+                              segmentBytes: Int, sequence: UInt64, carry: [WALRecord]) throws(StorageIOError)
         -> (file: any StorageFile, segment: SegmentFile, end: Int, nextSequence: UInt64)
     {
         let name = WALFormat.segmentName(number: number, firstIndex: firstIndex)
@@ -388,43 +388,52 @@ public final class WAL: @unchecked Sendable {
             WALFormat.frame(record, sequence: sequence, into: &bytes)
             sequence += 1
         }
-        do {
-            let temporary = try fs.open(path + ".tmp", create: true)
-            try temporary.preallocate(size: segmentBytes)
-            try temporary.write(bytes, at: 0)
-            try temporary.sync()
-            try fs.rename(path + ".tmp", to: path)
-            try fs.syncDirectory(directory)
-            let file = try fs.open(path, create: false)
-            return (file, SegmentFile(number: number, firstIndex: firstIndex, path: path), bytes.count, sequence)
-        } catch {
-            throw .io(error)
-        }
+        let temporary = try fs.open(path + ".tmp", create: true)
+        try temporary.preallocate(size: segmentBytes)
+        try temporary.write(bytes, at: 0)
+        try temporary.sync()
+        try fs.rename(path + ".tmp", to: path)
+        try fs.syncDirectory(directory)
+        let file = try fs.open(path, create: false)
+        return (file, SegmentFile(number: number, firstIndex: firstIndex, path: path), bytes.count, sequence)
     }
 
     // MARK: - Reading back and purging
 
     /// Reads the entry record at `position` back from disk, verifying its checksum.
     public func readEntry(at position: RecordPosition) throws(WALError) -> Entry {
-        let path: String? = lock.withLock { segments.first { $0.number == position.segment }?.path }
-        guard let path else {
-            throw .corrupt(file: directory, offset: position.offset, reason: "segment \(position.segment) is gone")
-        }
-        let bytes: [UInt8]
-        do { bytes = try fs.open(path, create: false).read(count: position.paddedLength, at: position.offset) } catch {
-            throw .io(error)
+        try readEntries(at: [position])[0]
+    }
+
+    /// Reads entry records back from disk, verifying each checksum; each segment is opened once.
+    public func readEntries(at positions: [RecordPosition]) throws(WALError) -> [Entry] {
+        let paths: [UInt64: String] = lock.withLock {
+            Dictionary(uniqueKeysWithValues: segments.map { ($0.number, $0.path) })
         }
         let reader = WALReader(fs: fs, directory: directory)
-        var header = ByteReader(bytes.prefix(WALFormat.headerBytes))
-        _ = header.u32()
-        _ = header.u32()
-        let sequence = header.u64() ?? 0
-        guard case .record(let type, let payload, _) = reader.inspect(bytes, at: 0, expectedSequence: sequence),
-            let record = WALFormat.decode(type: type, payload: payload), case .entry(let entry) = record
-        else {
-            throw .corrupt(file: path, offset: position.offset, reason: "the entry record does not verify")
+        var open: (segment: UInt64, file: any StorageFile)?
+        var entries: [Entry] = []
+        entries.reserveCapacity(positions.count)
+        for position in positions {
+            guard let path = paths[position.segment] else {
+                throw .corrupt(file: directory, offset: position.offset, reason: "segment \(position.segment) is gone")
+            }
+            let bytes: [UInt8]
+            do {
+                if open?.segment != position.segment { open = (position.segment, try fs.open(path, create: false)) }
+                bytes = try open!.file.read(count: position.paddedLength, at: position.offset)
+            } catch {
+                throw .io(error)
+            }
+            let sequence = bytes.count >= WALFormat.headerBytes ? WALFormat.sequence(in: bytes, at: 0) : 0
+            guard case .record(let type, let payload, _) = reader.inspect(bytes, at: 0, expectedSequence: sequence),
+                let record = WALFormat.decode(type: type, payload: payload), case .entry(let entry) = record
+            else {
+                throw .corrupt(file: path, offset: position.offset, reason: "the entry record does not verify")
+            }
+            entries.append(entry)
         }
-        return entry
+        return entries
     }
 
     /// Removes every segment but the newest whose entries are all at or below `index` (covered

@@ -56,6 +56,11 @@ enum WALFormat {
 
     static func paddedSize(payload: Int) -> Int { (headerBytes + payload + 7) & ~7 }
 
+    /// The sequence field of the record header at `offset` (the caller checks the bounds).
+    static func sequence(in bytes: [UInt8], at offset: Int) -> UInt64 {
+        bytes.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: offset + 8, as: UInt64.self)) }
+    }
+
     /// Appends one framed record to `out`.
     static func frame(type: WALRecordType, sequence: UInt64, payload: [UInt8], into out: inout [UInt8]) {
         frame(type: type, sequence: sequence, payloadBytes: payload.count, into: &out) { $0.append(contentsOf: payload) }

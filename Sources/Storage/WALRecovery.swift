@@ -114,8 +114,7 @@ struct WALReader {
         var offset = 0
         var first = true
         if scan.nextSequence == 0, bytes.count >= WALFormat.headerBytes {
-            var header = ByteReader(bytes[8..<16])
-            scan.nextSequence = max(1, header.u64()!)
+            scan.nextSequence = max(1, WALFormat.sequence(in: bytes, at: 0))
         }
         while true {
             switch inspect(bytes, at: offset, expectedSequence: scan.nextSequence) {
@@ -195,11 +194,8 @@ struct WALReader {
         let limit = sequence &+ UInt64(bytes.count)
         var candidate = (offset + 8) & ~7
         while candidate + WALFormat.headerBytes <= bytes.count {
-            let (seq, type) = bytes.withUnsafeBytes { raw in
-                (UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: candidate + 8, as: UInt64.self)),
-                 raw[candidate + 16])
-            }
-            if seq >= sequence && seq < limit && WALRecordType(rawValue: type) != nil,
+            let seq = WALFormat.sequence(in: bytes, at: candidate)
+            if seq >= sequence && seq < limit && WALRecordType(rawValue: bytes[candidate + 16]) != nil,
                 case .record = inspect(bytes, at: candidate, expectedSequence: seq)
             {
                 return candidate
