@@ -41,6 +41,8 @@ public final class DiskLogStorage: RaftLogStorage, Sendable {
 
     /// Entries kept in memory by default.
     public static let cachedEntriesDefault = 8192
+    /// Entries read from disk in one go when older entries are asked for.
+    static let diskReadChunk = 64
 
     /// Opens a member's storage under `directory` (`wal/` and `snap/`), verifying both. Returns
     /// the storage and the snapshot to restore the state machine from, if any.
@@ -237,23 +239,29 @@ public final class DiskLogStorage: RaftLogStorage, Sendable {
             if low <= offset { throw .compacted }
             if high > offset + UInt64(state.terms.count) + 1 { throw .unavailable }
             if low >= high { return ([], []) }
+            // The cache holds the newest entries, contiguous up to the last one.
             let cacheStart = state.cache.first?.index ?? high
-            var positions: [RecordPosition] = []
-            var index = low
-            while index < min(high, cacheStart) {
-                positions.append(state.positions[offset.distance(to: index) - 1])
-                index = index + 1
-            }
-            let fromCache = state.cache.filter { $0.index >= max(low, cacheStart) && $0.index < high }
+            let diskEnd = min(high, cacheStart)
+            let positions = low < diskEnd
+                ? Array(state.positions[(offset.distance(to: low) - 1)..<(offset.distance(to: diskEnd) - 1)]) : []
+            let cacheLow = max(low, cacheStart)
+            let fromCache = cacheLow < high
+                ? Array(state.cache[cacheStart.distance(to: cacheLow)..<cacheStart.distance(to: high)]) : []
             return (fromCache, positions)
         }
         var result: [Entry] = []
         var bytes = 0
-        for position in onDisk {
-            guard let entry = try? wal.readEntry(at: position) else { throw .unavailable }
-            bytes += entry.batchBytes
-            if bytes > maxBytes && !result.isEmpty { return result }
-            result.append(entry)
+        // Older entries come from disk a chunk at a time, so reading stops near `maxBytes`.
+        var next = 0
+        while next < onDisk.count {
+            let chunk = onDisk[next..<min(next + DiskLogStorage.diskReadChunk, onDisk.count)]
+            guard let read = try? wal.readEntries(at: Array(chunk)) else { throw .unavailable }
+            for entry in read {
+                bytes += entry.batchBytes
+                if bytes > maxBytes && !result.isEmpty { return result }
+                result.append(entry)
+            }
+            next += chunk.count
         }
         for entry in cached {
             bytes += entry.batchBytes

@@ -73,6 +73,9 @@ struct DiskLogStorageTests {
         let old = try again.storage.entries(from: 3, to: 13, maxBytes: .max)
         #expect(old.map { String(decoding: $0.data, as: UTF8.self) } == (0..<10).map { "value-\($0)" })
         #expect(try again.storage.entries(from: 3, to: 13, maxBytes: 1).count == 1)
+        // A range from disk into the cache comes back whole and in order.
+        let span = try again.storage.entries(from: 3, to: last + 1, maxBytes: .max)
+        #expect(span.map(\.index) == (3...last.rawValue).map { LogIndex($0) })
         again.raft.campaign()
         try await again.settle()
         try again.raft.propose(Array("after".utf8))
