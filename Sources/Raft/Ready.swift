@@ -121,3 +121,14 @@ extension RaftNode {
         log.applying = max(log.applying, index)
     }
 }
+
+extension MemoryStorage {
+    /// Stores a `Ready`'s durable part, as an application does once it is written: the
+    /// snapshot, then the entries, then the hard state. Throws, storing nothing, when the
+    /// snapshot is older than the one held.
+    public func store(_ ready: Ready) throws(LogStorageError) {
+        if let snapshot = ready.snapshot { try applySnapshot(snapshot) }
+        append(ready.entries)
+        if let hardState = ready.hardState { setHardState(hardState) }
+    }
+}

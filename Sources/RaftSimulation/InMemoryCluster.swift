@@ -68,9 +68,7 @@ public final class InMemoryCluster {
 
     func handle(_ ready: Ready, at i: Int) {
         route(ready.messages)
-        if let snapshot = ready.snapshot { try? members[i].storage.applySnapshot(snapshot) }
-        members[i].storage.append(ready.entries)
-        if let hardState = ready.hardState { members[i].storage.setHardState(hardState) }
+        try? members[i].storage.store(ready)
         members[i].raft.persisted(ready.number)
         route(ready.persistedMessages)
         for entry in ready.committedEntries where entry.kind == .confChange {

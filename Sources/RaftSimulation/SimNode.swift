@@ -84,18 +84,16 @@ final class SimNode {
         var released: [Message] = []
         for write in writeQueue.prefix(count) {
             let ready = write.ready
+            do {
+                try disk.store(ready)
+            } catch {
+                preconditionFailure("member \(id): snapshot \(ready.snapshot?.metadata.index ?? 0) older than the disk's")
+            }
             if let snapshot = ready.snapshot {
-                do {
-                    try disk.applySnapshot(snapshot)
-                } catch {
-                    preconditionFailure("member \(id): snapshot \(snapshot.metadata.index) older than the disk's")
-                }
                 stateHash = SimNode.hash(fromSnapshotData: snapshot.data)
                 appliedIndex = snapshot.metadata.index
                 appliedConf = snapshot.metadata.confState
             }
-            disk.append(ready.entries)
-            if let hardState = ready.hardState { disk.setHardState(hardState) }
             raft!.persisted(ready.number)
             if ready.snapshot != nil { raft!.applied(through: appliedIndex) }
             released.append(contentsOf: ready.persistedMessages)

@@ -248,13 +248,11 @@ public final class TranscriptDriver {
     }
 
     func persist(_ ready: Ready, on m: Member) {
+        try? m.storage.store(ready)
         if let snapshot = ready.snapshot {
-            try? m.storage.applySnapshot(snapshot)
             m.applied = snapshot.metadata.index
             m.appliedConf = snapshot.metadata.confState
         }
-        m.storage.append(ready.entries)
-        if let hs = ready.hardState { m.storage.setHardState(hs) }
         m.raft!.persisted(ready.number)
         if ready.snapshot != nil { m.raft!.applied(through: m.applied) }
     }
