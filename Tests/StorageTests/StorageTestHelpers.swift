@@ -38,3 +38,11 @@ func reopen(_ directory: String, fs: any FileSystem = PosixFileSystem(), segment
     wal.close()
     return contents
 }
+
+/// `count` batches of ten 100-byte entries each, indexes 1, 2, 3... in order.
+func tenEntryBatches(_ count: Int) -> [[WALRecord]] {
+    (0..<count).map { (i: Int) -> [WALRecord] in
+        let low = UInt64(i * 10 + 1)
+        return entries(low...(low + 9), bytes: 100)
+    }
+}

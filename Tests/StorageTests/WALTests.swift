@@ -74,10 +74,7 @@ struct WALTests {
     @Test func segmentsRollOverAndArePurged() async throws {
         let dir = temporaryDirectory()
         defer { cleanup(dir) }
-        let batches: [[WALRecord]] = (0..<40).map { (i: Int) -> [WALRecord] in
-            let low = UInt64(i * 10 + 1)
-            return entries(low...(low + 9), bytes: 100)
-        }
+        let batches = tenEntryBatches(40)
         _ = try await writeWAL(dir + "/wal", segmentBytes: 8192, batches + [[.hardState(HardState(term: 1, commit: 400))]])
         let (wal, contents) = try WAL.open(directory: dir + "/wal", segmentBytes: 8192)
         #expect(contents.entries.count == 400)
@@ -98,10 +95,7 @@ struct WALTests {
     @Test func aMissingSegmentIsRefused() async throws {
         let dir = temporaryDirectory()
         defer { cleanup(dir) }
-        let batches: [[WALRecord]] = (0..<20).map { (i: Int) -> [WALRecord] in
-            let low = UInt64(i * 10 + 1)
-            return entries(low...(low + 9), bytes: 100)
-        }
+        let batches = tenEntryBatches(20)
         _ = try await writeWAL(dir + "/wal", segmentBytes: 8192, batches)
         let names = try PosixFileSystem().listDirectory(dir + "/wal")
         #expect(names.count >= 3)
