@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "Raft", targets: ["Raft"]),
         .library(name: "RaftSimulation", targets: ["RaftSimulation"]),
         .library(name: "Storage", targets: ["Storage"]),
+        .library(name: "MVCC", targets: ["MVCC"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -32,6 +33,8 @@ let package = Package(
         .target(name: "CCRC32C"),
         // Durable storage: the write-ahead log, snapshot files, and the Raft log on them.
         .target(name: "Storage", dependencies: ["Raft", "CLZ4", "CCRC32C"], swiftSettings: strictSettings),
+        // The replicated state machine: the revisioned key space, leases and the watch hub.
+        .target(name: "MVCC", dependencies: ["Raft", "Storage"], swiftSettings: strictSettings),
         // Test support: a simulated file system with crashes and injected faults.
         .target(name: "StorageTestSupport", dependencies: ["Storage"], swiftSettings: strictSettings),
         .executableTarget(
@@ -46,6 +49,7 @@ let package = Package(
                     exclude: ["testdata"], swiftSettings: strictSettings),
         .testTarget(name: "RaftSimulationTests", dependencies: ["Raft", "RaftSimulation"],
                     swiftSettings: strictSettings),
+        .testTarget(name: "MVCCTests", dependencies: ["MVCC", "Raft", "Storage"], swiftSettings: strictSettings),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "StorageTestSupport", "Raft", "RaftSimulation"],
                     swiftSettings: strictSettings),
     ],
