@@ -1,0 +1,615 @@
+import Synchronization
+
+/// A watch request (etcd's `WatchCreateRequest`).
+public struct WatchCreate: Equatable, Sendable {
+    public var key: [UInt8]
+    /// Empty: the single key. `[0]`: every key >= key. Otherwise [key, rangeEnd).
+    public var rangeEnd: [UInt8]
+    /// 0: from the next revision. In the past: catch up from history first.
+    public var startRevision: Int64
+    public var progressNotify: Bool
+    public var noPut: Bool
+    public var noDelete: Bool
+    public var prevKV: Bool
+    /// 0: the hub picks the next free id on the stream.
+    public var watchID: Int64
+    public var fragment: Bool
+    public init(key: [UInt8], rangeEnd: [UInt8] = [], startRevision: Int64 = 0, progressNotify: Bool = false,
+                noPut: Bool = false, noDelete: Bool = false, prevKV: Bool = false, watchID: Int64 = 0, fragment: Bool = false) {
+        self.key = key
+        self.rangeEnd = rangeEnd
+        self.startRevision = startRevision
+        self.progressNotify = progressNotify
+        self.noPut = noPut
+        self.noDelete = noDelete
+        self.prevKV = prevKV
+        self.watchID = watchID
+        self.fragment = fragment
+    }
+}
+
+/// Named limits of the watch hub. The server exposes each as a flag.
+public struct WatchLimits: Sendable {
+    /// Watchers one stream may hold; a create beyond it is refused (created and canceled, with a reason).
+    public var maxWatchersPerStream = 100_000
+    /// Responses waiting to be written on one stream. A synced watcher whose response does not
+    /// fit falls back to catching up from history; nothing is dropped.
+    public var maxQueuedFramesPerStream = 65_536
+    /// Bytes waiting to be written on one stream (each response counted in full).
+    public var maxQueuedBytesPerStream = 64 << 20
+    /// Events bytes in one catch-up response (whole revisions; at least one revision).
+    public var maxCatchUpBytes = 1 << 20
+    /// Responses of watchers that asked for fragments are split above this size (etcd's
+    /// `--max-request-bytes`, 1.5 MiB by default).
+    public var maxResponseBytes = 1_572_864
+    /// Unsynced watchers served by one `catchUp` call.
+    public var catchUpBatch = 512
+    public init() {}
+}
+
+/// One response ready to write: the watch id, and every other field already encoded. The
+/// `body` of an event batch is the same buffer for every watcher it goes to; only the watch
+/// id, a few bytes, is written per watcher.
+public struct WatchFrame: Sendable {
+    public let watchID: Int64
+    public let body: [UInt8]
+    public let eventCount: Int
+
+    public var size: Int { body.count + ProtoWire.intSize(2, watchID) }
+
+    /// The whole `etcdserverpb.WatchResponse` message.
+    public func serialized() -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(size)
+        ProtoWire.int(2, watchID, into: &out)
+        out += body
+        return out
+    }
+}
+
+/// The watchers with the same range and options share a group: matched once per event, and
+/// the batch encoded once for all of them.
+final class WatchGroup {
+    struct Key: Hashable {
+        var key: [UInt8]
+        var end: [UInt8]
+        var flags: UInt8
+    }
+    let key: Key
+    var noPut: Bool { key.flags & 1 != 0 }
+    var noDelete: Bool { key.flags & 2 != 0 }
+    var prevKV: Bool { key.flags & 4 != 0 }
+    var fragment: Bool { key.flags & 8 != 0 }
+    /// Watchers that are up to date and get each batch as it is applied.
+    var synced: [Watcher] = []
+    /// Every watcher using this group, synced or not.
+    var users = 0
+    /// Indices (into the batch being notified) of events that match, filters applied.
+    var pending: [Int] = []
+
+    init(_ key: Key) { self.key = key }
+
+    func accepts(_ v: KeyVersion) -> Bool { v.isTombstone ? !noDelete : !noPut }
+
+    func contains(_ k: UnsafeRawBufferPointer) -> Bool {
+        if key.end.isEmpty { return key.key.withUnsafeBytes { compareBytes($0, k) == 0 } }
+        if key.key.withUnsafeBytes({ compareBytes($0, k) }) > 0 { return false }
+        return key.end == [0] || key.end.withUnsafeBytes { compareBytes(k, $0) } < 0
+    }
+}
+
+final class Watcher {
+    let id: Int64
+    let stream: WatchStream
+    let group: WatchGroup
+    /// Unsynced: the next revision to send. Synced: the hub's notified revision + 1.
+    var nextRevision: Int64
+    /// Position in `group.synced` when synced, in the hub's unsynced list otherwise.
+    var slot = -1
+    var synced = false
+    let progressNotify: Bool
+    var sentSinceTick = false
+
+    init(id: Int64, stream: WatchStream, group: WatchGroup, nextRevision: Int64, progressNotify: Bool) {
+        self.id = id
+        self.stream = stream
+        self.group = group
+        self.nextRevision = nextRevision
+        self.progressNotify = progressNotify
+    }
+}
+
+/// One client stream (one gRPC Watch call): its watchers and its queue of responses. All of
+/// its state is guarded by the hub's lock.
+public final class WatchStream: @unchecked Sendable {
+    fileprivate var queue: [WatchFrame] = []
+    fileprivate var head = 0
+    fileprivate var queuedBytes = 0
+    fileprivate var watchers: [Int64: Watcher] = [:]
+    fileprivate var nextID: Int64 = 0
+    fileprivate var unsynced = 0
+    fileprivate var progressPending = false
+    fileprivate var closed = false
+    /// Called (outside the lock) when responses become available on an empty queue.
+    let onReadable: (@Sendable () -> Void)?
+
+    init(onReadable: (@Sendable () -> Void)?) { self.onReadable = onReadable }
+
+    fileprivate var queuedFrames: Int { queue.count - head }
+}
+
+/// Statistics, read with `WatchHub.stats`.
+public struct WatchStats: Equatable, Sendable {
+    public var watchers = 0
+    public var unsynced = 0
+    public var groups = 0
+    public var streams = 0
+    /// Bytes of response bodies built (events and headers), over the hub's life.
+    public var bytesEncoded = 0
+    /// Events handed to watchers (an event sent to n watchers counts n), over the hub's life.
+    public var eventsDelivered = 0
+    /// Synced watchers that fell back to catch-up because their stream was full.
+    public var demotions = 0
+}
+
+/// The watch hub. The apply loop calls `notify` after each applied batch with the newest read
+/// view; matching goes through an index of groups (not a scan of watchers) and never waits for
+/// a consumer: a watcher whose stream is full drops to the unsynced set and later catches up
+/// from history (`catchUp`, run by a background task). All methods are thread-safe.
+public final class WatchHub: @unchecked Sendable {
+    public let limits: WatchLimits
+    private let lock = Mutex(())
+    private var notified: Int64
+    private var compactRevision: Int64 = -1
+    private var header: WatchHeaderInfo
+    private var groups: [WatchGroup.Key: WatchGroup] = [:]
+    private var singleKeyGroups: [[UInt8]: [WatchGroup]] = [:]
+    private var rangeGroups = IntervalIndex<WatchGroup>()
+    private var unsynced: [Watcher] = []
+    private var streamCount = 0
+    private var counters = WatchStats()
+
+    /// A hub whose watchers start after `revision` (the store's revision when the hub starts).
+    public init(revision: Int64, header: WatchHeaderInfo = WatchHeaderInfo(), limits: WatchLimits = WatchLimits()) {
+        self.notified = revision
+        self.header = header
+        self.limits = limits
+    }
+
+    public var stats: WatchStats {
+        lock.withLock { _ in
+            var s = counters
+            s.unsynced = unsynced.count
+            s.groups = groups.count
+            s.streams = streamCount
+            return s
+        }
+    }
+
+    public var notifiedRevision: Int64 { lock.withLock { _ in notified } }
+
+    public func setHeader(_ info: WatchHeaderInfo) { lock.withLock { _ in header = info } }
+
+    // MARK: - Streams and watchers
+
+    public func openStream(onReadable: (@Sendable () -> Void)? = nil) -> WatchStream {
+        lock.withLock { _ in streamCount += 1 }
+        return WatchStream(onReadable: onReadable)
+    }
+
+    /// Ends a stream: every watcher on it goes, and its queue is dropped.
+    public func close(_ stream: WatchStream) {
+        lock.withLock { _ in
+            guard !stream.closed else { return }
+            stream.closed = true
+            for w in Array(stream.watchers.values) { remove(w) }
+            stream.queue = []
+            stream.head = 0
+            stream.queuedBytes = 0
+            streamCount -= 1
+        }
+    }
+
+    /// Creates a watcher. Its `created` response (or a refusal: created and canceled, id -1,
+    /// with the reason) is queued on the stream. Returns the watch id, or -1.
+    @discardableResult
+    public func watch(_ c: WatchCreate, on stream: WatchStream) -> Int64 {
+        let (id, wake) = lock.withLock { _ -> (Int64, Bool) in
+            guard !stream.closed else { return (-1, false) }
+            let wasEmpty = stream.queuedFrames == 0
+            func refuse(_ reason: String) -> (Int64, Bool) {
+                var body: [UInt8] = []
+                WatchEncoding.header(header, revision: notified, into: &body)
+                ProtoWire.bool(3, true, into: &body)
+                ProtoWire.bool(4, true, into: &body)
+                reason.utf8CString.withUnsafeBytes { ProtoWire.bytes(6, UnsafeRawBufferPointer(rebasing: $0.dropLast()), into: &body) }
+                enqueue(WatchFrame(watchID: -1, body: body, eventCount: 0), on: stream)
+                return (-1, wasEmpty)
+            }
+            if !c.rangeEnd.isEmpty && c.rangeEnd != [0] && compareBytes(c.key, c.rangeEnd) >= 0 {
+                return refuse("mvcc: watcher range is empty")
+            }
+            if stream.watchers.count >= limits.maxWatchersPerStream {
+                return refuse("capstan: too many watchers on this stream (limit \(limits.maxWatchersPerStream))")
+            }
+            var id = c.watchID
+            if id == 0 {
+                while stream.watchers[stream.nextID] != nil { stream.nextID += 1 }
+                id = stream.nextID
+                stream.nextID += 1
+            } else if stream.watchers[id] != nil || id < 0 {
+                return refuse("mvcc: duplicate watch ID provided on the WatchStream")
+            }
+            let flags: UInt8 = (c.noPut ? 1 : 0) | (c.noDelete ? 2 : 0) | (c.prevKV ? 4 : 0) | (c.fragment ? 8 : 0)
+            let group = group(for: WatchGroup.Key(key: c.key, end: c.rangeEnd, flags: flags))
+            group.users += 1
+            let start = c.startRevision > 0 ? c.startRevision : notified + 1
+            let w = Watcher(id: id, stream: stream, group: group, nextRevision: start, progressNotify: c.progressNotify)
+            stream.watchers[id] = w
+            counters.watchers += 1
+            var body: [UInt8] = []
+            WatchEncoding.header(header, revision: notified, into: &body)
+            ProtoWire.bool(3, true, into: &body)
+            enqueue(WatchFrame(watchID: id, body: body, eventCount: 0), on: stream)
+            if start == notified + 1 { makeSynced(w) } else { makeUnsynced(w) }
+            return (id, wasEmpty)
+        }
+        if wake { stream.onReadable?() }
+        return id
+    }
+
+    /// Cancels a watcher at the client's request; unknown ids are ignored, as etcd does.
+    public func cancel(_ id: Int64, on stream: WatchStream) {
+        let wake = lock.withLock { _ -> Bool in
+            guard !stream.closed, let w = stream.watchers[id] else { return false }
+            let wasEmpty = stream.queuedFrames == 0
+            remove(w)
+            var body: [UInt8] = []
+            WatchEncoding.header(header, revision: notified, into: &body)
+            ProtoWire.bool(4, true, into: &body)
+            enqueue(WatchFrame(watchID: id, body: body, eventCount: 0), on: stream)
+            return wasEmpty
+        }
+        if wake { stream.onReadable?() }
+    }
+
+    /// A progress request on the stream: answered (watch id -1, the current revision) once
+    /// every watcher on the stream is synced, so the revision it reports covers every event
+    /// already sent; until then it waits.
+    public func requestProgress(on stream: WatchStream) {
+        let wake = lock.withLock { _ -> Bool in
+            guard !stream.closed else { return false }
+            if stream.unsynced > 0 {
+                stream.progressPending = true
+                return false
+            }
+            let wasEmpty = stream.queuedFrames == 0
+            sendProgress(id: -1, on: stream)
+            return wasEmpty
+        }
+        if wake { stream.onReadable?() }
+    }
+
+    /// Periodic progress (etcd's `progress_notify`): every synced watcher that asked for it and
+    /// was sent nothing since the last tick gets an empty response with the current revision.
+    public func tickProgress(_ streams: [WatchStream]) {
+        var wake: [WatchStream] = []
+        lock.withLock { _ in
+            for s in streams where !s.closed {
+                let wasEmpty = s.queuedFrames == 0
+                for w in s.watchers.values where w.progressNotify {
+                    if w.synced && !w.sentSinceTick && hasRoom(s, bytes: 64) { sendProgress(id: w.id, on: s) }
+                    w.sentSinceTick = false
+                }
+                if wasEmpty && s.queuedFrames > 0 { wake.append(s) }
+            }
+        }
+        for s in wake { s.onReadable?() }
+    }
+
+    /// Takes up to `max` queued responses, oldest first.
+    public func drain(_ stream: WatchStream, max: Int = .max) -> [WatchFrame] {
+        lock.withLock { _ in
+            let n = min(max, stream.queuedFrames)
+            guard n > 0 else { return [] }
+            let out = Array(stream.queue[stream.head..<stream.head + n])
+            stream.head += n
+            for f in out { stream.queuedBytes -= f.size }
+            if stream.head == stream.queue.count {
+                stream.queue.removeAll(keepingCapacity: stream.queue.count <= 1024)
+                stream.head = 0
+            } else if stream.head > 4096 && stream.head * 2 > stream.queue.count {
+                stream.queue.removeSubrange(0..<stream.head)
+                stream.head = 0
+            }
+            return out
+        }
+    }
+
+    /// Watchers on a stream not yet caught up (tests, metrics).
+    public func unsyncedCount(on stream: WatchStream) -> Int { lock.withLock { _ in stream.unsynced } }
+    public func queuedFrames(on stream: WatchStream) -> Int { lock.withLock { _ in stream.queuedFrames } }
+
+    // MARK: - Notify (apply loop)
+
+    /// Delivers every event after the last notified revision up to `view.revision` to the
+    /// synced watchers. One response per watcher per call; a revision is never split.
+    public func notify(_ view: ReadView) {
+        var wake: [WatchStream] = []
+        lock.withLock { _ in
+            compactRevision = view.compactRevision
+            guard view.revision > notified else { return }
+            var events: [KeyVersion] = []
+            view.events.forEach(from: notified + 1) { events.append($0); return true }
+            var touched: [WatchGroup] = []
+            for (i, v) in events.enumerated() {
+                func offer(_ g: WatchGroup) {
+                    guard !g.synced.isEmpty, g.accepts(v) else { return }
+                    if g.pending.isEmpty { touched.append(g) }
+                    g.pending.append(i)
+                }
+                if !singleKeyGroups.isEmpty, let gs = singleKeyGroups[v.key] { gs.forEach(offer) }
+                if rangeGroups.count > 0 { v.withKey { k in rangeGroups.forEachContaining(k, offer) } }
+            }
+            let firstNew = notified + 1
+            for g in touched {
+                let (frames, encoded) = Self.encode(g.pending.lazy.map { events[$0] }, group: g, header: header,
+                                                    revision: view.revision, limits: limits)
+                counters.bytesEncoded += encoded
+                g.pending.removeAll(keepingCapacity: true)
+                var i = 0
+                while i < g.synced.count {
+                    let w = g.synced[i]
+                    let s = w.stream
+                    let wasEmpty = s.queuedFrames == 0
+                    if hasRoom(s, bytes: frames.reduce(0) { $0 + $1.body.count }, frames: frames.count) {
+                        for f in frames { enqueue(WatchFrame(watchID: w.id, body: f.body, eventCount: f.eventCount), on: s) }
+                        w.sentSinceTick = true
+                        if wasEmpty { wake.append(s) }
+                        i += 1
+                    } else {
+                        // Full: this watcher catches up from history, starting with this batch.
+                        w.nextRevision = firstNew
+                        makeUnsynced(w)
+                        counters.demotions += 1
+                    }
+                }
+            }
+            notified = view.revision
+        }
+        for s in wake { s.onReadable?() }
+    }
+
+    // MARK: - Catch-up (background)
+
+    /// Serves up to `limits.catchUpBatch` unsynced watchers whose streams have room: each gets
+    /// the history from its next revision (bounded by `maxCatchUpBytes`, whole revisions),
+    /// rejoins the synced set once it reaches the notified revision, or is cancelled with the
+    /// compaction revision if its history is gone. History is read from `view` outside the
+    /// lock. Pass the newest view. Returns whether unsynced watchers remain.
+    @discardableResult
+    public func catchUp(_ view: ReadView) -> Bool {
+        struct Job {
+            let group: WatchGroup
+            let from: Int64
+            var watchers: [Watcher] = []
+            var frames: [WatchFrame] = []
+            var through: Int64 = 0
+            var compacted = false
+        }
+        // 1. Choose, under the lock.
+        var jobs: [Job] = []
+        let header = lock.withLock { _ in self.header }
+        var encoded = 0
+        lock.withLock { _ in
+            var index: [ObjectIdentifier: [Int64: Int]] = [:]
+            var taken = 0
+            // No more watchers per stream than its queue has room for.
+            var planned: [ObjectIdentifier: Int] = [:]
+            for w in unsynced {
+                if taken == limits.catchUpBatch { break }
+                let sid = ObjectIdentifier(w.stream)
+                let room = w.stream.closed ? 0 : (w.stream.queuedFrames == 0 ? max(1, limits.maxQueuedFramesPerStream) : limits.maxQueuedFramesPerStream - w.stream.queuedFrames)
+                guard planned[sid, default: 0] < room else { continue }
+                planned[sid, default: 0] += 1
+                taken += 1
+                let gid = ObjectIdentifier(w.group)
+                if let j = index[gid]?[w.nextRevision] {
+                    jobs[j].watchers.append(w)
+                } else {
+                    index[gid, default: [:]][w.nextRevision] = jobs.count
+                    jobs.append(Job(group: w.group, from: w.nextRevision, watchers: [w]))
+                }
+            }
+        }
+        guard !jobs.isEmpty else { return lock.withLock { _ in !unsynced.isEmpty } }
+        // 2. Read history and encode, once per (group, start revision), without the lock.
+        for j in jobs.indices {
+            let from = jobs[j].from
+            if from < view.compactRevision {
+                jobs[j].compacted = true
+                continue
+            }
+            let g = jobs[j].group
+            var picked: [KeyVersion] = []
+            var bytes = 0
+            var through = view.revision
+            var lastRevision: Int64 = -1
+            view.events.forEach(from: from) { v in
+                if v.modMain > view.revision { return false }
+                if bytes >= limits.maxCatchUpBytes && v.modMain != lastRevision {
+                    through = lastRevision
+                    return false
+                }
+                guard v.withKey({ g.contains($0) }), g.accepts(v) else { return true }
+                picked.append(v)
+                lastRevision = v.modMain
+                bytes += v.keyCount + v.valueCount + 16
+                return true
+            }
+            jobs[j].through = max(through, from - 1)
+            if !picked.isEmpty {
+                let (frames, bytes) = Self.encode(picked, group: g, header: header, revision: view.revision, limits: limits)
+                jobs[j].frames = frames
+                encoded += bytes
+            }
+        }
+        // 3. Deliver, under the lock, to the watchers that are still where they were.
+        var wake: [WatchStream] = []
+        let remaining = lock.withLock { _ -> Bool in
+            counters.bytesEncoded += encoded
+            for job in jobs {
+                for w in job.watchers where !w.synced && w.stream.watchers[w.id] === w && w.nextRevision == job.from {
+                    let s = w.stream
+                    let wasEmpty = s.queuedFrames == 0
+                    if job.compacted {
+                        var body: [UInt8] = []
+                        WatchEncoding.header(header, revision: notified, into: &body)
+                        ProtoWire.bool(4, true, into: &body)
+                        ProtoWire.int(5, view.compactRevision, into: &body)
+                        remove(w)
+                        enqueue(WatchFrame(watchID: w.id, body: body, eventCount: 0), on: s)
+                    } else {
+                        if !job.frames.isEmpty {
+                            guard hasRoom(s, bytes: job.frames.reduce(0) { $0 + $1.body.count }, frames: job.frames.count) else { continue }
+                            for f in job.frames { enqueue(WatchFrame(watchID: w.id, body: f.body, eventCount: f.eventCount), on: s) }
+                            w.sentSinceTick = true
+                        }
+                        w.nextRevision = max(w.nextRevision, job.through + 1)
+                        if w.nextRevision == notified + 1 { makeSynced(w) }
+                    }
+                    if s.unsynced == 0 && s.progressPending {
+                        s.progressPending = false
+                        sendProgress(id: -1, on: s)
+                    }
+                    if wasEmpty && s.queuedFrames > 0 { wake.append(s) }
+                }
+            }
+            return !unsynced.isEmpty
+        }
+        for s in wake { s.onReadable?() }
+        return remaining
+    }
+
+    // MARK: - Internals (lock held)
+
+    private func group(for key: WatchGroup.Key) -> WatchGroup {
+        if let g = groups[key] { return g }
+        let g = WatchGroup(key)
+        groups[key] = g
+        if key.end.isEmpty {
+            singleKeyGroups[key.key, default: []].append(g)
+        } else {
+            rangeGroups.insert(start: key.key, end: key.end == [0] ? nil : key.end, g)
+        }
+        return g
+    }
+
+    private func release(_ g: WatchGroup) {
+        g.users -= 1
+        guard g.users == 0 else { return }
+        groups[g.key] = nil
+        if g.key.end.isEmpty {
+            singleKeyGroups[g.key.key]?.removeAll { $0 === g }
+            if singleKeyGroups[g.key.key]?.isEmpty == true { singleKeyGroups[g.key.key] = nil }
+        } else {
+            rangeGroups.remove(g)
+        }
+    }
+
+    private func makeSynced(_ w: Watcher) {
+        if !w.synced && w.slot >= 0 { takeOut(w) }
+        w.synced = true
+        w.slot = w.group.synced.count
+        w.group.synced.append(w)
+    }
+
+    private func makeUnsynced(_ w: Watcher) {
+        if w.synced && w.slot >= 0 { takeOut(w) }
+        if w.slot >= 0 { return }
+        w.synced = false
+        w.slot = unsynced.count
+        unsynced.append(w)
+        w.stream.unsynced += 1
+    }
+
+    /// Removes the watcher from whichever list holds it (swap with the last).
+    private func takeOut(_ w: Watcher) {
+        if w.synced {
+            let list = w.group.synced
+            let last = list[list.count - 1]
+            w.group.synced[w.slot] = last
+            last.slot = w.slot
+            w.group.synced.removeLast()
+        } else {
+            let last = unsynced[unsynced.count - 1]
+            unsynced[w.slot] = last
+            last.slot = w.slot
+            unsynced.removeLast()
+            w.stream.unsynced -= 1
+        }
+        w.slot = -1
+    }
+
+    private func remove(_ w: Watcher) {
+        if w.slot >= 0 { takeOut(w) }
+        w.stream.watchers[w.id] = nil
+        counters.watchers -= 1
+        release(w.group)
+        let s = w.stream
+        if s.unsynced == 0 && s.progressPending {
+            s.progressPending = false
+            sendProgress(id: -1, on: s)
+        }
+    }
+
+    private func hasRoom(_ s: WatchStream, bytes: Int, frames: Int = 1) -> Bool {
+        if s.closed { return false }
+        if s.queuedFrames == 0 { return true }
+        return s.queuedFrames + frames <= limits.maxQueuedFramesPerStream && s.queuedBytes + bytes <= limits.maxQueuedBytesPerStream
+    }
+
+    private func enqueue(_ f: WatchFrame, on s: WatchStream) {
+        s.queue.append(f)
+        s.queuedBytes += f.size
+        counters.eventsDelivered += f.eventCount
+    }
+
+    private func sendProgress(id: Int64, on s: WatchStream) {
+        var body: [UInt8] = []
+        WatchEncoding.header(header, revision: notified, into: &body)
+        enqueue(WatchFrame(watchID: id, body: body, eventCount: 0), on: s)
+    }
+
+    /// The response bodies for a batch of events to one group: one body, or several with
+    /// `fragment` set on all but the last when the group asked for fragments and it is large.
+    /// Returns the frames and the bytes encoded. Touches no hub state, so it runs without the lock.
+    private static func encode(_ events: some Collection<KeyVersion>, group g: WatchGroup, header: WatchHeaderInfo,
+                               revision: Int64, limits: WatchLimits) -> ([WatchFrame], Int) {
+        var head: [UInt8] = []
+        WatchEncoding.header(header, revision: revision, into: &head)
+        var body = head
+        for v in events { WatchEncoding.event(v, prevKV: g.prevKV, into: &body) }
+        guard g.fragment && body.count >= limits.maxResponseBytes && events.count > 1 else {
+            return ([WatchFrame(watchID: 0, body: body, eventCount: events.count)], body.count)
+        }
+        // Fragments: events are added until one would take the response past the limit.
+        var frames: [WatchFrame] = []
+        var current = head
+        var n = 0
+        for v in events {
+            var one: [UInt8] = []
+            WatchEncoding.event(v, prevKV: g.prevKV, into: &one)
+            if n > 0 && current.count + one.count + 2 > limits.maxResponseBytes {
+                ProtoWire.bool(7, true, into: &current)
+                frames.append(WatchFrame(watchID: 0, body: current, eventCount: n))
+                current = head
+                n = 0
+            }
+            current += one
+            n += 1
+        }
+        frames.append(WatchFrame(watchID: 0, body: current, eventCount: n))
+        return (frames, body.count + frames.reduce(0) { $0 + $1.body.count })
+    }
+}
