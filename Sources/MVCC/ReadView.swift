@@ -1,4 +1,5 @@
 import Storage
+import Synchronization
 
 /// An immutable image of the key space at one revision. Taking one is O(1); it may be read
 /// from any thread while the apply loop goes on writing, and never blocks it.
@@ -126,4 +127,13 @@ public struct ReadView: Sendable {
         }
         return HashKVResponse(revision: revision, hash: crc, compactRevision: compactRevision, hashRevision: rev)
     }
+}
+
+/// Hands the newest read view from the apply loop to readers on other threads: publishing and
+/// taking are O(1) under a lock held for a pointer copy, so neither side waits on the other's work.
+public final class ViewPublisher: Sendable {
+    private let latest: Mutex<ReadView>
+    public init(_ view: ReadView) { latest = Mutex(view) }
+    public func publish(_ view: ReadView) { latest.withLock { $0 = view } }
+    public var current: ReadView { latest.withLock { $0 } }
 }

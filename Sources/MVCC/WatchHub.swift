@@ -263,11 +263,12 @@ public final class WatchHub: @unchecked Sendable {
         let wake = lock.withLock { _ -> Bool in
             guard !stream.closed, let w = stream.watchers[id] else { return false }
             let wasEmpty = stream.queuedFrames == 0
-            remove(w)
             var body: [UInt8] = []
             WatchEncoding.header(header, revision: notified, into: &body)
             ProtoWire.bool(4, true, into: &body)
+            // The cancel goes out before any progress response its removal releases.
             enqueue(WatchFrame(watchID: id, body: body, eventCount: 0), on: stream)
+            remove(w)
             return wasEmpty
         }
         if wake { stream.onReadable?() }
@@ -467,8 +468,8 @@ public final class WatchHub: @unchecked Sendable {
                         WatchEncoding.header(header, revision: notified, into: &body)
                         ProtoWire.bool(4, true, into: &body)
                         ProtoWire.int(5, view.compactRevision, into: &body)
-                        remove(w)
                         enqueue(WatchFrame(watchID: w.id, body: body, eventCount: 0), on: s)
+                        remove(w)
                     } else {
                         if !job.frames.isEmpty {
                             guard hasRoom(s, bytes: job.frames.reduce(0) { $0 + $1.body.count }, frames: job.frames.count) else { continue }
