@@ -94,11 +94,13 @@ enum WatchEncoding {
         return p
     }
 
-    /// `events = 11`: one mvccpb.Event, with `prev_kv` when asked for.
-    static func event(_ v: KeyVersion, prevKV: Bool, into out: inout [UInt8]) {
+    /// `events = 11`: one mvccpb.Event, with `prev_kv` when asked for. As in etcd, `prev_kv` is
+    /// the key at the revision before the event, so it is absent when that revision is compacted
+    /// (which also keeps members that restored from a snapshot byte-identical to those that did not).
+    static func event(_ v: KeyVersion, prevKV: Bool, compactRevision: Int64, into out: inout [UInt8]) {
         let kvSize = keyValueSize(v)
         var size = (v.isTombstone ? 2 : 0) + 1 + ProtoWire.varintSize(UInt64(kvSize)) + kvSize
-        let prev = prevKV ? previous(v) : nil
+        let prev = prevKV && v.modMain - 1 >= compactRevision ? previous(v) : nil
         if let prev {
             let n = keyValueSize(prev)
             size += 1 + ProtoWire.varintSize(UInt64(n)) + n

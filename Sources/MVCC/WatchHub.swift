@@ -355,7 +355,7 @@ public final class WatchHub: @unchecked Sendable {
             let firstNew = notified + 1
             for g in touched {
                 let (frames, encoded) = Self.encode(g.pending.lazy.map { events[$0] }, group: g, header: header,
-                                                    revision: view.revision, limits: limits)
+                                                    view: view, limits: limits)
                 counters.bytesEncoded += encoded
                 g.pending.removeAll(keepingCapacity: true)
                 var i = 0
@@ -450,7 +450,7 @@ public final class WatchHub: @unchecked Sendable {
             }
             jobs[j].through = max(through, from - 1)
             if !picked.isEmpty {
-                let (frames, bytes) = Self.encode(picked, group: g, header: header, revision: view.revision, limits: limits)
+                let (frames, bytes) = Self.encode(picked, group: g, header: header, view: view, limits: limits)
                 jobs[j].frames = frames
                 encoded += bytes
             }
@@ -586,11 +586,11 @@ public final class WatchHub: @unchecked Sendable {
     /// `fragment` set on all but the last when the group asked for fragments and it is large.
     /// Returns the frames and the bytes encoded. Touches no hub state, so it runs without the lock.
     private static func encode(_ events: some Collection<KeyVersion>, group g: WatchGroup, header: WatchHeaderInfo,
-                               revision: Int64, limits: WatchLimits) -> ([WatchFrame], Int) {
+                               view: ReadView, limits: WatchLimits) -> ([WatchFrame], Int) {
         var head: [UInt8] = []
-        WatchEncoding.header(header, revision: revision, into: &head)
+        WatchEncoding.header(header, revision: view.revision, into: &head)
         var body = head
-        for v in events { WatchEncoding.event(v, prevKV: g.prevKV, into: &body) }
+        for v in events { WatchEncoding.event(v, prevKV: g.prevKV, compactRevision: view.compactRevision, into: &body) }
         guard g.fragment && body.count >= limits.maxResponseBytes && events.count > 1 else {
             return ([WatchFrame(watchID: 0, body: body, eventCount: events.count)], body.count)
         }
@@ -600,7 +600,7 @@ public final class WatchHub: @unchecked Sendable {
         var n = 0
         for v in events {
             var one: [UInt8] = []
-            WatchEncoding.event(v, prevKV: g.prevKV, into: &one)
+            WatchEncoding.event(v, prevKV: g.prevKV, compactRevision: view.compactRevision, into: &one)
             if n > 0 && current.count + one.count + 2 > limits.maxResponseBytes {
                 ProtoWire.bool(7, true, into: &current)
                 frames.append(WatchFrame(watchID: 0, body: current, eventCount: n))
