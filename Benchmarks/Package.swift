@@ -28,6 +28,21 @@ let package = Package(
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
         .executableTarget(
+            name: "MVCCOps",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "MVCC", package: rootPackage),
+            ],
+            path: "Benchmarks/MVCCOps",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        .target(name: "CHeapStats", path: "Sources/CHeapStats"),
+        .executableTarget(
+            name: "MVCCMemory",
+            dependencies: ["CHeapStats", .product(name: "MVCC", package: rootPackage)],
+            path: "Benchmarks/MVCCMemory"
+        ),
+        .executableTarget(
             name: "StorageBench",
             dependencies: [
                 .product(name: "Raft", package: rootPackage),

@@ -1,5 +1,4 @@
 import Storage
-import Synchronization
 
 /// An immutable image of the key space at one revision. Taking one is O(1); it may be read
 /// from any thread while the apply loop goes on writing, and never blocks it.
@@ -131,9 +130,10 @@ public struct ReadView: Sendable {
 
 /// Hands the newest read view from the apply loop to readers on other threads: publishing and
 /// taking are O(1) under a lock held for a pointer copy, so neither side waits on the other's work.
-public final class ViewPublisher: Sendable {
-    private let latest: Mutex<ReadView>
-    public init(_ view: ReadView) { latest = Mutex(view) }
-    public func publish(_ view: ReadView) { latest.withLock { $0 = view } }
-    public var current: ReadView { latest.withLock { $0 } }
+public final class ViewPublisher: @unchecked Sendable {
+    private let lock = Lock()
+    private var latest: ReadView
+    public init(_ view: ReadView) { latest = view }
+    public func publish(_ view: ReadView) { lock.withLock { latest = view } }
+    public var current: ReadView { lock.withLock { latest } }
 }

@@ -1,4 +1,3 @@
-import Synchronization
 
 /// A watch request (etcd's `WatchCreateRequest`).
 public struct WatchCreate: Equatable, Sendable {
@@ -158,7 +157,7 @@ public struct WatchStats: Equatable, Sendable {
 /// from history (`catchUp`, run by a background task). All methods are thread-safe.
 public final class WatchHub: @unchecked Sendable {
     public let limits: WatchLimits
-    private let lock = Mutex(())
+    private let lock = Lock()
     private var notified: Int64
     private var compactRevision: Int64 = -1
     private var header: WatchHeaderInfo
@@ -177,7 +176,7 @@ public final class WatchHub: @unchecked Sendable {
     }
 
     public var stats: WatchStats {
-        lock.withLock { _ in
+        lock.withLock {
             var s = counters
             s.unsynced = unsynced.count
             s.groups = groups.count
@@ -186,20 +185,20 @@ public final class WatchHub: @unchecked Sendable {
         }
     }
 
-    public var notifiedRevision: Int64 { lock.withLock { _ in notified } }
+    public var notifiedRevision: Int64 { lock.withLock { notified } }
 
-    public func setHeader(_ info: WatchHeaderInfo) { lock.withLock { _ in header = info } }
+    public func setHeader(_ info: WatchHeaderInfo) { lock.withLock { header = info } }
 
     // MARK: - Streams and watchers
 
     public func openStream(onReadable: (@Sendable () -> Void)? = nil) -> WatchStream {
-        lock.withLock { _ in streamCount += 1 }
+        lock.withLock { streamCount += 1 }
         return WatchStream(onReadable: onReadable)
     }
 
     /// Ends a stream: every watcher on it goes, and its queue is dropped.
     public func close(_ stream: WatchStream) {
-        lock.withLock { _ in
+        lock.withLock {
             guard !stream.closed else { return }
             stream.closed = true
             for w in Array(stream.watchers.values) { remove(w) }
@@ -214,7 +213,7 @@ public final class WatchHub: @unchecked Sendable {
     /// with the reason) is queued on the stream. Returns the watch id, or -1.
     @discardableResult
     public func watch(_ c: WatchCreate, on stream: WatchStream) -> Int64 {
-        let (id, wake) = lock.withLock { _ -> (Int64, Bool) in
+        let (id, wake) = lock.withLock { () -> (Int64, Bool) in
             guard !stream.closed else { return (-1, false) }
             let wasEmpty = stream.queuedFrames == 0
             func refuse(_ reason: String) -> (Int64, Bool) {
@@ -260,7 +259,7 @@ public final class WatchHub: @unchecked Sendable {
 
     /// Cancels a watcher at the client's request; unknown ids are ignored, as etcd does.
     public func cancel(_ id: Int64, on stream: WatchStream) {
-        let wake = lock.withLock { _ -> Bool in
+        let wake = lock.withLock { () -> Bool in
             guard !stream.closed, let w = stream.watchers[id] else { return false }
             let wasEmpty = stream.queuedFrames == 0
             var body: [UInt8] = []
@@ -278,7 +277,7 @@ public final class WatchHub: @unchecked Sendable {
     /// every watcher on the stream is synced, so the revision it reports covers every event
     /// already sent; until then it waits.
     public func requestProgress(on stream: WatchStream) {
-        let wake = lock.withLock { _ -> Bool in
+        let wake = lock.withLock { () -> Bool in
             guard !stream.closed else { return false }
             if stream.unsynced > 0 {
                 stream.progressPending = true
@@ -295,7 +294,7 @@ public final class WatchHub: @unchecked Sendable {
     /// was sent nothing since the last tick gets an empty response with the current revision.
     public func tickProgress(_ streams: [WatchStream]) {
         var wake: [WatchStream] = []
-        lock.withLock { _ in
+        lock.withLock {
             for s in streams where !s.closed {
                 let wasEmpty = s.queuedFrames == 0
                 for w in s.watchers.values where w.progressNotify {
@@ -310,7 +309,7 @@ public final class WatchHub: @unchecked Sendable {
 
     /// Takes up to `max` queued responses, oldest first.
     public func drain(_ stream: WatchStream, max: Int = .max) -> [WatchFrame] {
-        lock.withLock { _ in
+        lock.withLock {
             let n = min(max, stream.queuedFrames)
             guard n > 0 else { return [] }
             let out = Array(stream.queue[stream.head..<stream.head + n])
@@ -328,8 +327,8 @@ public final class WatchHub: @unchecked Sendable {
     }
 
     /// Watchers on a stream not yet caught up (tests, metrics).
-    public func unsyncedCount(on stream: WatchStream) -> Int { lock.withLock { _ in stream.unsynced } }
-    public func queuedFrames(on stream: WatchStream) -> Int { lock.withLock { _ in stream.queuedFrames } }
+    public func unsyncedCount(on stream: WatchStream) -> Int { lock.withLock { stream.unsynced } }
+    public func queuedFrames(on stream: WatchStream) -> Int { lock.withLock { stream.queuedFrames } }
 
     // MARK: - Notify (apply loop)
 
@@ -337,7 +336,7 @@ public final class WatchHub: @unchecked Sendable {
     /// synced watchers. One response per watcher per call; a revision is never split.
     public func notify(_ view: ReadView) {
         var wake: [WatchStream] = []
-        lock.withLock { _ in
+        lock.withLock {
             compactRevision = view.compactRevision
             guard view.revision > notified else { return }
             var events: [KeyVersion] = []
@@ -400,9 +399,9 @@ public final class WatchHub: @unchecked Sendable {
         }
         // 1. Choose, under the lock.
         var jobs: [Job] = []
-        let header = lock.withLock { _ in self.header }
+        let header = lock.withLock { self.header }
         var encoded = 0
-        lock.withLock { _ in
+        lock.withLock {
             var index: [ObjectIdentifier: [Int64: Int]] = [:]
             var taken = 0
             // No more watchers per stream than its queue has room for.
@@ -423,7 +422,7 @@ public final class WatchHub: @unchecked Sendable {
                 }
             }
         }
-        guard !jobs.isEmpty else { return lock.withLock { _ in !unsynced.isEmpty } }
+        guard !jobs.isEmpty else { return lock.withLock { !unsynced.isEmpty } }
         // 2. Read history and encode, once per (group, start revision), without the lock.
         for j in jobs.indices {
             let from = jobs[j].from
@@ -457,7 +456,7 @@ public final class WatchHub: @unchecked Sendable {
         }
         // 3. Deliver, under the lock, to the watchers that are still where they were.
         var wake: [WatchStream] = []
-        let remaining = lock.withLock { _ -> Bool in
+        let remaining = lock.withLock { () -> Bool in
             counters.bytesEncoded += encoded
             for job in jobs {
                 for w in job.watchers where !w.synced && w.stream.watchers[w.id] === w && w.nextRevision == job.from {
