@@ -315,3 +315,47 @@ public final class KVStore {
         self.accountedBytes = accountedBytes
     }
 }
+
+/// etcd's `LeaseTimeToLiveResponse` (without the header).
+public struct LeaseTimeToLiveResponse: Equatable, Sendable {
+    public var id: Int64
+    /// Seconds left, or -1 when the lease does not exist (etcd answers so, not with an error).
+    public var ttl: Int64
+    public var grantedTTL: Int64
+    /// The attached keys in key order, when asked for.
+    public var keys: [[UInt8]]
+}
+
+extension KVStore {
+    /// TimeToLive: `remaining` comes from the leader's `LeaseClock`; without it (no deadline
+    /// tracked) the granted TTL is reported.
+    public func leaseTimeToLive(id: Int64, keys: Bool, remaining: Int64?) -> LeaseTimeToLiveResponse {
+        guard let lease = leases[id] else { return LeaseTimeToLiveResponse(id: id, ttl: -1, grantedTTL: 0, keys: []) }
+        return LeaseTimeToLiveResponse(id: id, ttl: remaining ?? lease.ttl, grantedTTL: lease.ttl,
+                                       keys: keys ? lease.keys.sorted(by: bytesLess) : [])
+    }
+
+    /// LeaseLeases: every lease ID, ascending.
+    public var leaseIDs: [Int64] { leases.keys.sorted() }
+}
+
+/// Lease IDs for grants that leave the choice to the server, in etcd's layout: the high 2 bytes
+/// from the member ID (so members never collide), the next 5 from the time the generator
+/// started (milliseconds, so a restarted member does not repeat itself), the low byte a counter
+/// that carries upward; the sign bit cleared. The ID is picked before proposing, so every member
+/// applies the same one.
+public struct LeaseIDGenerator: Sendable {
+    private var next: UInt64
+
+    public init(memberID: UInt64, nowMilliseconds: Int64) {
+        let prefix = (memberID & 0xFFFF) << 48
+        let time = (UInt64(truncatingIfNeeded: nowMilliseconds) & 0xFF_FFFF_FFFF) << 8
+        next = prefix | time
+    }
+
+    public mutating func generate() -> Int64 {
+        next = (next & 0xFFFF_0000_0000_0000) | ((next &+ 1) & 0x0000_FFFF_FFFF_FFFF)
+        let id = Int64(bitPattern: next & 0x7FFF_FFFF_FFFF_FFFF)
+        return id == 0 ? generate() : id
+    }
+}

@@ -86,3 +86,34 @@ import Testing
         #expect(try members[0].view.range(RangeRequest(key: [0], rangeEnd: [0], countOnly: true)).count == 0)
     }
 }
+
+@Suite struct LeaseQueryTests {
+    @Test func timeToLiveAndLeases() throws {
+        let s = KVStore()
+        _ = try s.leaseGrant(id: 9, ttl: 60)
+        _ = try s.leaseGrant(id: 4, ttl: 5)
+        _ = try s.put(PutRequest(key: b("b"), lease: 9))
+        _ = try s.put(PutRequest(key: b("a"), lease: 9))
+        #expect(s.leaseTimeToLive(id: 9, keys: true, remaining: 42) ==
+                LeaseTimeToLiveResponse(id: 9, ttl: 42, grantedTTL: 60, keys: [b("a"), b("b")]))
+        #expect(s.leaseTimeToLive(id: 9, keys: false, remaining: nil).ttl == 60)
+        #expect(s.leaseTimeToLive(id: 9, keys: false, remaining: nil).keys.isEmpty)
+        #expect(s.leaseTimeToLive(id: 77, keys: true, remaining: nil) == LeaseTimeToLiveResponse(id: 77, ttl: -1, grantedTTL: 0, keys: []))
+        #expect(s.leaseIDs == [4, 9])
+    }
+
+    @Test func generatedIDsArePositiveUniqueAndCarryTheMember() {
+        var a = LeaseIDGenerator(memberID: 0x1234_5678_9ABC_DEF0, nowMilliseconds: 1_700_000_000_000)
+        var b2 = LeaseIDGenerator(memberID: 0x0000_0000_0000_DEF1, nowMilliseconds: 1_700_000_000_000)
+        var seen = Set<Int64>()
+        for _ in 0..<10_000 {
+            let x = a.generate(), y = b2.generate()
+            #expect(x > 0 && y > 0)
+            #expect(seen.insert(x).inserted && seen.insert(y).inserted)
+        }
+        #expect(UInt64(a.generate()) >> 48 == 0x5EF0, "high bytes from the member ID, sign bit clear")
+        // A member restarted a second later does not repeat the IDs it handed out before.
+        var again = LeaseIDGenerator(memberID: 0x1234_5678_9ABC_DEF0, nowMilliseconds: 1_700_000_001_000)
+        #expect(!seen.contains(again.generate()))
+    }
+}
