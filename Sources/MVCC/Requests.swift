@@ -234,6 +234,8 @@ public enum MVCCError: Error, Equatable, Sendable, CustomStringConvertible {
 public struct MVCCLimits: Sendable {
     /// etcd's `--max-txn-ops`.
     public var maxTxnOps: Int = 128
+    /// How deeply transactions may nest; deeper fails like too many operations.
+    public var maxTxnDepth: Int = 64
     /// etcd's `--quota-backend-bytes`: the accounted size above which writes fail with NOSPACE.
     public var quotaBytes: Int64 = 2 << 30
     /// The smallest lease TTL in seconds; shorter grants are raised to it (etcd: 1.5 election

@@ -17,20 +17,29 @@ public enum Validation {
     }
 
     public static func check(_ r: TxnRequest, limits: MVCCLimits) throws(MVCCError) {
-        if max(r.compare.count, r.success.count, r.failure.count) > limits.maxTxnOps { throw .tooManyOps }
-        for c in r.compare where c.key.isEmpty { throw .emptyKey }
-        for op in r.success { try check(op, limits: limits) }
-        for op in r.failure { try check(op, limits: limits) }
-        _ = try writes(r.success)
-        _ = try writes(r.failure)
+        try check(r, limits: limits, depth: 1)
     }
 
-    static func check(_ op: RequestOp, limits: MVCCLimits) throws(MVCCError) {
+    static func check(_ r: TxnRequest, limits: MVCCLimits, depth: Int) throws(MVCCError) {
+        // Nesting is bounded too (etcd has no bound; a deep enough request would exhaust the
+        // stack here, and swift-protobuf refuses to decode messages nested over 100 deep anyway).
+        if depth > limits.maxTxnDepth { throw .tooManyOps }
+        if max(r.compare.count, r.success.count, r.failure.count) > limits.maxTxnOps { throw .tooManyOps }
+        for c in r.compare where c.key.isEmpty { throw .emptyKey }
+        for op in r.success { try check(op, limits: limits, depth: depth) }
+        for op in r.failure { try check(op, limits: limits, depth: depth) }
+        if depth == 1 {
+            _ = try writes(r.success)
+            _ = try writes(r.failure)
+        }
+    }
+
+    static func check(_ op: RequestOp, limits: MVCCLimits, depth: Int) throws(MVCCError) {
         switch op {
         case .range(let r): try check(r)
         case .put(let r): try check(r)
         case .deleteRange(let r): try check(r)
-        case .txn(let r): try check(r, limits: limits)
+        case .txn(let r): try check(r, limits: limits, depth: depth + 1)
         }
     }
 

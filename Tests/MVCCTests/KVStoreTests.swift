@@ -77,6 +77,18 @@ func failure<T>(_ body: () throws -> T) -> MVCCError? {
         #expect(s.revision == 2, "only the nested txn that passed wrote anything")
     }
 
+    @Test func txnNestingIsBounded() throws {
+        func nested(_ depth: Int) -> TxnRequest {
+            var t = TxnRequest(success: [.put(PutRequest(key: b("deep")))])
+            for _ in 1..<depth { t = TxnRequest(success: [.txn(t)]) }
+            return t
+        }
+        let s = KVStore()
+        #expect(try s.txn(nested(64)).succeeded)
+        #expect(failure { try s.txn(nested(65)) } == .tooManyOps)
+        #expect(failure { try s.txn(nested(1_000)) } == .tooManyOps)
+    }
+
     @Test func failedTxnWritesNothing() throws {
         let s = KVStore()
         // The second put names a missing lease: the whole txn fails before the first put.
