@@ -165,6 +165,7 @@ public final class WatchHub: @unchecked Sendable {
     private var singleKeyGroups: [[UInt8]: [WatchGroup]] = [:]
     private var rangeGroups = IntervalIndex<WatchGroup>()
     private var unsynced: [Watcher] = []
+    private var catchUpCursor = 0
     private var streamCount = 0
     private var counters = WatchStats()
 
@@ -404,10 +405,17 @@ public final class WatchHub: @unchecked Sendable {
         lock.withLock {
             var index: [ObjectIdentifier: [Int64: Int]] = [:]
             var taken = 0
-            // No more watchers per stream than its queue has room for.
+            // No more watchers per stream than its queue has room for. The scan starts where
+            // the previous call stopped, so every unsynced watcher gets its turn.
             var planned: [ObjectIdentifier: Int] = [:]
-            for w in unsynced {
-                if taken == limits.catchUpBatch { break }
+            let n = unsynced.count
+            let first = n == 0 ? 0 : catchUpCursor % n
+            for k in 0..<n {
+                let w = unsynced[(first + k) % n]
+                if taken == limits.catchUpBatch {
+                    catchUpCursor = first + k
+                    break
+                }
                 let sid = ObjectIdentifier(w.stream)
                 let room = w.stream.closed ? 0 : (w.stream.queuedFrames == 0 ? max(1, limits.maxQueuedFramesPerStream) : limits.maxQueuedFramesPerStream - w.stream.queuedFrames)
                 guard planned[sid, default: 0] < room else { continue }
