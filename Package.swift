@@ -55,6 +55,8 @@ let package = Package(
             dependencies: ["EtcdProto", "MVCC", .product(name: "GRPCCore", package: "grpc-swift-2")],
             swiftSettings: strictSettings
         ),
+        // A store member: the Raft core driven with the durable log, the state machine and the watch hub.
+        .target(name: "StoreServer", dependencies: ["Raft", "Storage", "MVCC"], swiftSettings: strictSettings),
         // Test support: a simulated file system with crashes and injected faults.
         .target(name: "StorageTestSupport", dependencies: ["Storage"], swiftSettings: strictSettings),
         .executableTarget(
@@ -74,6 +76,7 @@ let package = Package(
                     dependencies: ["EtcdAPI", "EtcdProto", "MVCC", .product(name: "GRPCCore", package: "grpc-swift-2"),
                                    .product(name: "SwiftProtobuf", package: "swift-protobuf")],
                     swiftSettings: strictSettings),
+        .testTarget(name: "StoreServerTests", dependencies: ["StoreServer", "MVCC", "Raft"], swiftSettings: strictSettings),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "StorageTestSupport", "Raft", "RaftSimulation"],
                     swiftSettings: strictSettings),
     ],

@@ -1,0 +1,449 @@
+import Foundation
+public import MVCC
+public import Raft
+import Storage
+
+/// Delivers Raft messages to other members. Must not block: queue and return.
+public protocol MessageTransport: Sendable {
+    func send(_ messages: [Message])
+}
+
+public struct MemberConfig: Sendable {
+    public var id: NodeID
+    /// Every voter of a new cluster (this member included); ignored when the data exists.
+    public var initialMembers: [NodeID]
+    public var dataDirectory: String
+    /// etcd's `--heartbeat-interval` (one tick) and `--election-timeout` (in ticks here).
+    public var tick: Duration = .milliseconds(100)
+    public var electionTicks = 10
+    public var heartbeatTicks = 1
+    /// How long a client waits for its write or read before `timedOut` (etcd: request timed out).
+    public var requestTimeout: Duration = .seconds(7)
+    public var limits = MVCCLimits()
+    public var watchLimits = WatchLimits()
+    /// Proposals and reads waiting at once; more are refused (`overloaded`) rather than queued.
+    public var maxPending = 100_000
+
+    public init(id: NodeID, initialMembers: [NodeID], dataDirectory: String) {
+        self.id = id
+        self.initialMembers = initialMembers
+        self.dataDirectory = dataDirectory
+    }
+}
+
+public enum MemberError: Error, Equatable, Sendable, CustomStringConvertible {
+    case mvcc(MVCCError)
+    case noLeader
+    case timedOut
+    case stopped
+    case overloaded
+    case storage(String)
+
+    public var description: String {
+        switch self {
+        case .mvcc(let e): e.description
+        case .noLeader: "etcdserver: no leader"
+        case .timedOut: "etcdserver: request timed out"
+        case .stopped: "etcdserver: server stopped"
+        case .overloaded: "etcdserver: too many requests"
+        case .storage(let s): "etcdserver: storage failure: \(s)"
+        }
+    }
+}
+
+/// One store member: the Raft core driven by one loop thread, the durable log on disk, the
+/// state machine it applies to, and the watch hub. Writes are proposed, batched per loop turn,
+/// and answered when applied; linearizable reads waiting at one moment share one ReadIndex
+/// round; serializable reads are served from the newest local view. Thread-safe.
+public final class Member: @unchecked Sendable {
+    public let config: MemberConfig
+    public let hub: WatchHub
+    private let transport: any MessageTransport
+    private let storage: DiskLogStorage
+    private let publisher: ViewPublisher
+
+    // Owned by the loop thread.
+    private var raft: RaftNode
+    private let store: KVStore
+    private var nextReadRound: UInt64 = 0
+    private var readRounds: [UInt64: [ReadWaiter]] = [:]
+    private var confirmedReads: [(index: LogIndex, waiters: [ReadWaiter])] = []
+
+    // Shared with callers, under `lock`.
+    private let lock = NSCondition()
+    private var inbox: [Event] = []
+    private var writeWaiters: [UInt64: WriteWaiter] = [:]
+    private var pendingReads: [ReadWaiter] = []
+    private var nextRequest: UInt64 = 0
+    private var stopping = false
+    private var stopped = false
+    private var statusValue = MemberStatus()
+
+    private enum Event {
+        case messages([Message])
+        case propose(UInt64, [UInt8])
+        case read
+        case persisted(UInt64, [Message])
+        case storageFailed(String)
+    }
+
+    private struct WriteWaiter {
+        let deadline: ContinuousClock.Instant
+        let continuation: CheckedContinuation<StateResult, any Error>
+    }
+
+    private struct ReadWaiter {
+        let deadline: ContinuousClock.Instant
+        let continuation: CheckedContinuation<ReadView, any Error>
+    }
+
+    public init(config: MemberConfig, transport: any MessageTransport) throws(MemberError) {
+        self.config = config
+        self.transport = transport
+        let opened: (DiskLogStorage, Snapshot?)
+        do {
+            // Like etcd, the data directory is created with its parents.
+            try FileManager.default.createDirectory(atPath: config.dataDirectory, withIntermediateDirectories: true)
+        } catch { throw .storage("cannot create \(config.dataDirectory): \(error.localizedDescription)") }
+        do { opened = try DiskLogStorage.open(directory: config.dataDirectory) } catch { throw .storage(error.description) }
+        storage = opened.0
+        if let snapshot = opened.1 {
+            do { store = try MVCCSnapshot.decode(snapshot.data, limits: config.limits) } catch { throw .storage(error.description) }
+        } else {
+            store = KVStore(limits: config.limits)
+        }
+        if storage.lastIndex() == 0 && opened.1 == nil {
+            // A new cluster: every member starts with the same membership entries, committed.
+            let bootstrap = config.initialMembers.enumerated().map { i, id in
+                Entry(term: 1, index: LogIndex(UInt64(i + 1)), kind: .confChange, data: ConfChange(kind: .addVoter, nodeID: id).encoded())
+            }
+            let done = DispatchSemaphore(value: 0)
+            let failure = LockedBox<String?>(nil)
+            storage.save(entries: bootstrap, hardState: HardState(term: 1, commit: LogIndex(UInt64(bootstrap.count))),
+                         snapshot: nil) { result in
+                if case .failure(let e) = result { failure.value = e.description }
+                done.signal()
+            }
+            done.wait()
+            if let f = failure.value { throw .storage(f) }
+        }
+        var raftConfig = RaftConfig(id: config.id)
+        raftConfig.electionTicks = config.electionTicks
+        raftConfig.heartbeatTicks = config.heartbeatTicks
+        raftConfig.applied = opened.1?.metadata.index ?? 0
+        do {
+            raft = try RaftNode(config: raftConfig, storage: storage,
+                                random: SeededRandom(seed: config.id.rawValue &* 0x9E37_79B9 &+ UInt64(DispatchTime.now().uptimeNanoseconds)))
+        } catch { throw .storage("raft: \(error)") }
+        hub = WatchHub(revision: store.revision, limits: config.watchLimits)
+        publisher = ViewPublisher(store.view)
+        let thread = Thread { [self] in run() }
+        thread.name = "capstan-member-\(config.id.rawValue)"
+        thread.start()
+    }
+
+    /// Messages from other members.
+    public func receive(_ messages: [Message]) { post(.messages(messages)) }
+
+    /// Stops the loop, fails everything waiting with `stopped`, and closes the log.
+    public func stop() {
+        lock.lock()
+        stopping = true
+        lock.broadcast()
+        while !stopped { lock.wait() }
+        lock.unlock()
+        storage.close()
+    }
+
+    public var status: MemberStatus { lock.withLock { statusValue } }
+
+    /// The newest applied state (a serializable read).
+    public var view: ReadView { publisher.current }
+
+    // MARK: - Client requests
+
+    /// Proposes a write and waits until it is applied here.
+    public func write(_ request: StateRequest) async throws(MemberError) -> StateResult {
+        do {
+            return try await withCheckedThrowingContinuation { (c: CheckedContinuation<StateResult, any Error>) in
+                lock.lock()
+                defer { lock.unlock() }
+                if stopping { c.resume(throwing: MemberError.stopped); return }
+                if writeWaiters.count + pendingReads.count >= config.maxPending { c.resume(throwing: MemberError.overloaded); return }
+                nextRequest += 1
+                let id = config.id.rawValue << 40 | nextRequest
+                writeWaiters[id] = WriteWaiter(deadline: .now + config.requestTimeout, continuation: c)
+                inbox.append(.propose(id, RequestCodec.encode(id: id, request)))
+                lock.signal()
+            }
+        } catch let e as MemberError {
+            throw e
+        } catch {
+            throw .storage("\(error)")
+        }
+    }
+
+    /// A linearizable read point: returns a view that includes every write acknowledged
+    /// before the call, after one ReadIndex round shared by all reads waiting at that moment.
+    public func linearizableView() async throws(MemberError) -> ReadView {
+        do {
+            return try await withCheckedThrowingContinuation { (c: CheckedContinuation<ReadView, any Error>) in
+                lock.lock()
+                defer { lock.unlock() }
+                if stopping { c.resume(throwing: MemberError.stopped); return }
+                if writeWaiters.count + pendingReads.count >= config.maxPending { c.resume(throwing: MemberError.overloaded); return }
+                pendingReads.append(ReadWaiter(deadline: .now + config.requestTimeout, continuation: c))
+                inbox.append(.read)
+                lock.signal()
+            }
+        } catch let e as MemberError {
+            throw e
+        } catch {
+            throw .storage("\(error)")
+        }
+    }
+
+    public func range(_ r: RangeRequest, linearizable: Bool = true) async throws(MemberError) -> RangeResponse {
+        let v = linearizable ? try await linearizableView() : view
+        do { return try v.range(r) } catch { throw .mvcc(error) }
+    }
+
+    // MARK: - The loop
+
+    private func post(_ e: Event) {
+        lock.lock()
+        inbox.append(e)
+        lock.signal()
+        lock.unlock()
+    }
+
+    private func run() {
+        let clock = ContinuousClock()
+        var nextTick = clock.now + config.tick
+        while true {
+            lock.lock()
+            while inbox.isEmpty && !stopping && clock.now < nextTick {
+                let wait = clock.now.duration(to: nextTick)
+                let seconds = Double(wait.components.seconds) + Double(wait.components.attoseconds) / 1e18
+                _ = lock.wait(until: Date(timeIntervalSinceNow: max(seconds, 0)))
+            }
+            let events = inbox
+            inbox.removeAll(keepingCapacity: true)
+            let reads = pendingReads
+            pendingReads.removeAll()
+            let stop = stopping
+            lock.unlock()
+            if stop { break }
+
+            if clock.now >= nextTick {
+                raft.tick()
+                nextTick = max(nextTick + config.tick, clock.now)
+                expireWaiters(now: clock.now)
+            }
+            var proposals: [(UInt64, [UInt8])] = []
+            for e in events {
+                switch e {
+                case .messages(let ms): for m in ms { raft.step(m) }
+                case .propose(let id, let data): proposals.append((id, data))
+                case .read: break
+                case .persisted(let number, let messages):
+                    raft.persisted(number)
+                    transport.send(messages)
+                case .storageFailed(let why):
+                    // Fail-stop: the WAL can no longer promise durability.
+                    failEverything(.storage(why))
+                    lock.withLock { stopping = true }
+                }
+            }
+            if !proposals.isEmpty {
+                do { try raft.propose(batch: proposals.map(\.1)) } catch {
+                    let reason: MemberError = if case .noLeader = error { .noLeader } else { .timedOut }
+                    fail(writes: proposals.map(\.0), reason)
+                }
+            }
+            if !reads.isEmpty {
+                nextReadRound += 1
+                readRounds[nextReadRound] = reads
+                do { try raft.readIndex(requestID: nextReadRound) } catch {
+                    readRounds[nextReadRound] = nil
+                    let reason: MemberError = if case .noLeader = error { .noLeader } else { .overloaded }
+                    for r in reads { r.continuation.resume(throwing: reason) }
+                }
+            }
+            while let ready = raft.takeReady() { handle(ready) }
+            serveConfirmedReads()
+            lock.withLock {
+                statusValue = MemberStatus(leader: raft.leader == .none ? nil : raft.leader, term: raft.term, role: raft.role,
+                                           appliedIndex: raft.appliedIndex, commitIndex: raft.commitIndex, revision: store.revision)
+            }
+        }
+        failEverything(.stopped)
+        lock.withLock {
+            stopped = true
+            lock.broadcast()
+        }
+    }
+
+    private func handle(_ ready: Ready) {
+        transport.send(ready.messages)
+        if ready.needsPersistence {
+            let number = ready.number
+            let after = ready.persistedMessages
+            storage.save(entries: ready.entries, hardState: ready.hardState, snapshot: ready.snapshot) { [self] result in
+                switch result {
+                case .success: post(.persisted(number, after))
+                case .failure(let e): post(.storageFailed(e.description))
+                }
+            }
+        } else {
+            raft.persisted(ready.number)
+            transport.send(ready.persistedMessages)
+        }
+        if ready.snapshot != nil {
+            // Installing a leader's snapshot is not built yet: leaders never compact their log,
+            // so they never send one.
+            failEverything(.storage("snapshot install is not supported yet"))
+        }
+        var results: [(UInt64, Result<StateResult, MemberError>)] = []
+        for entry in ready.committedEntries {
+            switch entry.kind {
+            case .confChange:
+                if let change = ConfChange(decoding: entry.data) { _ = raft.applyConfChange(change) }
+            case .normal:
+                guard !entry.data.isEmpty else { continue }
+                guard let (id, request) = try? RequestCodec.decode(entry.data) else {
+                    // Every member refuses the same damaged entry the same way.
+                    continue
+                }
+                results.append((id, apply(request)))
+            }
+        }
+        if let last = ready.committedEntries.last {
+            raft.applied(through: last.index)
+            publisher.publish(store.view)
+            hub.notify(store.view)
+        }
+        for rs in ready.readStates {
+            if let waiters = readRounds.removeValue(forKey: rs.requestID) {
+                confirmedReads.append((rs.index, waiters))
+            }
+        }
+        if !results.isEmpty {
+            var resume: [(WriteWaiter, Result<StateResult, MemberError>)] = []
+            lock.withLock {
+                for (id, r) in results {
+                    if let w = writeWaiters.removeValue(forKey: id) { resume.append((w, r)) }
+                }
+            }
+            for (w, r) in resume {
+                switch r {
+                case .success(let v): w.continuation.resume(returning: v)
+                case .failure(let e): w.continuation.resume(throwing: e)
+                }
+            }
+        }
+    }
+
+    private func apply(_ request: StateRequest) -> Result<StateResult, MemberError> {
+        do {
+            switch request {
+            case .put(let p): return .success(.put(try store.put(p)))
+            case .deleteRange(let d): return .success(.deleteRange(try store.deleteRange(d)))
+            case .txn(let t): return .success(.txn(try store.txn(t)))
+            case .compact(let rev): return .success(.compact(try store.compact(rev)))
+            case .leaseGrant(let id, let ttl): return .success(.leaseGrant(try store.leaseGrant(id: id, ttl: ttl)))
+            case .leaseRevoke(let id): return .success(.leaseRevoke(revision: try store.leaseRevoke(id: id)))
+            case .alarm(let on, let a):
+                if on { store.activate(a) } else { store.deactivate(a) }
+                return .success(.alarm(revision: store.revision))
+            }
+        } catch {
+            return .failure(.mvcc(error))
+        }
+    }
+
+    private func serveConfirmedReads() {
+        guard !confirmedReads.isEmpty else { return }
+        let applied = raft.appliedIndex
+        let v = store.view
+        confirmedReads.removeAll { round in
+            guard round.index <= applied else { return false }
+            for w in round.waiters { w.continuation.resume(returning: v) }
+            return true
+        }
+    }
+
+    private func fail(writes ids: [UInt64], _ e: MemberError) {
+        let waiters = lock.withLock { ids.compactMap { writeWaiters.removeValue(forKey: $0) } }
+        for w in waiters { w.continuation.resume(throwing: e) }
+    }
+
+    private func expireWaiters(now: ContinuousClock.Instant) {
+        let expired = lock.withLock { () -> [WriteWaiter] in
+            let gone = writeWaiters.filter { $0.value.deadline <= now }
+            for id in gone.keys { writeWaiters[id] = nil }
+            return Array(gone.values)
+        }
+        for w in expired { w.continuation.resume(throwing: MemberError.timedOut) }
+        var reads: [ReadWaiter] = []
+        for (round, waiters) in readRounds {
+            let (old, fresh) = (waiters.filter { $0.deadline <= now }, waiters.filter { $0.deadline > now })
+            reads += old
+            readRounds[round] = fresh.isEmpty ? nil : fresh
+        }
+        for i in confirmedReads.indices {
+            reads += confirmedReads[i].waiters.filter { $0.deadline <= now }
+            confirmedReads[i].waiters.removeAll { $0.deadline <= now }
+        }
+        confirmedReads.removeAll { $0.waiters.isEmpty }
+        for r in reads { r.continuation.resume(throwing: MemberError.timedOut) }
+    }
+
+    private func failEverything(_ e: MemberError) {
+        let (writes, reads) = lock.withLock { () -> ([WriteWaiter], [ReadWaiter]) in
+            let w = Array(writeWaiters.values)
+            writeWaiters.removeAll()
+            let r = pendingReads
+            pendingReads.removeAll()
+            return (w, r)
+        }
+        for w in writes { w.continuation.resume(throwing: e) }
+        for r in reads { r.continuation.resume(throwing: e) }
+        for (_, waiters) in readRounds { for r in waiters { r.continuation.resume(throwing: e) } }
+        readRounds.removeAll()
+        for round in confirmedReads { for r in round.waiters { r.continuation.resume(throwing: e) } }
+        confirmedReads.removeAll()
+    }
+}
+
+public struct MemberStatus: Equatable, Sendable {
+    public var leader: NodeID? = nil
+    public var term: Term = 0
+    public var role: Role = .follower
+    public var appliedIndex: LogIndex = 0
+    public var commitIndex: LogIndex = 0
+    public var revision: Int64 = 1
+}
+
+/// A value shared between threads under a lock.
+final class LockedBox<T>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: T
+    init(_ value: T) { stored = value }
+    var value: T {
+        get { lock.withLock { stored } }
+        set { lock.withLock { stored = newValue } }
+    }
+}
+
+/// Election timeouts' randomness (xorshift), seeded per member.
+struct SeededRandom: RaftRandom {
+    private var state: UInt64
+    init(seed: UInt64) { state = seed == 0 ? 0x9E37_79B9_7F4A_7C15 : seed }
+    mutating func nextInt(below n: Int) -> Int {
+        state ^= state << 13
+        state ^= state >> 7
+        state ^= state << 17
+        return Int(state % UInt64(n))
+    }
+}
