@@ -25,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
         .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
         .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", from: "2.4.1"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", from: "2.9.2"),
     ],
     targets: [
         // The consensus core: a pure, synchronous state machine. No I/O, clock, threads or async.
@@ -52,7 +53,7 @@ let package = Package(
         // The etcd v3 API over the state machine: wire mapping and etcd's error shapes.
         .target(
             name: "EtcdAPI",
-            dependencies: ["EtcdProto", "MVCC", .product(name: "GRPCCore", package: "grpc-swift-2")],
+            dependencies: ["EtcdProto", "MVCC", "Raft", "StoreServer", .product(name: "GRPCCore", package: "grpc-swift-2")],
             swiftSettings: strictSettings
         ),
         // A store member: the Raft core driven with the durable log, the state machine and the watch hub.
@@ -62,8 +63,10 @@ let package = Package(
         .executableTarget(
             name: "capstan",
             dependencies: [
-                "Raft", "RaftSimulation", "Storage",
+                "Raft", "RaftSimulation", "Storage", "MVCC", "StoreServer", "EtcdAPI", "EtcdProto",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
             ],
             swiftSettings: strictSettings
         ),
@@ -77,6 +80,8 @@ let package = Package(
                                    .product(name: "SwiftProtobuf", package: "swift-protobuf")],
                     swiftSettings: strictSettings),
         .testTarget(name: "StoreServerTests", dependencies: ["StoreServer", "MVCC", "Raft"], swiftSettings: strictSettings),
+        // Real processes: `capstan store` driven by the real etcdctl.
+        .testTarget(name: "EndToEndTests", swiftSettings: strictSettings),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "StorageTestSupport", "Raft", "RaftSimulation"],
                     swiftSettings: strictSettings),
     ],

@@ -68,6 +68,13 @@ public final class Member: @unchecked Sendable {
     private var nextReadRound: UInt64 = 0
     private var readRounds: [UInt64: [ReadWaiter]] = [:]
     private var confirmedReads: [(index: LogIndex, waiters: [ReadWaiter])] = []
+    /// Writes and reads that arrived while there was no leader: tried again every turn until
+    /// one is known or their callers' deadlines pass.
+    private var heldProposals: [(UInt64, [UInt8])] = []
+    /// Readys in the order handed out, until each and every one before it is durable: only then
+    /// may `persisted` be reported and the messages that wait for durability go out.
+    private var persistQueue: [(number: UInt64, messages: [Message], durable: Bool)] = []
+    private var heldReads: [ReadWaiter] = []
 
     // Shared with callers, under `lock`.
     private let lock = NSCondition()
@@ -83,7 +90,7 @@ public final class Member: @unchecked Sendable {
         case messages([Message])
         case propose(UInt64, [UInt8])
         case read
-        case persisted(UInt64, [Message])
+        case persisted(UInt64)
         case storageFailed(String)
     }
 
@@ -246,35 +253,44 @@ public final class Member: @unchecked Sendable {
                 case .messages(let ms): for m in ms { raft.step(m) }
                 case .propose(let id, let data): proposals.append((id, data))
                 case .read: break
-                case .persisted(let number, let messages):
-                    raft.persisted(number)
-                    transport.send(messages)
+                case .persisted(let number):
+                    if let i = persistQueue.firstIndex(where: { $0.number == number }) { persistQueue[i].durable = true }
+                    reportDurable()
                 case .storageFailed(let why):
                     // Fail-stop: the WAL can no longer promise durability.
                     failEverything(.storage(why))
                     lock.withLock { stopping = true }
                 }
             }
+            if !heldProposals.isEmpty {
+                // Only those whose callers still wait: a write is not proposed after its caller gave up.
+                let live = lock.withLock { heldProposals.filter { writeWaiters[$0.0] != nil } }
+                proposals = live + proposals
+                heldProposals.removeAll()
+            }
             if !proposals.isEmpty {
                 do { try raft.propose(batch: proposals.map(\.1)) } catch {
-                    let reason: MemberError = if case .noLeader = error { .noLeader } else { .timedOut }
-                    fail(writes: proposals.map(\.0), reason)
+                    if case .noLeader = error { heldProposals = proposals } else { fail(writes: proposals.map(\.0), .overloaded) }
                 }
             }
-            if !reads.isEmpty {
+            let readsNow = heldReads + reads
+            heldReads.removeAll()
+            if !readsNow.isEmpty {
                 nextReadRound += 1
-                readRounds[nextReadRound] = reads
+                readRounds[nextReadRound] = readsNow
                 do { try raft.readIndex(requestID: nextReadRound) } catch {
                     readRounds[nextReadRound] = nil
-                    let reason: MemberError = if case .noLeader = error { .noLeader } else { .overloaded }
-                    for r in reads { r.continuation.resume(throwing: reason) }
+                    if case .noLeader = error { heldReads = readsNow } else {
+                        for r in readsNow { r.continuation.resume(throwing: MemberError.overloaded) }
+                    }
                 }
             }
             while let ready = raft.takeReady() { handle(ready) }
             serveConfirmedReads()
             lock.withLock {
                 statusValue = MemberStatus(leader: raft.leader == .none ? nil : raft.leader, term: raft.term, role: raft.role,
-                                           appliedIndex: raft.appliedIndex, commitIndex: raft.commitIndex, revision: store.revision)
+                                           appliedIndex: raft.appliedIndex, commitIndex: raft.commitIndex, revision: store.revision,
+                                           dbSize: store.accountedBytes, alarms: store.alarms.sorted())
             }
         }
         failEverything(.stopped)
@@ -286,19 +302,20 @@ public final class Member: @unchecked Sendable {
 
     private func handle(_ ready: Ready) {
         transport.send(ready.messages)
+        // A Ready with nothing to write is durable once every Ready before it is: it waits
+        // in the queue behind writes still in flight (reporting it early would tell the core
+        // that their entries are on disk).
+        persistQueue.append((ready.number, ready.persistedMessages, !ready.needsPersistence))
         if ready.needsPersistence {
             let number = ready.number
-            let after = ready.persistedMessages
             storage.save(entries: ready.entries, hardState: ready.hardState, snapshot: ready.snapshot) { [self] result in
                 switch result {
-                case .success: post(.persisted(number, after))
+                case .success: post(.persisted(number))
                 case .failure(let e): post(.storageFailed(e.description))
                 }
             }
-        } else {
-            raft.persisted(ready.number)
-            transport.send(ready.persistedMessages)
         }
+        reportDurable()
         if ready.snapshot != nil {
             // Installing a leader's snapshot is not built yet: leaders never compact their log,
             // so they never send one.
@@ -344,6 +361,15 @@ public final class Member: @unchecked Sendable {
         }
     }
 
+    /// Reports every Ready at the head of the queue that is durable, in order.
+    private func reportDurable() {
+        while let first = persistQueue.first, first.durable {
+            persistQueue.removeFirst()
+            raft.persisted(first.number)
+            transport.send(first.messages)
+        }
+    }
+
     private func apply(_ request: StateRequest) -> Result<StateResult, MemberError> {
         do {
             switch request {
@@ -379,12 +405,19 @@ public final class Member: @unchecked Sendable {
     }
 
     private func expireWaiters(now: ContinuousClock.Instant) {
+        // Without a leader the wait ends as etcd's "no leader"; with one, as "request timed out".
+        let reason: MemberError = raft.leader == .none ? .noLeader : .timedOut
         let expired = lock.withLock { () -> [WriteWaiter] in
             let gone = writeWaiters.filter { $0.value.deadline <= now }
             for id in gone.keys { writeWaiters[id] = nil }
             return Array(gone.values)
         }
-        for w in expired { w.continuation.resume(throwing: MemberError.timedOut) }
+        for w in expired { w.continuation.resume(throwing: reason) }
+        heldReads.removeAll { r in
+            guard r.deadline <= now else { return false }
+            r.continuation.resume(throwing: reason)
+            return true
+        }
         var reads: [ReadWaiter] = []
         for (round, waiters) in readRounds {
             let (old, fresh) = (waiters.filter { $0.deadline <= now }, waiters.filter { $0.deadline > now })
@@ -396,7 +429,7 @@ public final class Member: @unchecked Sendable {
             confirmedReads[i].waiters.removeAll { $0.deadline <= now }
         }
         confirmedReads.removeAll { $0.waiters.isEmpty }
-        for r in reads { r.continuation.resume(throwing: MemberError.timedOut) }
+        for r in reads { r.continuation.resume(throwing: reason) }
     }
 
     private func failEverything(_ e: MemberError) {
@@ -408,7 +441,9 @@ public final class Member: @unchecked Sendable {
             return (w, r)
         }
         for w in writes { w.continuation.resume(throwing: e) }
-        for r in reads { r.continuation.resume(throwing: e) }
+        for r in reads + heldReads { r.continuation.resume(throwing: e) }
+        heldReads.removeAll()
+        heldProposals.removeAll()
         for (_, waiters) in readRounds { for r in waiters { r.continuation.resume(throwing: e) } }
         readRounds.removeAll()
         for round in confirmedReads { for r in round.waiters { r.continuation.resume(throwing: e) } }
@@ -423,6 +458,9 @@ public struct MemberStatus: Equatable, Sendable {
     public var appliedIndex: LogIndex = 0
     public var commitIndex: LogIndex = 0
     public var revision: Int64 = 1
+    /// The state machine's accounted size (what Status reports as the database size).
+    public var dbSize: Int64 = 0
+    public var alarms: [AlarmMember] = []
 }
 
 /// A value shared between threads under a lock.
@@ -434,6 +472,8 @@ final class LockedBox<T>: @unchecked Sendable {
         get { lock.withLock { stored } }
         set { lock.withLock { stored = newValue } }
     }
+    /// Read-modify-write under the lock (`value += 1` through the property would race).
+    func mutate<R>(_ body: (inout T) -> R) -> R { lock.withLock { body(&stored) } }
 }
 
 /// Election timeouts' randomness (xorshift), seeded per member.

@@ -1,10 +1,10 @@
 import ArgumentParser
 
 @main
-struct Capstan: ParsableCommand {
+struct Capstan: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "capstan",
         abstract: "A Raft key-value store that speaks etcd's v3 API.",
-        subcommands: [Simulate.self, Debug.self]
+        subcommands: [Store.self, Simulate.self, Debug.self]
     )
 }

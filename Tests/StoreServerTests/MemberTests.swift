@@ -41,8 +41,11 @@ final class LocalCluster: @unchecked Sendable {
 
     let requestTimeout: Duration
 
-    init(size: Int = 3, requestTimeout: Duration = .seconds(5)) throws {
+    let tickOverride: Duration?
+
+    init(size: Int = 3, requestTimeout: Duration = .seconds(30), tickOverride: Duration? = nil) throws {
         self.requestTimeout = requestTimeout
+        self.tickOverride = tickOverride
         base = FileManager.default.temporaryDirectory.appendingPathComponent("capstan-member-\(UInt64.random(in: 0...UInt64.max))").path
         ids = (1...size).map { NodeID(UInt64($0)) }
         for id in ids { try start(id) }
@@ -50,9 +53,9 @@ final class LocalCluster: @unchecked Sendable {
 
     func config(_ id: NodeID) -> MemberConfig {
         var c = MemberConfig(id: id, initialMembers: ids, dataDirectory: "\(base)/m\(id.rawValue)")
-        // 30 ms ticks (election after 300-600 ms): short for tests, long enough that a loaded
+        // 50 ms ticks (election after 0.5-1 s): short for tests, long enough that a loaded
         // 2-core machine does not miss heartbeats and change leaders in the middle of a test.
-        c.tick = .milliseconds(30)
+        c.tick = tickOverride ?? .milliseconds(50)
         c.requestTimeout = requestTimeout
         return c
     }
@@ -73,8 +76,24 @@ final class LocalCluster: @unchecked Sendable {
         try? FileManager.default.removeItem(atPath: base)
     }
 
+    /// A write as a client makes it: retried after "no leader" or "request timed out", which a
+    /// leader change under load can cause (CI runs these tests beside CPU-bound ones).
+    func write(via id: NodeID, _ r: StateRequest) async throws -> StateResult {
+        let deadline = ContinuousClock.now + .seconds(60)
+        while true {
+            let result: Result<StateResult, MemberError>
+            do { result = .success(try await members[id]!.write(r)) } catch { result = .failure(error) }
+            switch result {
+            case .success(let v): return v
+            case .failure(let e):
+                guard e == .timedOut || e == .noLeader, ContinuousClock.now < deadline else { throw e }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        }
+    }
+
     /// Waits until every running member agrees on one leader.
-    func leader(timeout: Duration = .seconds(10)) async throws -> NodeID {
+    func leader(timeout: Duration = .seconds(60)) async throws -> NodeID {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             let leaders = Set(members.values.map(\.status.leader))
@@ -94,8 +113,8 @@ func b(_ s: String) -> [UInt8] { Array(s.utf8) }
         let leader = try await c.leader()
         let follower = c.ids.first { $0 != leader }!
         // Writes through the leader and through a follower (forwarded).
-        let r1 = try await c.members[leader]!.write(.put(PutRequest(key: b("a"), value: b("1"))))
-        let r2 = try await c.members[follower]!.write(.put(PutRequest(key: b("b"), value: b("2"))))
+        let r1 = try await c.write(via: leader, .put(PutRequest(key: b("a"), value: b("1"))))
+        let r2 = try await c.write(via: follower, .put(PutRequest(key: b("b"), value: b("2"))))
         guard case .put(let p1) = r1, case .put(let p2) = r2 else { Issue.record("not put answers"); return }
         #expect(p2.revision == p1.revision + 1)
         // A linearizable read on any member sees both.
@@ -120,14 +139,7 @@ func b(_ s: String) -> [UInt8] { Array(s.utf8) }
                 group.addTask {
                     // A leader change under load may drop a proposal (the client gets "request
                     // timed out" or "no leader", as from etcd); like etcd's clients, retry.
-                    for attempt in 1...3 {
-                        do {
-                            _ = try await m.write(.put(PutRequest(key: b("k\(i)"), value: b("\(i)"))))
-                            return
-                        } catch let e as MemberError where (e == .timedOut || e == .noLeader) && attempt < 3 {
-                            try await Task.sleep(for: .milliseconds(100))
-                        }
-                    }
+                    _ = try await c.write(via: leader, .put(PutRequest(key: b("k\(i)"), value: b("\(i)"))))
                 }
             }
             try await group.waitForAll()
@@ -135,9 +147,11 @@ func b(_ s: String) -> [UInt8] { Array(s.utf8) }
         let got = try await m.range(RangeRequest(key: b("k"), rangeEnd: b("l"), countOnly: true))
         #expect(got.count == Int64(n))
         let revision = got.revision
-        // Fewer log entries than writes would show batching only in the log; what matters here
-        // is that every member applied the same state.
-        try await Task.sleep(for: .milliseconds(200))
+        // Every member applies the same state.
+        let deadline = ContinuousClock.now + .seconds(60)
+        while c.ids.contains(where: { c.members[$0]!.view.revision < revision }) && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
         let hashes = try c.ids.map { try c.members[$0]!.view.hashKV(revision: revision).hash }
         #expect(Set(hashes).count == 1)
     }
@@ -148,18 +162,18 @@ func b(_ s: String) -> [UInt8] { Array(s.utf8) }
         let first = try await c.leader()
         var acknowledged: [String] = []
         for i in 0..<50 {
-            _ = try await c.members[first]!.write(.put(PutRequest(key: b("w\(i)"), value: b("v"))))
+            _ = try await c.write(via: first, .put(PutRequest(key: b("w\(i)"), value: b("v"))))
             acknowledged.append("w\(i)")
         }
         c.stop(first)
         let second = try await c.leader()
         #expect(second != first)
-        _ = try await c.members[second]!.write(.put(PutRequest(key: b("after"), value: b("v"))))
+        _ = try await c.write(via: second, .put(PutRequest(key: b("after"), value: b("v"))))
         let got = try await c.members[second]!.range(RangeRequest(key: b("w"), rangeEnd: b("x")))
         #expect(got.kvs.map { String(decoding: $0.key, as: UTF8.self) }.sorted() == acknowledged.sorted())
         // The old leader restarts from its data directory and catches up.
         try c.start(first)
-        let deadline = ContinuousClock.now + .seconds(10)
+        let deadline = ContinuousClock.now + .seconds(60)
         while c.members[first]!.view.revision < c.members[second]!.view.revision && ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(20))
         }
@@ -171,8 +185,8 @@ func b(_ s: String) -> [UInt8] { Array(s.utf8) }
         let c = try LocalCluster()
         defer { c.shutdown() }
         let leader = try await c.leader()
-        _ = try await c.members[leader]!.write(.leaseGrant(id: 7, ttl: 60))
-        _ = try await c.members[leader]!.write(.put(PutRequest(key: b("k"), value: b("v"), lease: 7)))
+        _ = try await c.write(via: leader, .leaseGrant(id: 7, ttl: 60))
+        _ = try await c.write(via: leader, .put(PutRequest(key: b("k"), value: b("v"), lease: 7)))
         let before = try c.members[leader]!.view.hashKV(revision: 0)
         for id in c.ids { c.stop(id) }
         for id in c.ids { try c.start(id) }

@@ -1,0 +1,191 @@
+public import EtcdProto
+import Foundation
+public import GRPCCore
+import MVCC
+import Raft
+public import StoreServer
+
+/// The member's identity as it shows in every response header and in Status.
+public struct MemberIdentity: Sendable {
+    public var clusterID: UInt64
+    public var memberID: UInt64
+    public var name: String
+    public init(clusterID: UInt64, memberID: UInt64, name: String) {
+        self.clusterID = clusterID
+        self.memberID = memberID
+        self.name = name
+    }
+}
+
+/// The version Status reports: etcd 3.4's API, so clients enable the features they expect.
+public let etcdCompatibleVersion = "3.4.23"
+
+extension Member {
+    func header(_ identity: MemberIdentity) -> ResponseHeaderInfo {
+        ResponseHeaderInfo(clusterID: identity.clusterID, memberID: identity.memberID, raftTerm: status.term.rawValue)
+    }
+}
+
+/// Maps a member's failure to the error an etcd client gets.
+func rpcError(_ e: MemberError) -> RPCError {
+    switch e {
+    case .mvcc(let m): EtcdError(m).rpcError
+    case .noLeader: RPCError(code: .unavailable, message: e.description)
+    case .timedOut: RPCError(code: .unavailable, message: e.description)
+    case .stopped: RPCError(code: .unavailable, message: e.description)
+    case .overloaded: RPCError(code: .resourceExhausted, message: e.description)
+    case .storage: RPCError(code: .internalError, message: e.description)
+    }
+}
+
+func rpcError(_ e: EtcdError) -> RPCError { e.rpcError }
+
+/// etcd's KV service: validate, call the member, map the answer. Range is linearizable unless
+/// the request asks for a serializable read.
+public struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
+    let member: Member
+    let identity: MemberIdentity
+
+    public init(member: Member, identity: MemberIdentity) {
+        self.member = member
+        self.identity = identity
+    }
+
+    private func write(_ r: StateRequest) async throws -> StateResult {
+        do { return try await member.write(r) } catch { throw rpcError(error) }
+    }
+
+    public func range(request: Etcdserverpb_RangeRequest, context: ServerContext) async throws -> Etcdserverpb_RangeResponse {
+        let r: RangeRequest
+        do { r = try Wire.request(request) } catch { throw rpcError(error) }
+        do { try Validation.check(r) } catch { throw EtcdError(error).rpcError }
+        do {
+            let answer = try await member.range(r, linearizable: !request.serializable)
+            return Wire.response(answer, member.header(identity))
+        } catch { throw rpcError(error) }
+    }
+
+    public func put(request: Etcdserverpb_PutRequest, context: ServerContext) async throws -> Etcdserverpb_PutResponse {
+        let r = Wire.request(request)
+        do { try Validation.check(r) } catch { throw EtcdError(error).rpcError }
+        guard case .put(let answer) = try await write(.put(r)) else { throw RPCError(code: .internalError, message: "unexpected answer") }
+        return Wire.response(answer, member.header(identity))
+    }
+
+    public func deleteRange(request: Etcdserverpb_DeleteRangeRequest, context: ServerContext) async throws -> Etcdserverpb_DeleteRangeResponse {
+        let r = Wire.request(request)
+        do { try Validation.check(r) } catch { throw EtcdError(error).rpcError }
+        guard case .deleteRange(let answer) = try await write(.deleteRange(r)) else {
+            throw RPCError(code: .internalError, message: "unexpected answer")
+        }
+        return Wire.response(answer, member.header(identity))
+    }
+
+    public func txn(request: Etcdserverpb_TxnRequest, context: ServerContext) async throws -> Etcdserverpb_TxnResponse {
+        let t: TxnRequest
+        do { t = try Wire.request(request) } catch { throw rpcError(error) }
+        do { try Validation.check(t, limits: member.config.limits) } catch { throw EtcdError(error).rpcError }
+        guard case .txn(let answer) = try await write(.txn(t)) else { throw RPCError(code: .internalError, message: "unexpected answer") }
+        return Wire.response(answer, member.header(identity))
+    }
+
+    public func compact(request: Etcdserverpb_CompactionRequest, context: ServerContext) async throws -> Etcdserverpb_CompactionResponse {
+        guard case .compact(let answer) = try await write(.compact(revision: request.revision)) else {
+            throw RPCError(code: .internalError, message: "unexpected answer")
+        }
+        var out = Etcdserverpb_CompactionResponse()
+        out.header = Wire.header(member.header(identity), revision: answer.revision)
+        return out
+    }
+}
+
+/// The parts of etcd's Maintenance service a single member can answer today: Status, HashKV,
+/// Hash and Alarm. Defragment, Snapshot and MoveLeader are not built (UNIMPLEMENTED).
+public struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol {
+    let member: Member
+    let identity: MemberIdentity
+
+    public init(member: Member, identity: MemberIdentity) {
+        self.member = member
+        self.identity = identity
+    }
+
+    public func status(request: Etcdserverpb_StatusRequest, context: ServerContext) async throws -> Etcdserverpb_StatusResponse {
+        let s = member.status
+        var out = Etcdserverpb_StatusResponse()
+        out.header = Wire.header(member.header(identity), revision: s.revision)
+        out.version = etcdCompatibleVersion
+        out.dbSize = s.dbSize
+        out.dbSizeInUse = s.dbSize
+        out.leader = s.leader?.rawValue ?? 0
+        out.raftIndex = s.commitIndex.rawValue
+        out.raftTerm = s.term.rawValue
+        out.raftAppliedIndex = s.appliedIndex.rawValue
+        out.isLearner = false
+        return out
+    }
+
+    public func hashKV(request: Etcdserverpb_HashKVRequest, context: ServerContext) async throws -> Etcdserverpb_HashKVResponse {
+        do {
+            let h = try member.view.hashKV(revision: request.revision)
+            var out = Etcdserverpb_HashKVResponse()
+            out.header = Wire.header(member.header(identity), revision: h.revision)
+            out.hash = h.hash
+            out.compactRevision = h.compactRevision
+            return out
+        } catch { throw EtcdError(error).rpcError }
+    }
+
+    public func hash(request: Etcdserverpb_HashRequest, context: ServerContext) async throws -> Etcdserverpb_HashResponse {
+        do {
+            let h = try member.view.hashKV(revision: 0)
+            var out = Etcdserverpb_HashResponse()
+            out.header = Wire.header(member.header(identity), revision: h.revision)
+            out.hash = h.hash
+            return out
+        } catch { throw EtcdError(error).rpcError }
+    }
+
+    public func alarm(request: Etcdserverpb_AlarmRequest, context: ServerContext) async throws -> Etcdserverpb_AlarmResponse {
+        var out = Etcdserverpb_AlarmResponse()
+        let type = AlarmType(rawValue: request.alarm.rawValue) ?? .none
+        switch request.action {
+        case .get:
+            break
+        case .activate, .deactivate:
+            guard type != .none else { throw RPCError(code: .invalidArgument, message: "etcdserver: alarm type must be set") }
+            do {
+                _ = try await member.write(.alarm(activate: request.action == .activate, AlarmMember(memberID: request.memberID, alarm: type)))
+            } catch { throw rpcError(error) }
+        case .UNRECOGNIZED:
+            throw RPCError(code: .invalidArgument, message: "etcdserver: unknown alarm action")
+        }
+        let alarms = member.status.alarms
+        out.header = Wire.header(member.header(identity), revision: member.status.revision)
+        out.alarms = alarms.filter { a in
+            request.action == .get ? (type == .none || a.alarm == type) : true
+        }.map { a in
+            var m = Etcdserverpb_AlarmMember()
+            m.memberID = a.memberID
+            m.alarm = Etcdserverpb_AlarmType(rawValue: a.alarm.rawValue) ?? .none
+            return m
+        }
+        return out
+    }
+
+    public func defragment(request: Etcdserverpb_DefragmentRequest, context: ServerContext) async throws -> Etcdserverpb_DefragmentResponse {
+        // Nothing to defragment: the state lives in memory and compaction frees it.
+        var out = Etcdserverpb_DefragmentResponse()
+        out.header = Wire.header(member.header(identity), revision: member.status.revision)
+        return out
+    }
+
+    public func snapshot(request: Etcdserverpb_SnapshotRequest, response: RPCWriter<Etcdserverpb_SnapshotResponse>,
+                         context: ServerContext) async throws {
+        throw RPCError(code: .unimplemented, message: "etcdserver: snapshot streaming is not supported yet")
+    }
+
+    public func moveLeader(request: Etcdserverpb_MoveLeaderRequest, context: ServerContext) async throws -> Etcdserverpb_MoveLeaderResponse {
+        throw RPCError(code: .unimplemented, message: "etcdserver: move-leader is not supported yet")
+    }
+}

@@ -1,0 +1,160 @@
+import ArgumentParser
+import Dispatch
+import EtcdAPI
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2Posix
+import MVCC
+import Raft
+import StoreServer
+
+/// `capstan store`: one store member, taking etcd's member flags with etcd's meanings.
+struct Store: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a store member (etcd's member flags).",
+        discussion: """
+            Serves etcd's v3 API (KV and Maintenance today) to etcd clients. Only a single-member \
+            cluster can run until the peer transport exists: --initial-cluster must name this \
+            member alone.
+            """
+    )
+
+    @Option(help: "Human-readable name for this member.") var name = "default"
+    @Option(name: .customLong("data-dir"), help: "Path to the data directory (default: <name>.etcd).") var dataDir: String?
+    @Option(name: .customLong("listen-client-urls"), help: "URL to listen on for client traffic (http only).")
+    var listenClientURLs = "http://localhost:2379"
+    @Option(name: .customLong("advertise-client-urls"), help: "Client URL to advertise.") var advertiseClientURLs = "http://localhost:2379"
+    @Option(name: .customLong("listen-peer-urls"), help: "URL to listen on for peer traffic.") var listenPeerURLs = "http://localhost:2380"
+    @Option(name: .customLong("initial-advertise-peer-urls"), help: "This member's peer URLs to advertise.")
+    var initialAdvertisePeerURLs = "http://localhost:2380"
+    @Option(name: .customLong("initial-cluster"), help: "Initial cluster configuration: name=peer-url,...")
+    var initialCluster: String?
+    @Option(name: .customLong("initial-cluster-token"), help: "Initial cluster token.") var initialClusterToken = "etcd-cluster"
+    @Option(name: .customLong("initial-cluster-state"), help: "new or existing.") var initialClusterState = "new"
+    @Option(name: .customLong("heartbeat-interval"), help: "Time (ms) of a heartbeat interval.") var heartbeatInterval = 100
+    @Option(name: .customLong("election-timeout"), help: "Time (ms) for an election to time out.") var electionTimeout = 1000
+    @Option(name: .customLong("snapshot-count"), help: "Committed transactions between snapshots (accepted; log compaction is not built yet).")
+    var snapshotCount = 100_000
+    @Option(name: .customLong("quota-backend-bytes"), help: "Raise the NOSPACE alarm when the store exceeds this size (0: 2 GiB).")
+    var quotaBackendBytes: Int64 = 0
+    @Option(name: .customLong("max-request-bytes"), help: "Maximum client request size in bytes.") var maxRequestBytes = 1_572_864
+    @Option(name: .customLong("max-txn-ops"), help: "Maximum operations in one txn.") var maxTxnOps = 128
+    @Option(name: .customLong("logger"), help: "Accepted for etcd compatibility (zap); Capstan logs to standard error.") var logger = "zap"
+    @Option(name: .customLong("log-outputs"), help: "Accepted for etcd compatibility.") var logOutputs = "stderr"
+
+    func validate() throws {
+        guard ["new", "existing"].contains(initialClusterState) else {
+            throw ValidationError("--initial-cluster-state must be 'new' or 'existing', not '\(initialClusterState)'")
+        }
+        guard heartbeatInterval > 0, electionTimeout >= 5 * heartbeatInterval else {
+            throw ValidationError("--election-timeout (\(electionTimeout) ms) must be at least 5 times --heartbeat-interval (\(heartbeatInterval) ms)")
+        }
+        guard maxTxnOps > 0, maxRequestBytes > 0, quotaBackendBytes >= 0 else {
+            throw ValidationError("--max-txn-ops, --max-request-bytes and --quota-backend-bytes must be positive")
+        }
+        let cluster = try parseCluster()
+        guard cluster[name] != nil else {
+            throw ValidationError("--initial-cluster does not name this member ('\(name)')")
+        }
+        guard cluster.count == 1 else {
+            throw ValidationError("--initial-cluster names \(cluster.count) members, but the peer transport is not built yet: "
+                + "capstan store runs a single member only")
+        }
+        _ = try Self.hostPort(listenClientURLs.split(separator: ",").first.map(String.init) ?? "")
+    }
+
+    func parseCluster() throws -> [String: [String]] {
+        let spec = initialCluster ?? "\(name)=\(initialAdvertisePeerURLs)"
+        var out: [String: [String]] = [:]
+        for item in spec.split(separator: ",") {
+            let parts = item.split(separator: "=", maxSplits: 1)
+            guard parts.count == 2 else { throw ValidationError("--initial-cluster: '\(item)' is not name=url") }
+            out[String(parts[0]), default: []].append(String(parts[1]))
+        }
+        return out
+    }
+
+    static func hostPort(_ url: String) throws -> (String, Int) {
+        guard let u = URLComponents(string: url), let host = u.host, let port = u.port else {
+            throw ValidationError("'\(url)' is not a URL with a host and a port")
+        }
+        guard u.scheme == "http" else { throw ValidationError("'\(url)': only http is served (TLS is not built yet)") }
+        return (host == "localhost" ? "127.0.0.1" : host, port)
+    }
+
+    /// FNV-1a: member and cluster IDs are opaque to clients, but must be stable and distinct.
+    static func id(_ parts: [String]) -> UInt64 {
+        var h: UInt64 = 0xCBF2_9CE4_8422_2325
+        for byte in parts.joined(separator: "\u{0}").utf8 {
+            h ^= UInt64(byte)
+            h = h &* 0x0000_0100_0000_01B3
+        }
+        return h == 0 ? 1 : h
+    }
+
+    func run() async throws {
+        let cluster = try parseCluster()
+        let memberID = Self.id([name] + (cluster[name] ?? []).sorted() + [initialClusterToken])
+        let clusterID = Self.id([String(memberID), initialClusterToken])
+        // The Raft node ID is the etcd member ID, so Status can report the leader as etcd does.
+        var config = MemberConfig(id: NodeID(memberID), initialMembers: [NodeID(memberID)], dataDirectory: dataDir ?? "\(name).etcd")
+        config.tick = .milliseconds(heartbeatInterval)
+        config.electionTicks = max(electionTimeout / heartbeatInterval, 2)
+        config.limits.maxTxnOps = maxTxnOps
+        if quotaBackendBytes > 0 { config.limits.quotaBytes = quotaBackendBytes }
+        let member: Member
+        do { member = try Member(config: config, transport: NoPeers()) } catch {
+            FileHandle.standardError.write(Data("capstan store: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+        let identity = MemberIdentity(clusterID: clusterID, memberID: memberID, name: name)
+        let (host, port) = try Self.hostPort(listenClientURLs.split(separator: ",").first.map(String.init) ?? "")
+        let transport = HTTP2ServerTransport.Posix(
+            address: .ipv4(host: host, port: port),
+            transportSecurity: .plaintext,
+            config: .defaults { c in
+                // etcd's clients ping every few seconds, with and without calls in flight.
+                c.connection.keepalive.clientBehavior = .init(minPingIntervalWithoutCalls: .seconds(1), allowWithoutCalls: true)
+                c.rpc.maxRequestPayloadSize = maxRequestBytes + 4096
+            }
+        )
+        let server = GRPCServer(transport: transport, services: [
+            KVService(member: member, identity: identity), MaintenanceService(member: member, identity: identity),
+        ])
+        signal(SIGINT, SIG_IGN)
+        signal(SIGTERM, SIG_IGN)
+        let stop = AsyncStream<Void>.makeStream()
+        var sources: [any DispatchSourceSignal] = []
+        for sig in [SIGINT, SIGTERM] {
+            let source = DispatchSource.makeSignalSource(signal: sig)
+            source.setEventHandler { stop.continuation.yield() }
+            source.resume()
+            sources.append(source)
+        }
+        let announcement = "capstan store: member \(name) (\(String(memberID, radix: 16))) serving clients on"
+        let dataDirectory = config.dataDirectory
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask {
+                defer { stop.continuation.finish() }
+                try await server.serve()
+            }
+            group.addTask {
+                if let address = try await transport.listeningAddress.ipv4 {
+                    FileHandle.standardError.write(Data(
+                        "\(announcement) \(address.host):\(address.port), data in \(dataDirectory)\n".utf8))
+                }
+            }
+            group.addTask {
+                for await _ in stop.stream { break }
+                server.beginGracefulShutdown()
+            }
+        }
+        withExtendedLifetime(sources) {}
+        member.stop()
+    }
+}
+
+/// A single member has no peers to talk to.
+struct NoPeers: MessageTransport {
+    func send(_ messages: [Message]) {}
+}

@@ -1,0 +1,148 @@
+import Foundation
+import Testing
+
+/// The real `etcdctl` (Debian's etcd-client, 3.4, installed by .ci/run) against a real
+/// `capstan store` process on loopback.
+@Suite(.serialized) struct EtcdctlTests {
+    /// The `capstan` executable `swift test` built beside the test bundle.
+    static func capstanBinary() -> String? {
+        let bundle = URL(fileURLWithPath: CommandLine.arguments.first ?? "")
+        let candidates = [
+            bundle.deletingLastPathComponent().appendingPathComponent("capstan").path,
+            bundle.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("capstan").path,
+            FileManager.default.currentDirectoryPath + "/.build/debug/capstan",
+        ]
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+
+    static func etcdctlBinary() -> String? {
+        ["/usr/bin/etcdctl", "/usr/local/bin/etcdctl"].first { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+
+    /// One member process; stopped (SIGTERM, then SIGKILL) by `stop`.
+    final class StoreProcess: @unchecked Sendable {
+        let process = Process()
+        let dataDir: String
+        var endpoint = ""
+
+        init(binary: String) throws {
+            dataDir = FileManager.default.temporaryDirectory.appendingPathComponent("capstan-e2e-\(UInt64.random(in: 0...UInt64.max))").path
+            process.executableURL = URL(fileURLWithPath: binary)
+            process.arguments = ["store", "--name", "e2e", "--data-dir", dataDir,
+                                 "--listen-client-urls", "http://127.0.0.1:0", "--advertise-client-urls", "http://127.0.0.1:0",
+                                 "--heartbeat-interval", "20", "--election-timeout", "200"]
+            // Standard error goes to a file the test polls (reading a pipe with Foundation's
+            // non-throwing API traps on a read error).
+            let logPath = dataDir + ".log"
+            _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+            process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+            process.standardOutput = FileHandle.nullDevice
+            try process.run()
+            // The member says where it listens once it does.
+            var seen = ""
+            let deadline = Date().addingTimeInterval(20)
+            while Date() < deadline && process.isRunning {
+                seen = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+                if let r = seen.range(of: #"serving clients on (\S+), "#, options: .regularExpression) {
+                    let match = String(seen[r])
+                    endpoint = String(match.dropFirst("serving clients on ".count).dropLast(2))
+                    break
+                }
+                usleep(20_000)
+            }
+            if endpoint.isEmpty {
+                stop()
+                throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "capstan store did not start: \(seen)"])
+            }
+        }
+
+        func stop() {
+            if process.isRunning {
+                process.terminate()
+                let deadline = Date().addingTimeInterval(10)
+                while process.isRunning && Date() < deadline { usleep(20_000) }
+                if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+                process.waitUntilExit()
+            }
+            try? FileManager.default.removeItem(atPath: dataDir)
+            try? FileManager.default.removeItem(atPath: dataDir + ".log")
+        }
+    }
+
+    /// Runs etcdctl; returns (exit status, stdout, stderr).
+    static func etcdctl(_ endpoint: String, _ args: [String], stdin: String? = nil) throws -> (Int32, String, String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: etcdctlBinary()!)
+        p.arguments = ["--endpoints", endpoint, "--dial-timeout", "5s", "--command-timeout", "10s"] + args
+        p.environment = ["ETCDCTL_API": "3", "PATH": "/usr/bin:/bin"]
+        let out = Pipe(), err = Pipe(), input = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        p.standardInput = input
+        try p.run()
+        // The throwing write: etcdctl may exit before reading its input.
+        if let stdin { try? input.fileHandleForWriting.write(contentsOf: Data(stdin.utf8)) }
+        try? input.fileHandleForWriting.close()
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    }
+
+    @Test func keyValueCommandsWorkUnchanged() throws {
+        let capstan = try #require(Self.capstanBinary(), "the capstan executable was not built")
+        _ = try #require(Self.etcdctlBinary(), "etcdctl is missing: apt-get install -y etcd-client (what .ci/run does)")
+        let store = try StoreProcess(binary: capstan)
+        defer { store.stop() }
+        let ep = store.endpoint
+        func ok(_ args: [String], stdin: String? = nil) throws -> String {
+            let (status, out, err) = try Self.etcdctl(ep, args, stdin: stdin)
+            #expect(status == 0, "etcdctl \(args.joined(separator: " ")) failed: \(err)")
+            return out
+        }
+        #expect(try ok(["put", "foo", "bar"]) == "OK\n")
+        #expect(try ok(["put", "foo2", "baz"]) == "OK\n")
+        #expect(try ok(["get", "foo"]) == "foo\nbar\n")
+        #expect(try ok(["get", "foo", "--prefix", "--keys-only"]) == "foo\n\nfoo2\n\n")
+        #expect(try ok(["get", "foo", "--prefix", "--limit", "1", "--print-value-only"]) == "bar\n")
+        #expect(try ok(["get", "foo", "--rev", "2", "--print-value-only"]) == "bar\n")
+        #expect(try ok(["get", "", "--from-key", "--sort-by", "VALUE", "--order", "DESCEND", "--print-value-only"]) == "baz\nbar\n")
+        #expect(try ok(["put", "foo", "new", "--prev-kv"]) == "OK\nfoo\nbar\n")
+        let json = try ok(["get", "foo", "-w", "json"])
+        #expect(json.contains("\"revision\":4") && json.contains("\"version\":2") && json.contains("\"create_revision\":2"))
+        // A transaction from standard input, etcdctl's interactive format.
+        let txn = try ok(["txn"], stdin: "value(\"foo\") = \"new\"\n\nput foo txn-won\n\nput foo txn-lost\n\n")
+        #expect(txn == "SUCCESS\n\nOK\n")
+        #expect(try ok(["get", "foo", "--print-value-only"]) == "txn-won\n")
+        #expect(try ok(["del", "foo", "--prefix"]) == "2\n")
+        #expect(try ok(["get", "foo", "--prefix"]) == "")
+        #expect(try ok(["compaction", "3"]) == "compacted revision 3\n")
+        // etcdctl 3.4 prints the health line on standard error.
+        let (healthStatus, _, health) = try Self.etcdctl(ep, ["endpoint", "health"])
+        #expect(healthStatus == 0 && health.contains("\(ep) is healthy: successfully committed proposal"))
+        #expect(try ok(["endpoint", "status"]).contains("3.4.23"))
+        #expect(try ok(["endpoint", "hashkv"]).contains(ep))
+        #expect(try ok(["alarm", "list"]) == "")
+        #expect(try ok(["defrag"]).contains("Finished defragmenting"))
+    }
+
+    @Test func errorsAreEtcdsOwn() throws {
+        let capstan = try #require(Self.capstanBinary(), "the capstan executable was not built")
+        _ = try #require(Self.etcdctlBinary(), "etcdctl is missing: apt-get install -y etcd-client (what .ci/run does)")
+        let store = try StoreProcess(binary: capstan)
+        defer { store.stop() }
+        let ep = store.endpoint
+        func fails(_ args: [String], _ message: String, stdin: String? = nil) throws {
+            let (status, _, err) = try Self.etcdctl(ep, args, stdin: stdin)
+            #expect(status != 0, "etcdctl \(args.joined(separator: " ")) should fail")
+            #expect(err.contains(message), "etcdctl \(args.joined(separator: " ")): \(err)")
+        }
+        try fails(["get", "foo", "--rev", "100"], "etcdserver: mvcc: required revision is a future revision")
+        for i in 0..<5 { _ = try Self.etcdctl(ep, ["put", "k", "\(i)"]) }
+        _ = try Self.etcdctl(ep, ["compaction", "4"])
+        try fails(["get", "k", "--rev", "2"], "etcdserver: mvcc: required revision has been compacted")
+        try fails(["compaction", "3"], "etcdserver: mvcc: required revision has been compacted")
+        try fails(["put", "k", "v", "--lease", "1234"], "etcdserver: requested lease not found")
+        try fails(["txn"], "etcdserver: duplicate key given in txn request", stdin: "\nput a 1\nput a 2\n\n\n")
+    }
+}
