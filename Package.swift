@@ -53,7 +53,8 @@ let package = Package(
         // The etcd v3 API over the state machine: wire mapping and etcd's error shapes.
         .target(
             name: "EtcdAPI",
-            dependencies: ["EtcdProto", "MVCC", "Raft", "StoreServer", .product(name: "GRPCCore", package: "grpc-swift-2")],
+            dependencies: ["EtcdProto", "MVCC", "Raft", "StoreServer", .product(name: "GRPCCore", package: "grpc-swift-2"),
+                           .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf")],
             swiftSettings: strictSettings
         ),
         // A store member: the Raft core driven with the durable log, the state machine and the watch hub.

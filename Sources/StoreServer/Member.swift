@@ -85,6 +85,8 @@ public final class Member: @unchecked Sendable {
     private var stopping = false
     private var stopped = false
     private var statusValue = MemberStatus()
+    private var headerIDs: (cluster: UInt64, member: UInt64) = (0, 0)
+    private var headerTerm: Term = 0
 
     private enum Event {
         case messages([Message])
@@ -147,6 +149,23 @@ public final class Member: @unchecked Sendable {
         let thread = Thread { [self] in run() }
         thread.name = "capstan-member-\(config.id.rawValue)"
         thread.start()
+        let catchUp = Thread { [self] in catchUpLoop() }
+        catchUp.name = "capstan-watch-catch-up-\(config.id.rawValue)"
+        catchUp.start()
+    }
+
+    /// The IDs watch responses carry in their header (etcd's cluster and member IDs).
+    public func setIdentity(clusterID: UInt64, memberID: UInt64) {
+        lock.withLock { headerIDs = (clusterID, memberID) }
+        hub.setHeader(WatchHeaderInfo(clusterID: clusterID, memberID: memberID, raftTerm: status.term.rawValue))
+    }
+
+    /// Serves unsynced watchers from history, 100 rounds a second at most, until the member stops.
+    private func catchUpLoop() {
+        while !lock.withLock({ stopping }) {
+            hub.catchUp(publisher.current)
+            Thread.sleep(forTimeInterval: 0.01)
+        }
     }
 
     /// Messages from other members.
@@ -334,6 +353,11 @@ public final class Member: @unchecked Sendable {
                 }
                 results.append((id, apply(request)))
             }
+        }
+        if raft.term != headerTerm {
+            headerTerm = raft.term
+            let ids = lock.withLock { headerIDs }
+            hub.setHeader(WatchHeaderInfo(clusterID: ids.cluster, memberID: ids.member, raftTerm: raft.term.rawValue))
         }
         if let last = ready.committedEntries.last {
             raft.applied(through: last.index)

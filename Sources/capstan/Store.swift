@@ -120,6 +120,7 @@ struct Store: AsyncParsableCommand {
         )
         let server = GRPCServer(transport: transport, services: [
             KVService(member: member, identity: identity), MaintenanceService(member: member, identity: identity),
+            WatchService(member: member, identity: identity),
         ])
         signal(SIGINT, SIG_IGN)
         signal(SIGTERM, SIG_IGN)

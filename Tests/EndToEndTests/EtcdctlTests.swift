@@ -126,6 +126,48 @@ import Testing
         #expect(try ok(["defrag"]).contains("Finished defragmenting"))
     }
 
+    /// `etcdctl watch` as a background process: history from a past revision, then live events,
+    /// with prev_kv; a watch from a compacted revision is cancelled with etcd's message.
+    @Test func watchFromThePastAndLive() throws {
+        let capstan = try #require(Self.capstanBinary(), "the capstan executable was not built")
+        _ = try #require(Self.etcdctlBinary(), "etcdctl is missing: apt-get install -y etcd-client (what .ci/run does)")
+        let store = try StoreProcess(binary: capstan)
+        defer { store.stop() }
+        let ep = store.endpoint
+        _ = try Self.etcdctl(ep, ["put", "foo", "a"])
+        _ = try Self.etcdctl(ep, ["put", "foo", "b"])
+        let outPath = store.dataDir + ".watch"
+        _ = FileManager.default.createFile(atPath: outPath, contents: nil)
+        defer { try? FileManager.default.removeItem(atPath: outPath) }
+        let watch = Process()
+        watch.executableURL = URL(fileURLWithPath: Self.etcdctlBinary()!)
+        watch.arguments = ["--endpoints", ep, "watch", "foo", "--prefix", "--rev", "1", "--prev-kv"]
+        watch.environment = ["ETCDCTL_API": "3"]
+        watch.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
+        watch.standardError = FileHandle.nullDevice
+        try watch.run()
+        defer {
+            if watch.isRunning { watch.terminate() }
+            watch.waitUntilExit()
+        }
+        _ = try Self.etcdctl(ep, ["put", "foo2", "c"])
+        _ = try Self.etcdctl(ep, ["del", "foo"])
+        let expected = "PUT\nfoo\na\nPUT\nfoo\na\nfoo\nb\nPUT\nfoo2\nc\nDELETE\nfoo\nb\nfoo\n\n"
+        var seen = ""
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline {
+            seen = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
+            if seen == expected { break }
+            usleep(50_000)
+        }
+        #expect(seen == expected)
+        // Below the compaction revision the watch is cancelled, as etcd cancels it.
+        _ = try Self.etcdctl(ep, ["compaction", "4"])
+        let (status, out, err) = try Self.etcdctl(ep, ["watch", "foo", "--rev", "2"])
+        #expect(status != 0 || (out + err).contains("required revision has been compacted"), "\(out)\(err)")
+        #expect((out + err).contains("etcdserver: mvcc: required revision has been compacted"))
+    }
+
     @Test func errorsAreEtcdsOwn() throws {
         let capstan = try #require(Self.capstanBinary(), "the capstan executable was not built")
         _ = try #require(Self.etcdctlBinary(), "etcdctl is missing: apt-get install -y etcd-client (what .ci/run does)")

@@ -100,6 +100,7 @@ final class LocalCluster: @unchecked Sendable {
             if leaders.count == 1, let l = leaders.first ?? nil, members[l]?.status.role == .leader { return l }
             try await Task.sleep(for: .milliseconds(10))
         }
+        Issue.record("no agreed leader within \(timeout): \(members.map { "\($0.key): \($0.value.status)" })")
         throw MemberError.noLeader
     }
 }
