@@ -95,9 +95,13 @@ final class LocalCluster: @unchecked Sendable {
     /// Waits until every running member agrees on one leader.
     func leader(timeout: Duration = .seconds(60)) async throws -> NodeID {
         let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
+        // Check before looking at the clock: under a full test run this task may not be
+        // scheduled for a long time (CPU-bound suites hold the cooperative threads), and the
+        // leader elected meanwhile must still count.
+        while true {
             let leaders = Set(members.values.map(\.status.leader))
             if leaders.count == 1, let l = leaders.first ?? nil, members[l]?.status.role == .leader { return l }
+            if ContinuousClock.now >= deadline { break }
             try await Task.sleep(for: .milliseconds(10))
         }
         Issue.record("no agreed leader within \(timeout): \(members.map { "\($0.key): \($0.value.status)" })")
