@@ -81,7 +81,10 @@ public final class Member: @unchecked Sendable {
     private var inbox: [Event] = []
     private var writeWaiters: [UInt64: WriteWaiter] = [:]
     private var pendingReads: [ReadWaiter] = []
-    private var nextRequest: UInt64 = 0
+    /// The sequence number of the last write proposed here. It starts from the wall clock (ms,
+    /// shifted), as etcd's request IDs do, so entries a previous run of this member proposed,
+    /// replayed from the log at start-up, never match a caller of this run.
+    private var nextRequest = UInt64(Date().timeIntervalSince1970 * 1000) << 20
     private var stopping = false
     private var stopped = false
     private var statusValue = MemberStatus()
@@ -197,9 +200,8 @@ public final class Member: @unchecked Sendable {
                 if stopping { c.resume(throwing: MemberError.stopped); return }
                 if writeWaiters.count + pendingReads.count >= config.maxPending { c.resume(throwing: MemberError.overloaded); return }
                 nextRequest += 1
-                let id = config.id.rawValue << 40 | nextRequest
-                writeWaiters[id] = WriteWaiter(deadline: .now + config.requestTimeout, continuation: c)
-                inbox.append(.propose(id, RequestCodec.encode(id: id, request)))
+                writeWaiters[nextRequest] = WriteWaiter(deadline: .now + config.requestTimeout, continuation: c)
+                inbox.append(.propose(nextRequest, RequestCodec.encode(origin: config.id.rawValue, sequence: nextRequest, request)))
                 lock.signal()
             }
         } catch let e as MemberError {
@@ -347,11 +349,13 @@ public final class Member: @unchecked Sendable {
                 if let change = ConfChange(decoding: entry.data) { _ = raft.applyConfChange(change) }
             case .normal:
                 guard !entry.data.isEmpty else { continue }
-                guard let (id, request) = try? RequestCodec.decode(entry.data) else {
+                guard let (origin, sequence, request) = try? RequestCodec.decode(entry.data) else {
                     // Every member refuses the same damaged entry the same way.
                     continue
                 }
-                results.append((id, apply(request)))
+                let result = apply(request)
+                // Only the member that proposed it has a caller waiting for it.
+                if origin == config.id.rawValue { results.append((sequence, result)) }
             }
         }
         if raft.term != headerTerm {

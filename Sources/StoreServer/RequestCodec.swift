@@ -22,8 +22,9 @@ public enum StateResult: Equatable, Sendable {
     case alarm(revision: Int64)
 }
 
-/// The log entry payload: u64 request id (the proposer's, to find its waiter), then the
-/// request. Integers little-endian, byte strings as u32 length + bytes, booleans one byte.
+/// The log entry payload: u64 origin (the proposing member's ID) and u64 sequence number (the
+/// proposer's own counter), which together find the waiting caller on the member that proposed
+/// it and on no other, then the request. Integers little-endian, byte strings as u32 length + bytes, booleans one byte.
 /// `decode` checks every length, so a damaged entry is refused, not trusted.
 public enum RequestCodec {
     public struct DecodeError: Error, Equatable, Sendable {
@@ -31,9 +32,10 @@ public enum RequestCodec {
         public var what: String
     }
 
-    public static func encode(id: UInt64, _ r: StateRequest) -> [UInt8] {
+    public static func encode(origin: UInt64, sequence: UInt64, _ r: StateRequest) -> [UInt8] {
         var w = Writer()
-        w.int(id)
+        w.int(origin)
+        w.int(sequence)
         switch r {
         case .put(let p): w.byte(1); w.put(p)
         case .deleteRange(let d): w.byte(2); w.delete(d)
@@ -46,9 +48,10 @@ public enum RequestCodec {
         return w.out
     }
 
-    public static func decode(_ bytes: [UInt8]) throws(DecodeError) -> (id: UInt64, request: StateRequest) {
+    public static func decode(_ bytes: [UInt8]) throws(DecodeError) -> (origin: UInt64, sequence: UInt64, request: StateRequest) {
         var r = Reader(data: bytes)
-        let id: UInt64 = try r.int()
+        let origin: UInt64 = try r.int()
+        let sequence: UInt64 = try r.int()
         let request: StateRequest
         switch try r.byte() {
         case 1: request = .put(try r.put())
@@ -63,10 +66,10 @@ public enum RequestCodec {
             let at = r.offset
             guard let type = AlarmType(rawValue: Int(try r.byte())) else { throw DecodeError(offset: at, what: "alarm type") }
             request = .alarm(activate: on, AlarmMember(memberID: member, alarm: type))
-        case let t: throw DecodeError(offset: 8, what: "request type \(t)")
+        case let t: throw DecodeError(offset: 16, what: "request type \(t)")
         }
         guard r.offset == bytes.count else { throw DecodeError(offset: r.offset, what: "trailing bytes") }
-        return (id, request)
+        return (origin, sequence, request)
     }
 
     struct Writer {

@@ -223,10 +223,10 @@ func b(_ s: String) -> [UInt8] { Array(s.utf8) }
         for r in [StateRequest.txn(txn), .compact(revision: 9), .leaseGrant(id: 5, ttl: 30), .leaseRevoke(id: 5),
                   .alarm(activate: true, AlarmMember(memberID: 3, alarm: .noSpace)),
                   .put(PutRequest(key: b("k"), ignoreValue: true)), .deleteRange(DeleteRangeRequest(key: b("a"), prevKV: true))] {
-            let bytes = RequestCodec.encode(id: 42, r)
-            let (id, back) = try RequestCodec.decode(bytes)
-            #expect(id == 42 && back == r)
-            for cut in [1, 9, bytes.count - 1] where cut < bytes.count {
+            let bytes = RequestCodec.encode(origin: 7, sequence: 42, r)
+            let (origin, sequence, back) = try RequestCodec.decode(bytes)
+            #expect(origin == 7 && sequence == 42 && back == r)
+            for cut in [1, 9, 17, bytes.count - 1] where cut < bytes.count {
                 #expect(throws: RequestCodec.DecodeError.self) { try RequestCodec.decode(Array(bytes.prefix(cut))) }
             }
         }
