@@ -26,6 +26,7 @@ let package = Package(
         .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
         .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", from: "2.4.1"),
         .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", from: "2.9.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
     ],
     targets: [
         // The consensus core: a pure, synchronous state machine. No I/O, clock, threads or async.
@@ -58,7 +59,13 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         // A store member: the Raft core driven with the durable log, the state machine and the watch hub.
-        .target(name: "StoreServer", dependencies: ["Raft", "Storage", "MVCC"], swiftSettings: strictSettings),
+        .target(
+            name: "StoreServer",
+            dependencies: ["Raft", "Storage", "MVCC", .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOPosix", package: "swift-nio"),
+                           .product(name: "NIOConcurrencyHelpers", package: "swift-nio")],
+            swiftSettings: strictSettings
+        ),
         // Test support: a simulated file system with crashes and injected faults.
         .target(name: "StorageTestSupport", dependencies: ["Storage"], swiftSettings: strictSettings),
         .executableTarget(

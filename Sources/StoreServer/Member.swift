@@ -23,6 +23,13 @@ public struct MemberConfig: Sendable {
     public var watchLimits = WatchLimits()
     /// Proposals and reads waiting at once; more are refused (`overloaded`) rather than queued.
     public var maxPending = 100_000
+    /// The initial members with their names and peer URLs (etcd's `--initial-cluster`): when
+    /// set, the bootstrap membership entries carry them, and `initialMembers` is ignored.
+    public var bootstrapMembers: [ClusterMember] = []
+    /// What this member publishes through the log once it runs (etcd's `--name` and
+    /// `--advertise-client-urls`); nothing is published while `clientURLs` is empty.
+    public var name = ""
+    public var clientURLs: [String] = []
 
     public init(id: NodeID, initialMembers: [NodeID], dataDirectory: String) {
         self.id = id
@@ -59,6 +66,7 @@ public final class Member: @unchecked Sendable {
     public let config: MemberConfig
     public let hub: WatchHub
     private let transport: any MessageTransport
+    private let membershipObserver: @Sendable ([ClusterMember]) -> Void
     private let storage: DiskLogStorage
     private let publisher: ViewPublisher
 
@@ -66,7 +74,8 @@ public final class Member: @unchecked Sendable {
     private var raft: RaftNode
     private let store: KVStore
     private var nextReadRound: UInt64 = 0
-    private var readRounds: [UInt64: [ReadWaiter]] = [:]
+    /// ReadIndex rounds in flight: when each was asked, and the reads waiting for it.
+    private var readRounds: [UInt64: (asked: ContinuousClock.Instant, waiters: [ReadWaiter])] = [:]
     private var confirmedReads: [(index: LogIndex, waiters: [ReadWaiter])] = []
     /// Writes and reads that arrived while there was no leader: tried again every turn until
     /// one is known or their callers' deadlines pass.
@@ -75,6 +84,7 @@ public final class Member: @unchecked Sendable {
     /// may `persisted` be reported and the messages that wait for durability go out.
     private var persistQueue: [(number: UInt64, messages: [Message], durable: Bool)] = []
     private var heldReads: [ReadWaiter] = []
+    private var cluster = ClusterMembers()
 
     // Shared with callers, under `lock`.
     private let lock = NSCondition()
@@ -90,6 +100,7 @@ public final class Member: @unchecked Sendable {
     private var statusValue = MemberStatus()
     private var headerIDs: (cluster: UInt64, member: UInt64) = (0, 0)
     private var headerTerm: Term = 0
+    private var membersValue: [ClusterMember] = []
 
     private enum Event {
         case messages([Message])
@@ -109,9 +120,15 @@ public final class Member: @unchecked Sendable {
         let continuation: CheckedContinuation<ReadView, any Error>
     }
 
-    public init(config: MemberConfig, transport: any MessageTransport) throws(MemberError) {
+    /// `membershipObserver` is called on the member's loop thread with the whole membership
+    /// whenever an applied entry changes it (also while the log is replayed at start-up).
+    static let readRetry: Duration = .milliseconds(500)
+
+    public init(config: MemberConfig, transport: any MessageTransport,
+                membershipObserver: @escaping @Sendable ([ClusterMember]) -> Void = { _ in }) throws(MemberError) {
         self.config = config
         self.transport = transport
+        self.membershipObserver = membershipObserver
         let opened: (DiskLogStorage, Snapshot?)
         do {
             // Like etcd, the data directory is created with its parents.
@@ -126,8 +143,13 @@ public final class Member: @unchecked Sendable {
         }
         if storage.lastIndex() == 0 && opened.1 == nil {
             // A new cluster: every member starts with the same membership entries, committed.
-            let bootstrap = config.initialMembers.enumerated().map { i, id in
-                Entry(term: 1, index: LogIndex(UInt64(i + 1)), kind: .confChange, data: ConfChange(kind: .addVoter, nodeID: id).encoded())
+            let changes = config.bootstrapMembers.isEmpty
+                ? config.initialMembers.map { ConfChange(kind: .addVoter, nodeID: $0) }
+                : config.bootstrapMembers.sorted { $0.id < $1.id }.map {
+                    ConfChange(kind: .addVoter, nodeID: $0.id, context: $0.encodedContext())
+                }
+            let bootstrap = changes.enumerated().map { i, change in
+                Entry(term: 1, index: LogIndex(UInt64(i + 1)), kind: .confChange, data: change.encoded())
             }
             let done = DispatchSemaphore(value: 0)
             let failure = LockedBox<String?>(nil)
@@ -155,6 +177,31 @@ public final class Member: @unchecked Sendable {
         let catchUp = Thread { [self] in catchUpLoop() }
         catchUp.name = "capstan-watch-catch-up-\(config.id.rawValue)"
         catchUp.start()
+        if !config.clientURLs.isEmpty {
+            let publisher = Thread { [self] in publishLoop() }
+            publisher.name = "capstan-publish-\(config.id.rawValue)"
+            publisher.start()
+        }
+    }
+
+    /// The membership as applied here, in member ID order.
+    public var members: [ClusterMember] { lock.withLock { membersValue } }
+
+    /// Publishes this member's name and client URLs through the log, as etcd does at start,
+    /// retrying until one attempt is applied or the member stops.
+    private func publishLoop() {
+        let request = StateRequest.publish(member: config.id.rawValue, name: config.name, clientURLs: config.clientURLs)
+        while !lock.withLock({ stopping }) {
+            let done = DispatchSemaphore(value: 0)
+            let ok = LockedBox(false)
+            Task {
+                if (try? await write(request)) != nil { ok.value = true }
+                done.signal()
+            }
+            done.wait()
+            if ok.value { return }
+            Thread.sleep(forTimeInterval: 0.5)
+        }
     }
 
     /// The IDs watch responses carry in their header (etcd's cluster and member IDs).
@@ -263,10 +310,17 @@ public final class Member: @unchecked Sendable {
             lock.unlock()
             if stop { break }
 
+            var retriedReads: [ReadWaiter] = []
             if clock.now >= nextTick {
                 raft.tick()
                 nextTick = max(nextTick + config.tick, clock.now)
                 expireWaiters(now: clock.now)
+                // A round that went unanswered (the request or its answer was lost between
+                // members, or the leader changed) is asked again, as etcd does after 500 ms.
+                for (round, r) in readRounds where clock.now - r.asked >= Self.readRetry {
+                    retriedReads += r.waiters
+                    readRounds[round] = nil
+                }
             }
             var proposals: [(UInt64, [UInt8])] = []
             for e in events {
@@ -294,11 +348,11 @@ public final class Member: @unchecked Sendable {
                     if case .noLeader = error { heldProposals = proposals } else { fail(writes: proposals.map(\.0), .overloaded) }
                 }
             }
-            let readsNow = heldReads + reads
+            let readsNow = heldReads + retriedReads + reads
             heldReads.removeAll()
             if !readsNow.isEmpty {
                 nextReadRound += 1
-                readRounds[nextReadRound] = readsNow
+                readRounds[nextReadRound] = (clock.now, readsNow)
                 do { try raft.readIndex(requestID: nextReadRound) } catch {
                     readRounds[nextReadRound] = nil
                     if case .noLeader = error { heldReads = readsNow } else {
@@ -346,7 +400,11 @@ public final class Member: @unchecked Sendable {
         for entry in ready.committedEntries {
             switch entry.kind {
             case .confChange:
-                if let change = ConfChange(decoding: entry.data) { _ = raft.applyConfChange(change) }
+                if let change = ConfChange(decoding: entry.data) {
+                    _ = raft.applyConfChange(change)
+                    cluster.apply(change)
+                    membershipChanged()
+                }
             case .normal:
                 guard !entry.data.isEmpty else { continue }
                 guard let (origin, sequence, request) = try? RequestCodec.decode(entry.data) else {
@@ -369,8 +427,8 @@ public final class Member: @unchecked Sendable {
             hub.notify(store.view)
         }
         for rs in ready.readStates {
-            if let waiters = readRounds.removeValue(forKey: rs.requestID) {
-                confirmedReads.append((rs.index, waiters))
+            if let round = readRounds.removeValue(forKey: rs.requestID) {
+                confirmedReads.append((rs.index, round.waiters))
             }
         }
         if !results.isEmpty {
@@ -410,10 +468,24 @@ public final class Member: @unchecked Sendable {
             case .alarm(let on, let a):
                 if on { store.activate(a) } else { store.deactivate(a) }
                 return .success(.alarm(revision: store.revision))
+            case .publish(let id, let name, let urls):
+                cluster.publish(id: NodeID(id), name: name, clientURLs: urls)
+                membershipChanged()
+                return .success(.member)
+            case .updateMember(let id, let urls):
+                cluster.update(id: NodeID(id), peerURLs: urls)
+                membershipChanged()
+                return .success(.member)
             }
         } catch {
             return .failure(.mvcc(error))
         }
+    }
+
+    private func membershipChanged() {
+        let list = cluster.sorted
+        lock.withLock { membersValue = list }
+        membershipObserver(list)
     }
 
     private func serveConfirmedReads() {
@@ -447,10 +519,10 @@ public final class Member: @unchecked Sendable {
             return true
         }
         var reads: [ReadWaiter] = []
-        for (round, waiters) in readRounds {
-            let (old, fresh) = (waiters.filter { $0.deadline <= now }, waiters.filter { $0.deadline > now })
+        for (round, r) in readRounds {
+            let (old, fresh) = (r.waiters.filter { $0.deadline <= now }, r.waiters.filter { $0.deadline > now })
             reads += old
-            readRounds[round] = fresh.isEmpty ? nil : fresh
+            readRounds[round] = fresh.isEmpty ? nil : (r.asked, fresh)
         }
         for i in confirmedReads.indices {
             reads += confirmedReads[i].waiters.filter { $0.deadline <= now }
@@ -472,7 +544,7 @@ public final class Member: @unchecked Sendable {
         for r in reads + heldReads { r.continuation.resume(throwing: e) }
         heldReads.removeAll()
         heldProposals.removeAll()
-        for (_, waiters) in readRounds { for r in waiters { r.continuation.resume(throwing: e) } }
+        for (_, round) in readRounds { for r in round.waiters { r.continuation.resume(throwing: e) } }
         readRounds.removeAll()
         for round in confirmedReads { for r in round.waiters { r.continuation.resume(throwing: e) } }
         confirmedReads.removeAll()

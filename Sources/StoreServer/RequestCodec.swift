@@ -9,6 +9,10 @@ public enum StateRequest: Equatable, Sendable {
     case leaseGrant(id: Int64, ttl: Int64)
     case leaseRevoke(id: Int64)
     case alarm(activate: Bool, AlarmMember)
+    /// A member's name and client URLs, published by the member itself when it starts.
+    case publish(member: UInt64, name: String, clientURLs: [String])
+    /// New peer URLs for a member (etcd's MemberUpdate).
+    case updateMember(member: UInt64, peerURLs: [String])
 }
 
 /// What applying a `StateRequest` gave.
@@ -20,6 +24,7 @@ public enum StateResult: Equatable, Sendable {
     case leaseGrant(LeaseGrantResponse)
     case leaseRevoke(revision: Int64)
     case alarm(revision: Int64)
+    case member
 }
 
 /// The log entry payload: u64 origin (the proposing member's ID) and u64 sequence number (the
@@ -44,6 +49,8 @@ public enum RequestCodec {
         case .leaseGrant(let id, let ttl): w.byte(5); w.int(id); w.int(ttl)
         case .leaseRevoke(let id): w.byte(6); w.int(id)
         case .alarm(let on, let a): w.byte(7); w.bool(on); w.int(a.memberID); w.byte(UInt8(a.alarm.rawValue))
+        case .publish(let member, let name, let urls): w.byte(8); w.int(member); w.bytes(Array(name.utf8)); w.strings(urls)
+        case .updateMember(let member, let urls): w.byte(9); w.int(member); w.strings(urls)
         }
         return w.out
     }
@@ -66,6 +73,8 @@ public enum RequestCodec {
             let at = r.offset
             guard let type = AlarmType(rawValue: Int(try r.byte())) else { throw DecodeError(offset: at, what: "alarm type") }
             request = .alarm(activate: on, AlarmMember(memberID: member, alarm: type))
+        case 8: request = .publish(member: try r.int(), name: String(decoding: try r.bytes(), as: UTF8.self), clientURLs: try r.strings())
+        case 9: request = .updateMember(member: try r.int(), peerURLs: try r.strings())
         case let t: throw DecodeError(offset: 16, what: "request type \(t)")
         }
         guard r.offset == bytes.count else { throw DecodeError(offset: r.offset, what: "trailing bytes") }
@@ -78,6 +87,10 @@ public enum RequestCodec {
         mutating func bool(_ b: Bool) { out.append(b ? 1 : 0) }
         mutating func int<T: FixedWidthInteger>(_ x: T) { withUnsafeBytes(of: x.littleEndian) { out.append(contentsOf: $0) } }
         mutating func bytes(_ b: [UInt8]) { int(UInt32(b.count)); out += b }
+        mutating func strings(_ list: [String]) {
+            int(UInt32(list.count))
+            for s in list { bytes(Array(s.utf8)) }
+        }
         mutating func put(_ p: PutRequest) {
             bytes(p.key); bytes(p.value); int(p.lease); bool(p.prevKV); bool(p.ignoreValue); bool(p.ignoreLease)
         }
@@ -142,6 +155,13 @@ public enum RequestCodec {
             guard data.count - offset >= n else { throw DecodeError(offset: offset, what: "byte string of \(n)") }
             defer { offset += n }
             return Array(data[offset..<offset + n])
+        }
+        mutating func strings() throws(DecodeError) -> [String] {
+            let n = Int(try int() as UInt32)
+            guard n <= (data.count - offset) / 4 else { throw DecodeError(offset: offset, what: "string count \(n)") }
+            var out: [String] = []
+            for _ in 0..<n { out.append(String(decoding: try bytes(), as: UTF8.self)) }
+            return out
         }
         mutating func put() throws(DecodeError) -> PutRequest {
             PutRequest(key: try bytes(), value: try bytes(), lease: try int(), prevKV: try bool(),

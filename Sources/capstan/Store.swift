@@ -13,9 +13,9 @@ struct Store: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a store member (etcd's member flags).",
         discussion: """
-            Serves etcd's v3 API (KV and Maintenance today) to etcd clients. Only a single-member \
-            cluster can run until the peer transport exists: --initial-cluster must name this \
-            member alone.
+            Serves etcd's v3 API (KV, Watch and Maintenance today) to etcd clients, and talks to \
+            the other members named in --initial-cluster over TCP on the peer URLs. The data \
+            lives in <data-dir>/member, as etcd's does.
             """
     )
 
@@ -53,15 +53,25 @@ struct Store: AsyncParsableCommand {
             throw ValidationError("--max-txn-ops, --max-request-bytes and --quota-backend-bytes must be positive")
         }
         let cluster = try parseCluster()
-        guard cluster[name] != nil else {
+        guard let mine = cluster[name] else {
             throw ValidationError("--initial-cluster does not name this member ('\(name)')")
         }
-        guard cluster.count == 1 else {
-            throw ValidationError("--initial-cluster names \(cluster.count) members, but the peer transport is not built yet: "
-                + "capstan store runs a single member only")
+        let advertised = Self.urls(initialAdvertisePeerURLs)
+        guard Set(mine) == Set(advertised) else {
+            throw ValidationError("--initial-cluster gives \(name) the peer URLs \(mine.joined(separator: ",")), but "
+                + "--initial-advertise-peer-urls says \(advertised.joined(separator: ","))")
         }
-        _ = try Self.hostPort(listenClientURLs.split(separator: ",").first.map(String.init) ?? "")
+        for (_, urls) in cluster { for u in urls { _ = try Self.hostPort(u) } }
+        _ = try Self.hostPort(Self.urls(listenClientURLs).first ?? "")
+        _ = try Self.hostPort(Self.urls(listenPeerURLs).first ?? "")
+        for u in Self.urls(advertiseClientURLs) { _ = try Self.hostPort(u) }
+        if initialClusterState == "existing" && !FileManager.default.fileExists(atPath: "\(dataDir ?? "\(name).etcd")/member/wal") {
+            throw ValidationError("--initial-cluster-state existing with no data in \(dataDir ?? "\(name).etcd"): joining a "
+                + "running cluster is not supported yet (a member with data restarts from it with either state)")
+        }
     }
+
+    static func urls(_ list: String) -> [String] { list.split(separator: ",").map(String.init) }
 
     func parseCluster() throws -> [String: [String]] {
         let spec = initialCluster ?? "\(name)=\(initialAdvertisePeerURLs)"
@@ -92,23 +102,48 @@ struct Store: AsyncParsableCommand {
         return h == 0 ? 1 : h
     }
 
+    /// A member's ID, as etcd derives it: from its peer URLs and the cluster token.
+    static func memberID(peerURLs: [String], token: String) -> UInt64 { id(peerURLs.sorted() + [token]) }
+
     func run() async throws {
         let cluster = try parseCluster()
-        let memberID = Self.id([name] + (cluster[name] ?? []).sorted() + [initialClusterToken])
-        let clusterID = Self.id([String(memberID), initialClusterToken])
+        let initial = cluster.map { name, urls in
+            ClusterMember(id: NodeID(Self.memberID(peerURLs: urls, token: initialClusterToken)), name: name, peerURLs: urls)
+        }
+        let memberID = Self.memberID(peerURLs: cluster[name] ?? [], token: initialClusterToken)
+        // The cluster ID, as etcd's, follows from the initial members' IDs (and the token through them).
+        let clusterID = Self.id(initial.map(\.id.rawValue).sorted().map(String.init))
+        let root = dataDir ?? "\(name).etcd"
         // The Raft node ID is the etcd member ID, so Status can report the leader as etcd does.
-        var config = MemberConfig(id: NodeID(memberID), initialMembers: [NodeID(memberID)], dataDirectory: dataDir ?? "\(name).etcd")
+        var config = MemberConfig(id: NodeID(memberID), initialMembers: initial.map(\.id), dataDirectory: "\(root)/member")
+        config.bootstrapMembers = initial
+        config.name = name
+        config.clientURLs = Self.urls(advertiseClientURLs)
         config.tick = .milliseconds(heartbeatInterval)
         config.electionTicks = max(electionTimeout / heartbeatInterval, 2)
         config.limits.maxTxnOps = maxTxnOps
         if quotaBackendBytes > 0 { config.limits.quotaBytes = quotaBackendBytes }
-        let member: Member
-        do { member = try Member(config: config, transport: NoPeers()) } catch {
-            FileHandle.standardError.write(Data("capstan store: \(error)\n".utf8))
+        let peers = PeerTransport(id: NodeID(memberID), clusterID: clusterID) { line in
+            FileHandle.standardError.write(Data((line + "\n").utf8))
+        }
+        let (peerHost, peerPort) = try Self.hostPort(Self.urls(listenPeerURLs).first ?? "")
+        do { _ = try await peers.listen(host: peerHost, port: peerPort) } catch {
+            FileHandle.standardError.write(Data("capstan store: cannot listen for peers on \(peerHost):\(peerPort): \(error)\n".utf8))
             throw ExitCode(1)
         }
+        let member: Member
+        do {
+            member = try Member(config: config, transport: peers) { members in
+                Self.connect(peers, to: members, selfID: NodeID(memberID))
+            }
+        } catch {
+            FileHandle.standardError.write(Data("capstan store: \(error)\n".utf8))
+            peers.shutdown()
+            throw ExitCode(1)
+        }
+        peers.setReceiver { member.receive($0) }
         let identity = MemberIdentity(clusterID: clusterID, memberID: memberID, name: name)
-        let (host, port) = try Self.hostPort(listenClientURLs.split(separator: ",").first.map(String.init) ?? "")
+        let (host, port) = try Self.hostPort(Self.urls(listenClientURLs).first ?? "")
         let transport = HTTP2ServerTransport.Posix(
             address: .ipv4(host: host, port: port),
             transportSecurity: .plaintext,
@@ -152,10 +187,17 @@ struct Store: AsyncParsableCommand {
         }
         withExtendedLifetime(sources) {}
         member.stop()
+        peers.shutdown()
     }
-}
 
-/// A single member has no peers to talk to.
-struct NoPeers: MessageTransport {
-    func send(_ messages: [Message]) {}
+    /// Points the transport at every other member's first peer URL; forgets members that left.
+    static func connect(_ peers: PeerTransport, to members: [ClusterMember], selfID: NodeID) {
+        var present: Set<NodeID> = []
+        for m in members where m.id != selfID {
+            present.insert(m.id)
+            guard let url = m.peerURLs.first, let (host, port) = try? hostPort(url) else { continue }
+            peers.setPeer(m.id, address: .init(host: host, port: port))
+        }
+        for id in peers.peers.keys where !present.contains(id) { peers.removePeer(id) }
+    }
 }

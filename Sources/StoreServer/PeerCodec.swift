@@ -1,0 +1,132 @@
+public import Raft
+
+/// The peer protocol's frames. On the wire every frame is a u32 little-endian length, then
+/// that many bytes: one type byte and the body. A connection starts with one `hello` from the
+/// dialing member; the listening member answers `welcome` or `refuse` (and closes). After the
+/// welcome only `messages` frames flow, dialer to listener (each member dials every peer it
+/// sends to, so one connection carries one direction).
+public enum PeerFrame: Equatable, Sendable {
+    /// The dialer's identity: protocol version, cluster ID (from the cluster token and the
+    /// initial members), its member ID, and the member ID it expects to reach.
+    case hello(version: UInt8, clusterID: UInt64, from: NodeID, to: NodeID)
+    case welcome
+    /// Why the listener refused the connection (a different cluster, the wrong member, a removed member).
+    case refuse(String)
+    /// A batch of Raft messages, in send order.
+    case messages([Message])
+
+    public static let version: UInt8 = 1
+    /// Frames larger than this are refused: a length prefix read from a broken or hostile
+    /// connection must not make the reader allocate gigabytes.
+    public static let maxFrameBytes = 256 << 20
+}
+
+/// Encodes and decodes `PeerFrame`s and Raft messages. Integers little-endian, byte strings as
+/// u32 length + bytes; every length is checked on decode, so a damaged frame is refused.
+public enum PeerCodec {
+    /// The whole frame, length prefix included.
+    public static func encode(_ frame: PeerFrame) -> [UInt8] {
+        var w = RequestCodec.Writer()
+        w.int(UInt32(0))
+        switch frame {
+        case .hello(let version, let cluster, let from, let to):
+            w.byte(1); w.byte(version); w.int(cluster); w.int(from.rawValue); w.int(to.rawValue)
+        case .welcome: w.byte(2)
+        case .refuse(let why): w.byte(3); w.bytes(Array(why.utf8))
+        case .messages(let ms):
+            w.byte(4)
+            w.int(UInt32(ms.count))
+            for m in ms { message(m, into: &w) }
+        }
+        let length = UInt32(w.out.count - 4)
+        withUnsafeBytes(of: length.littleEndian) { b in for i in 0..<4 { w.out[i] = b[i] } }
+        return w.out
+    }
+
+    /// Decodes one frame body (without its length prefix).
+    public static func decode(body: [UInt8]) throws(RequestCodec.DecodeError) -> PeerFrame {
+        var r = RequestCodec.Reader(data: body)
+        let frame: PeerFrame
+        switch try r.byte() {
+        case 1:
+            frame = .hello(version: try r.byte(), clusterID: try r.int(), from: NodeID(try r.int()), to: NodeID(try r.int()))
+        case 2: frame = .welcome
+        case 3: frame = .refuse(String(decoding: try r.bytes(), as: UTF8.self))
+        case 4:
+            let n = Int(try r.int() as UInt32)
+            // Every message takes at least 60 bytes: a count beyond that is damage, not a reason to reserve memory.
+            guard n <= (body.count - r.offset) / 60 else { throw .init(offset: r.offset, what: "message count \(n)") }
+            var ms: [Message] = []
+            ms.reserveCapacity(n)
+            for _ in 0..<n { ms.append(try message(from: &r)) }
+            frame = .messages(ms)
+        case let t: throw .init(offset: 0, what: "frame type \(t)")
+        }
+        guard r.offset == body.count else { throw .init(offset: r.offset, what: "trailing bytes") }
+        return frame
+    }
+
+    static func message(_ m: Message, into w: inout RequestCodec.Writer) {
+        w.byte(m.kind.rawValue)
+        w.int(m.from.rawValue); w.int(m.to.rawValue); w.int(m.term.rawValue); w.int(m.logTerm.rawValue)
+        w.int(m.index.rawValue); w.int(m.commit.rawValue); w.bool(m.reject); w.int(m.rejectHint.rawValue)
+        w.int(m.context)
+        w.int(UInt32(m.entries.count))
+        for e in m.entries { entry(e, into: &w) }
+        if let s = m.snapshot {
+            w.byte(1)
+            snapshotMetadata(s.metadata, into: &w)
+            w.bytes(s.data)
+        } else {
+            w.byte(0)
+        }
+    }
+
+    static func message(from r: inout RequestCodec.Reader) throws(RequestCodec.DecodeError) -> Message {
+        let at = r.offset
+        guard let kind = MessageKind(rawValue: try r.byte()) else { throw .init(offset: at, what: "message kind") }
+        var m = Message(kind: kind)
+        m.from = NodeID(try r.int()); m.to = NodeID(try r.int()); m.term = Term(try r.int()); m.logTerm = Term(try r.int())
+        m.index = LogIndex(try r.int()); m.commit = LogIndex(try r.int()); m.reject = try r.bool()
+        m.rejectHint = LogIndex(try r.int()); m.context = try r.int()
+        let n = Int(try r.int() as UInt32)
+        guard n <= (r.data.count - r.offset) / 21 else { throw .init(offset: r.offset, what: "entry count \(n)") }
+        m.entries.reserveCapacity(n)
+        for _ in 0..<n { m.entries.append(try entry(from: &r)) }
+        if try r.bool() {
+            let metadata = try snapshotMetadata(from: &r)
+            m.snapshot = Snapshot(metadata: metadata, data: try r.bytes())
+        }
+        return m
+    }
+
+    static func entry(_ e: Entry, into w: inout RequestCodec.Writer) {
+        w.int(e.term.rawValue); w.int(e.index.rawValue); w.byte(e.kind.rawValue); w.bytes(e.data)
+    }
+
+    static func entry(from r: inout RequestCodec.Reader) throws(RequestCodec.DecodeError) -> Entry {
+        let term = Term(try r.int()), index = LogIndex(try r.int())
+        let at = r.offset
+        guard let kind = EntryKind(rawValue: try r.byte()) else { throw .init(offset: at, what: "entry kind") }
+        return Entry(term: term, index: index, kind: kind, data: try r.bytes())
+    }
+
+    static func snapshotMetadata(_ s: SnapshotMetadata, into w: inout RequestCodec.Writer) {
+        w.int(s.index.rawValue); w.int(s.term.rawValue)
+        w.int(UInt32(s.confState.voters.count)); for v in s.confState.voters { w.int(v.rawValue) }
+        w.int(UInt32(s.confState.learners.count)); for l in s.confState.learners { w.int(l.rawValue) }
+    }
+
+    static func snapshotMetadata(from r: inout RequestCodec.Reader) throws(RequestCodec.DecodeError) -> SnapshotMetadata {
+        let index = LogIndex(try r.int()), term = Term(try r.int())
+        var lists: [[NodeID]] = []
+        for _ in 0..<2 {
+            let n = Int(try r.int() as UInt32)
+            guard n <= (r.data.count - r.offset) / 8 else { throw .init(offset: r.offset, what: "member count \(n)") }
+            var ids: [NodeID] = []
+            for _ in 0..<n { ids.append(NodeID(try r.int())) }
+            lists.append(ids)
+        }
+        return SnapshotMetadata(index: index, term: term, confState: ConfState(voters: lists[0], learners: lists[1]))
+    }
+}

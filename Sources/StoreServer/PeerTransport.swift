@@ -1,0 +1,435 @@
+import Foundation
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+public import Raft
+
+/// Raft messages between members over TCP (SwiftNIO). Each member dials every peer it sends to
+/// and listens for the peers that send to it, so a connection carries one direction. A
+/// connection starts with a `hello` naming the cluster and both members; the listener refuses
+/// a member of another cluster (a different token or initial membership), a hello meant for
+/// another member, and a removed member. Messages to a peer queue (bounded; Raft tolerates
+/// loss) and leave in batches, one length-prefixed frame per batch, without waiting for
+/// answers; a lost connection is dialled again with back-off (50 ms doubling to 2 s).
+public final class PeerTransport: MessageTransport, @unchecked Sendable {
+    public struct Address: Equatable, Sendable, CustomStringConvertible {
+        public var host: String
+        public var port: Int
+        public init(host: String, port: Int) {
+            self.host = host
+            self.port = port
+        }
+        public var description: String { "\(host):\(port)" }
+    }
+
+    public let id: NodeID
+    public let clusterID: UInt64
+    /// Messages queued for one peer at most; beyond, new messages to it are dropped (Raft retries).
+    public let maxQueuedMessages: Int
+    private let group: any EventLoopGroup
+    private let log: @Sendable (String) -> Void
+    private let state = NIOLockedValueBox(State())
+    private var listener: (any Channel)?
+
+    private struct State {
+        var links: [NodeID: PeerLink] = [:]
+        var removed: Set<NodeID> = []
+        var receiver: (@Sendable ([Message]) -> Void)?
+        var closed = false
+        /// Connections peers opened to this member, closed with it.
+        var accepted: [ObjectIdentifier: any Channel] = [:]
+    }
+
+    public init(id: NodeID, clusterID: UInt64, maxQueuedMessages: Int = 4096, log: @escaping @Sendable (String) -> Void) {
+        self.id = id
+        self.clusterID = clusterID
+        self.maxQueuedMessages = maxQueuedMessages
+        self.group = MultiThreadedEventLoopGroup.singleton
+        self.log = log
+    }
+
+    /// Where the messages that arrive go (the member's `receive`); until it is set they are dropped.
+    public func setReceiver(_ receiver: @escaping @Sendable ([Message]) -> Void) {
+        state.withLockedValue { $0.receiver = receiver }
+    }
+
+    /// Adds a peer or changes its address (an existing connection to an old address is closed).
+    public func setPeer(_ peer: NodeID, address: Address) {
+        guard peer != id else { return }
+        let old = state.withLockedValue { s -> PeerLink? in
+            if let link = s.links[peer], link.address == address { return nil }
+            let old = s.links[peer]
+            s.links[peer] = PeerLink(id: peer, address: address, owner: self)
+            s.removed.remove(peer)
+            return old
+        }
+        old?.close()
+    }
+
+    /// Forgets a removed member: nothing more is sent to it, and its connections are refused.
+    public func removePeer(_ peer: NodeID) {
+        let link = state.withLockedValue { s -> PeerLink? in
+            s.removed.insert(peer)
+            return s.links.removeValue(forKey: peer)
+        }
+        link?.close()
+    }
+
+    public var peers: [NodeID: Address] {
+        state.withLockedValue { s in s.links.mapValues(\.address) }
+    }
+
+    public func send(_ messages: [Message]) {
+        guard !messages.isEmpty else { return }
+        if messages.count == 1 {
+            let link = state.withLockedValue { $0.links[messages[0].to] }
+            link?.enqueue(messages)
+            return
+        }
+        var byPeer: [NodeID: [Message]] = [:]
+        for m in messages { byPeer[m.to, default: []].append(m) }
+        let links = state.withLockedValue { s in byPeer.keys.compactMap { s.links[$0] } }
+        for link in links { link.enqueue(byPeer[link.id] ?? []) }
+    }
+
+    /// Starts listening for peers; returns the bound address (port 0 picks a free port).
+    public func listen(host: String, port: Int) async throws -> Address {
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { [self] channel in
+                let key = ObjectIdentifier(channel)
+                let open = state.withLockedValue { s in
+                    if !s.closed { s.accepted[key] = channel }
+                    return !s.closed
+                }
+                guard open else { return channel.close() }
+                channel.closeFuture.whenComplete { _ in _ = self.state.withLockedValue { $0.accepted.removeValue(forKey: key) } }
+                return channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameDecoder()))
+                    try channel.pipeline.syncOperations.addHandler(InboundPeerHandler(transport: self))
+                }
+            }
+        let channel = try await bootstrap.bind(host: host, port: port).get()
+        listener = channel
+        guard let bound = channel.localAddress, let boundPort = bound.port else { return Address(host: host, port: port) }
+        return Address(host: bound.ipAddress ?? host, port: boundPort)
+    }
+
+    /// Closes the listener and every connection; later sends are dropped.
+    public func shutdown() {
+        let (links, accepted) = state.withLockedValue { s -> ([PeerLink], [any Channel]) in
+            s.closed = true
+            defer {
+                s.links.removeAll()
+                s.accepted.removeAll()
+            }
+            return (Array(s.links.values), Array(s.accepted.values))
+        }
+        for link in links { link.close() }
+        try? listener?.close().wait()
+        for channel in accepted { try? channel.close().wait() }
+    }
+
+    // MARK: - Used by the handlers
+
+    /// Why a dialer is refused, or nil to welcome it.
+    func admit(version: UInt8, clusterID: UInt64, from: NodeID, to: NodeID) -> String? {
+        if version != PeerFrame.version { return "peer protocol version \(version) is not supported (this member speaks \(PeerFrame.version))" }
+        if clusterID != self.clusterID {
+            return "cluster ID mismatch: member \(hex(from)) belongs to cluster \(String(clusterID, radix: 16)), this member to "
+                + "\(String(self.clusterID, radix: 16)) (a different --initial-cluster-token or --initial-cluster)"
+        }
+        if to != id { return "this is member \(hex(id)), not \(hex(to))" }
+        if state.withLockedValue({ $0.removed.contains(from) }) { return "member \(hex(from)) was removed from the cluster" }
+        return nil
+    }
+
+    func deliver(_ messages: [Message]) {
+        guard !messages.isEmpty, let receiver = state.withLockedValue({ $0.closed ? nil : $0.receiver }) else { return }
+        receiver(messages)
+    }
+
+    func report(_ line: String) { log(line) }
+
+    func bootstrap() -> ClientBootstrap {
+        ClientBootstrap(group: group)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .connectTimeout(.seconds(2))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameDecoder()))
+                }
+            }
+    }
+}
+
+func hex(_ id: NodeID) -> String { String(id.rawValue, radix: 16) }
+
+/// The sending side of one peer: a bounded queue, the connection when there is one, and the
+/// back-off between dial attempts.
+final class PeerLink: @unchecked Sendable {
+    let id: NodeID
+    let address: PeerTransport.Address
+    private unowned let owner: PeerTransport
+    private let state = NIOLockedValueBox(State())
+
+    private struct State {
+        var queue: [Message] = []
+        var channel: (any Channel)?
+        var connecting = false
+        var flushScheduled = false
+        var closed = false
+        var backoff: Duration = .milliseconds(50)
+        var nextAttempt = ContinuousClock.now
+        var dropped = 0
+        /// What was last reported about this link, so a peer that stays down is logged once.
+        var lastReport = ""
+    }
+
+    init(id: NodeID, address: PeerTransport.Address, owner: PeerTransport) {
+        self.id = id
+        self.address = address
+        self.owner = owner
+    }
+
+    func enqueue(_ messages: [Message]) {
+        enum Next { case none, flush(any Channel), connect }
+        let next = state.withLockedValue { s -> Next in
+            guard !s.closed else { return .none }
+            if s.channel == nil && !s.connecting && ContinuousClock.now < s.nextAttempt {
+                // Down and backing off: Raft sends again (heartbeats, retries), nothing to keep.
+                s.dropped += messages.count
+                return .none
+            }
+            if s.queue.count + messages.count > owner.maxQueuedMessages {
+                s.dropped += messages.count
+            } else {
+                s.queue += messages
+            }
+            if let channel = s.channel {
+                if s.flushScheduled { return .none }
+                s.flushScheduled = true
+                return .flush(channel)
+            }
+            if s.connecting { return .none }
+            s.connecting = true
+            return .connect
+        }
+        switch next {
+        case .none: break
+        case .flush(let channel): channel.eventLoop.execute { self.flush(channel) }
+        case .connect: connect()
+        }
+    }
+
+    /// Writes everything queued as one frame. Runs on the channel's event loop.
+    private func flush(_ channel: any Channel) {
+        let batch = state.withLockedValue { s -> [Message] in
+            s.flushScheduled = false
+            defer { s.queue.removeAll(keepingCapacity: true) }
+            return s.queue
+        }
+        guard !batch.isEmpty else { return }
+        let bytes = PeerCodec.encode(.messages(batch))
+        channel.writeAndFlush(channel.allocator.buffer(bytes: bytes), promise: nil)
+    }
+
+    private func connect() {
+        let hello = PeerCodec.encode(.hello(version: PeerFrame.version, clusterID: owner.clusterID, from: owner.id, to: id))
+        let address = address
+        owner.bootstrap().connect(host: address.host, port: address.port).flatMap { channel in
+            let answered = channel.eventLoop.makePromise(of: PeerFrame.self)
+            do {
+                try channel.pipeline.syncOperations.addHandler(HandshakeHandler(answer: answered))
+            } catch {
+                answered.fail(error)
+            }
+            channel.writeAndFlush(channel.allocator.buffer(bytes: hello), promise: nil)
+            // A listener that never answers is as good as down.
+            let timeout = channel.eventLoop.scheduleTask(in: .seconds(2)) { answered.fail(PeerError.handshakeTimeout) }
+            return answered.futureResult.always { _ in timeout.cancel() }.flatMapThrowing { frame -> any Channel in
+                switch frame {
+                case .welcome: return channel
+                case .refuse(let why): channel.close(promise: nil); throw PeerError.refused(why)
+                default: channel.close(promise: nil); throw PeerError.protocolViolation("unexpected answer to hello")
+                }
+            }.flatMapErrorThrowing { error in
+                channel.close(promise: nil)
+                throw error
+            }
+        }.whenComplete { result in
+            switch result {
+            case .success(let channel): self.connected(channel)
+            case .failure(let error): self.failed(error)
+            }
+        }
+    }
+
+    private func connected(_ channel: any Channel) {
+        let (closed, flush, report) = state.withLockedValue { s -> (Bool, Bool, String?) in
+            s.connecting = false
+            if s.closed { return (true, false, nil) }
+            s.channel = channel
+            s.backoff = .milliseconds(50)
+            let line = "capstan store: connected to peer \(hex(id)) at \(address)"
+            let report = s.lastReport == line ? nil : line
+            s.lastReport = line
+            let flush = !s.queue.isEmpty && !s.flushScheduled
+            if flush { s.flushScheduled = true }
+            return (false, flush, report)
+        }
+        if closed { channel.close(promise: nil); return }
+        if let report { owner.report(report) }
+        channel.closeFuture.whenComplete { _ in self.lost(channel) }
+        if flush { channel.eventLoop.execute { self.flush(channel) } }
+    }
+
+    private func lost(_ channel: any Channel) {
+        let report = state.withLockedValue { s -> String? in
+            guard s.channel === channel else { return nil }
+            s.channel = nil
+            s.queue.removeAll()
+            s.nextAttempt = .now + s.backoff
+            if s.closed { return nil }
+            let line = "capstan store: lost the connection to peer \(hex(id)) at \(address)"
+            s.lastReport = line
+            return line
+        }
+        if let report { owner.report(report) }
+    }
+
+    private func failed(_ error: any Error) {
+        let report = state.withLockedValue { s -> String? in
+            s.connecting = false
+            s.queue.removeAll()
+            s.nextAttempt = .now + s.backoff
+            s.backoff = min(s.backoff * 2, .seconds(2))
+            if s.closed { return nil }
+            let line = "capstan store: cannot reach peer \(hex(id)) at \(address): \(error)"
+            defer { s.lastReport = line }
+            return s.lastReport == line ? nil : line
+        }
+        if let report { owner.report(report) }
+    }
+
+    func close() {
+        let channel = state.withLockedValue { s -> (any Channel)? in
+            s.closed = true
+            s.queue.removeAll()
+            defer { s.channel = nil }
+            return s.channel
+        }
+        channel?.close(promise: nil)
+    }
+}
+
+enum PeerError: Error, CustomStringConvertible {
+    case refused(String)
+    case handshakeTimeout
+    case protocolViolation(String)
+    case frameTooLarge(Int)
+
+    var description: String {
+        switch self {
+        case .refused(let why): "refused: \(why)"
+        case .handshakeTimeout: "no answer to the handshake within 2 s"
+        case .protocolViolation(let what): "protocol violation: \(what)"
+        case .frameTooLarge(let n): "frame of \(n) bytes exceeds the limit of \(PeerFrame.maxFrameBytes)"
+        }
+    }
+}
+
+/// Cuts the byte stream into frame bodies (the u32 length prefix removed).
+struct FrameDecoder: ByteToMessageDecoder {
+    typealias InboundOut = ByteBuffer
+
+    mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        guard let length = buffer.getInteger(at: buffer.readerIndex, endianness: .little, as: UInt32.self) else { return .needMoreData }
+        guard Int(length) <= PeerFrame.maxFrameBytes else { throw PeerError.frameTooLarge(Int(length)) }
+        guard buffer.readableBytes >= 4 + Int(length) else { return .needMoreData }
+        buffer.moveReaderIndex(forwardBy: 4)
+        context.fireChannelRead(wrapInboundOut(buffer.readSlice(length: Int(length))!))
+        return .continue
+    }
+}
+
+/// The dialer's side of the handshake: the listener's first frame completes `answer`.
+final class HandshakeHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    private let answer: EventLoopPromise<PeerFrame>
+    private var done = false
+
+    init(answer: EventLoopPromise<PeerFrame>) { self.answer = answer }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var body = unwrapInboundIn(data)
+        guard !done else { return }
+        done = true
+        do {
+            answer.succeed(try PeerCodec.decode(body: body.readBytes(length: body.readableBytes) ?? []))
+        } catch {
+            answer.fail(PeerError.protocolViolation("\(error)"))
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if !done { done = true; answer.fail(error) }
+        context.close(promise: nil)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if !done { done = true; answer.fail(PeerError.protocolViolation("connection closed during the handshake")) }
+    }
+}
+
+/// The listener's side: checks the hello, then hands each read's messages to the member as one batch.
+final class InboundPeerHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+    private let transport: PeerTransport
+    private var peer: NodeID?
+    private var batch: [Message] = []
+
+    init(transport: PeerTransport) { self.transport = transport }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var body = unwrapInboundIn(data)
+        let frame: PeerFrame
+        do { frame = try PeerCodec.decode(body: body.readBytes(length: body.readableBytes) ?? []) } catch {
+            transport.report("capstan store: closing a peer connection from \(context.remoteAddress?.description ?? "?"): damaged frame (\(error))")
+            context.close(promise: nil)
+            return
+        }
+        switch (peer, frame) {
+        case (nil, .hello(let version, let cluster, let from, let to)):
+            if let why = transport.admit(version: version, clusterID: cluster, from: from, to: to) {
+                transport.report("capstan store: refused a peer connection from \(context.remoteAddress?.description ?? "?"): \(why)")
+                let channel = context.channel
+                context.writeAndFlush(wrapOutboundOut(channel.allocator.buffer(bytes: PeerCodec.encode(.refuse(why)))))
+                    .whenComplete { _ in channel.close(promise: nil) }
+                return
+            }
+            peer = from
+            context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(bytes: PeerCodec.encode(.welcome))), promise: nil)
+        case (let from?, .messages(let ms)):
+            // Only messages from the member that said hello, to this member.
+            batch += ms.filter { $0.from == from && $0.to == transport.id }
+        default:
+            context.close(promise: nil)
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if !batch.isEmpty {
+            let ms = batch
+            batch.removeAll(keepingCapacity: true)
+            transport.deliver(ms)
+        }
+        context.fireChannelReadComplete()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+}

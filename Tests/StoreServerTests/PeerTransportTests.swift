@@ -1,0 +1,180 @@
+import Foundation
+import MVCC
+import Raft
+import Testing
+@testable import StoreServer
+
+@Suite struct PeerCodecTests {
+    static let sample = Message(
+        kind: .append, from: 7, to: 9, term: 5, logTerm: 4, index: 100,
+        entries: [Entry(term: 4, index: 101, data: b("hello")), Entry(term: 5, index: 102, kind: .confChange, data: [])],
+        commit: 99, reject: true, rejectHint: 42,
+        snapshot: Snapshot(metadata: SnapshotMetadata(index: 50, term: 3, confState: ConfState(voters: [1, 2], learners: [3])),
+                           data: [1, 2, 3]),
+        context: 0xDEAD_BEEF)
+
+    @Test func everyFrameRoundTrips() throws {
+        let frames: [PeerFrame] = [
+            .hello(version: 1, clusterID: 0x1234_5678_9ABC, from: 3, to: 4), .welcome, .refuse("cluster ID mismatch ✗"),
+            .messages([]), .messages([Self.sample, Message(kind: .heartbeat, from: 1, to: 2, term: 1, commit: 3, context: 8)]),
+        ]
+        for f in frames {
+            let bytes = PeerCodec.encode(f)
+            let length = Int(UInt32(bytes[0]) | UInt32(bytes[1]) << 8 | UInt32(bytes[2]) << 16 | UInt32(bytes[3]) << 24)
+            #expect(length == bytes.count - 4)
+            #expect(try PeerCodec.decode(body: Array(bytes[4...])) == f)
+        }
+    }
+
+    @Test func damagedFramesAreRefusedNotTrusted() {
+        let body = Array(PeerCodec.encode(.messages([Self.sample]))[4...])
+        // Every truncation fails cleanly.
+        for cut in 0..<body.count {
+            #expect(throws: RequestCodec.DecodeError.self) { try PeerCodec.decode(body: Array(body[..<cut])) }
+        }
+        // Trailing bytes, an unknown frame type, an unknown message kind, a huge count.
+        #expect(throws: RequestCodec.DecodeError.self) { try PeerCodec.decode(body: body + [0]) }
+        #expect(throws: RequestCodec.DecodeError.self) { try PeerCodec.decode(body: [99]) }
+        var kind = body
+        kind[5] = 200
+        #expect(throws: RequestCodec.DecodeError.self) { try PeerCodec.decode(body: kind) }
+        #expect(throws: RequestCodec.DecodeError.self) { try PeerCodec.decode(body: [4, 0xFF, 0xFF, 0xFF, 0xFF]) }
+    }
+}
+
+/// Collects what a transport delivers.
+final class Inbox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var messages: [Message] = []
+    func add(_ ms: [Message]) { lock.withLock { messages += ms } }
+    var all: [Message] { lock.withLock { messages } }
+
+    func wait(for count: Int, timeout: Duration = .seconds(20)) async -> [Message] {
+        let deadline = ContinuousClock.now + timeout
+        while all.count < count && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(10)) }
+        return all
+    }
+}
+
+final class LogLines: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: [String] = []
+    func add(_ s: String) { lock.withLock { stored.append(s) } }
+    var lines: [String] { lock.withLock { stored } }
+}
+
+@Suite(.serialized) struct PeerTransportTests {
+    @Test func messagesArriveInOrderInBatchesAndAfterAReconnect() async throws {
+        let a = PeerTransport(id: 1, clusterID: 77) { _ in }
+        let inbox = Inbox()
+        var b = PeerTransport(id: 2, clusterID: 77) { _ in }
+        b.setReceiver { inbox.add($0) }
+        let addressB = try await b.listen(host: "127.0.0.1", port: 0)
+        a.setPeer(2, address: addressB)
+        // The first send dials; messages sent while the handshake runs wait in the queue.
+        let first = (1...500).map { Message(kind: .heartbeat, from: 1, to: 2, term: 1, context: UInt64($0)) }
+        for m in first { a.send([m]) }
+        let got = await inbox.wait(for: 500)
+        #expect(got.map(\.context) == (1...500).map(UInt64.init))
+        // The listener goes away and comes back on the same port: the sender dials again.
+        b.shutdown()
+        b = PeerTransport(id: 2, clusterID: 77) { _ in }
+        b.setReceiver { inbox.add($0) }
+        _ = try await b.listen(host: "127.0.0.1", port: addressB.port)
+        let deadline = ContinuousClock.now + .seconds(20)
+        while inbox.all.count == 500 && ContinuousClock.now < deadline {
+            a.send([Message(kind: .heartbeat, from: 1, to: 2, term: 2, context: 1000)])
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(inbox.all.count > 500)
+        #expect(inbox.all.dropFirst(500).allSatisfy { $0.term == 2 })
+        a.shutdown()
+        b.shutdown()
+    }
+
+    @Test func aMemberOfAnotherClusterIsRefused() async throws {
+        let log = LogLines()
+        let stranger = PeerTransport(id: 1, clusterID: 1111) { log.add($0) }
+        let inbox = Inbox()
+        let member = PeerTransport(id: 2, clusterID: 2222) { log.add($0) }
+        member.setReceiver { inbox.add($0) }
+        let address = try await member.listen(host: "127.0.0.1", port: 0)
+        stranger.setPeer(2, address: address)
+        let deadline = ContinuousClock.now + .seconds(20)
+        while !log.lines.contains(where: { $0.contains("cluster ID mismatch") }) && ContinuousClock.now < deadline {
+            stranger.send([Message(kind: .heartbeat, from: 1, to: 2, term: 1)])
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        // Both sides say why; nothing was delivered.
+        #expect(log.lines.contains { $0.contains("refused a peer connection") && $0.contains("cluster ID mismatch") })
+        #expect(log.lines.contains { $0.contains("cannot reach peer 2") && $0.contains("refused: cluster ID mismatch") })
+        #expect(inbox.all.isEmpty)
+        // A hello meant for another member, and one from a removed member, are refused too.
+        #expect(member.admit(version: PeerFrame.version, clusterID: 2222, from: 1, to: 3)?.contains("not 3") == true)
+        member.removePeer(5)
+        #expect(member.admit(version: PeerFrame.version, clusterID: 2222, from: 5, to: 2)?.contains("removed") == true)
+        #expect(member.admit(version: PeerFrame.version + 1, clusterID: 2222, from: 1, to: 2) != nil)
+        #expect(member.admit(version: PeerFrame.version, clusterID: 2222, from: 1, to: 2) == nil)
+        stranger.shutdown()
+        member.shutdown()
+    }
+
+    @Test func threeMembersOverTCPElectAndReplicate() async throws {
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("capstan-tcp-\(UInt64.random(in: 0...UInt64.max))").path
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let ids: [NodeID] = [1, 2, 3]
+        var transports: [NodeID: PeerTransport] = [:]
+        var bound: [NodeID: PeerTransport.Address] = [:]
+        for id in ids {
+            let t = PeerTransport(id: id, clusterID: 9) { _ in }
+            bound[id] = try await t.listen(host: "127.0.0.1", port: 0)
+            transports[id] = t
+        }
+        var members: [NodeID: Member] = [:]
+        let addresses = bound
+        for id in ids {
+            var c = MemberConfig(id: id, initialMembers: ids, dataDirectory: "\(base)/m\(id.rawValue)")
+            c.tick = .milliseconds(50)
+            c.requestTimeout = .seconds(30)
+            c.bootstrapMembers = ids.map { ClusterMember(id: $0, name: "m\($0.rawValue)", peerURLs: ["http://\(addresses[$0]!)"]) }
+            c.name = "m\(id.rawValue)"
+            c.clientURLs = ["http://127.0.0.1:\(2379 + Int(id.rawValue))"]
+            let t = transports[id]!
+            let m = try Member(config: c, transport: t) { list in
+                for other in list where other.id != id { t.setPeer(other.id, address: addresses[other.id]!) }
+            }
+            t.setReceiver { m.receive($0) }
+            members[id] = m
+        }
+        defer {
+            for m in members.values { m.stop() }
+            for t in transports.values { t.shutdown() }
+        }
+        // Writes through every member (followers forward), then every member has them all.
+        for (i, id) in ids.enumerated() {
+            var done = false
+            let deadline = ContinuousClock.now + .seconds(60)
+            while !done {
+                do {
+                    _ = try await members[id]!.write(.put(PutRequest(key: b("k\(i)"), value: b("v\(i)"))))
+                    done = true
+                } catch {
+                    guard ContinuousClock.now < deadline else { throw error }
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+            }
+        }
+        for id in ids {
+            let r = try await members[id]!.range(RangeRequest(key: b("k"), rangeEnd: b("l")))
+            #expect(r.kvs.map { String(decoding: $0.value, as: UTF8.self) } == ["v0", "v1", "v2"])
+        }
+        // Every member published its name and client URL through the log.
+        let deadline = ContinuousClock.now + .seconds(30)
+        while members[1]!.members.contains(where: { $0.clientURLs.isEmpty }) && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(members[1]!.members.map(\.name) == ["m1", "m2", "m3"])
+        #expect(members[1]!.members.map(\.clientURLs) == [["http://127.0.0.1:2380"], ["http://127.0.0.1:2381"], ["http://127.0.0.1:2382"]])
+        #expect(members[1]!.members.map(\.peerURLs) == ids.map { ["http://\(addresses[$0]!)"] })
+    }
+}
