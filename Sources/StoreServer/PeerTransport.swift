@@ -272,7 +272,7 @@ final class PeerLink: @unchecked Sendable {
             if s.closed { return (true, false, nil) }
             s.channel = channel
             s.backoff = .milliseconds(50)
-            let line = "capstan store: connected to peer \(hex(id)) at \(address)"
+            let line = "connected to peer \(hex(id)) at \(address)"
             let report = s.lastReport == line ? nil : line
             s.lastReport = line
             let flush = !s.queue.isEmpty && !s.flushScheduled
@@ -292,7 +292,7 @@ final class PeerLink: @unchecked Sendable {
             s.queue.removeAll()
             s.nextAttempt = .now + s.backoff
             if s.closed { return nil }
-            let line = "capstan store: lost the connection to peer \(hex(id)) at \(address)"
+            let line = "lost the connection to peer \(hex(id)) at \(address)"
             s.lastReport = line
             return line
         }
@@ -306,7 +306,7 @@ final class PeerLink: @unchecked Sendable {
             s.nextAttempt = .now + s.backoff
             s.backoff = min(s.backoff * 2, .seconds(2))
             if s.closed { return nil }
-            let line = "capstan store: cannot reach peer \(hex(id)) at \(address): \(error)"
+            let line = "cannot reach peer \(hex(id)) at \(address): \(error)"
             defer { s.lastReport = line }
             return s.lastReport == line ? nil : line
         }
@@ -397,14 +397,14 @@ final class InboundPeerHandler: ChannelInboundHandler {
         var body = unwrapInboundIn(data)
         let frame: PeerFrame
         do { frame = try PeerCodec.decode(body: body.readBytes(length: body.readableBytes) ?? []) } catch {
-            transport.report("capstan store: closing a peer connection from \(context.remoteAddress?.description ?? "?"): damaged frame (\(error))")
+            transport.report("closing a peer connection from \(context.remoteAddress?.description ?? "?"): damaged frame (\(error))")
             context.close(promise: nil)
             return
         }
         switch (peer, frame) {
         case (nil, .hello(let version, let cluster, let from, let to)):
             if let why = transport.admit(version: version, clusterID: cluster, from: from, to: to) {
-                transport.report("capstan store: refused a peer connection from \(context.remoteAddress?.description ?? "?"): \(why)")
+                transport.report("refused a peer connection from \(context.remoteAddress?.description ?? "?"): \(why)")
                 let channel = context.channel
                 context.writeAndFlush(wrapOutboundOut(channel.allocator.buffer(bytes: PeerCodec.encode(.refuse(why)))))
                     .whenComplete { _ in channel.close(promise: nil) }

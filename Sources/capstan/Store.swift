@@ -106,6 +106,14 @@ struct Store: AsyncParsableCommand {
     static func memberID(peerURLs: [String], token: String) -> UInt64 { id(peerURLs.sorted() + [token]) }
 
     func run() async throws {
+        let stop = AsyncStream<Void>.makeStream()
+        let sources = Self.onInterrupt { stop.continuation.yield() }
+        try await serve(until: stop.stream)
+        withExtendedLifetime(sources) {}
+    }
+
+    /// Runs the member until `stop` yields (or the server fails), then stops it cleanly.
+    func serve(until stop: AsyncStream<Void>) async throws {
         let cluster = try parseCluster()
         let initial = cluster.map { name, urls in
             ClusterMember(id: NodeID(Self.memberID(peerURLs: urls, token: initialClusterToken)), name: name, peerURLs: urls)
@@ -123,8 +131,8 @@ struct Store: AsyncParsableCommand {
         config.electionTicks = max(electionTimeout / heartbeatInterval, 2)
         config.limits.maxTxnOps = maxTxnOps
         if quotaBackendBytes > 0 { config.limits.quotaBytes = quotaBackendBytes }
-        let peers = PeerTransport(id: NodeID(memberID), clusterID: clusterID) { line in
-            FileHandle.standardError.write(Data((line + "\n").utf8))
+        let peers = PeerTransport(id: NodeID(memberID), clusterID: clusterID) { [name] line in
+            FileHandle.standardError.write(Data("capstan store: \(name): \(line)\n".utf8))
         }
         let (peerHost, peerPort) = try Self.hostPort(Self.urls(listenPeerURLs).first ?? "")
         do { _ = try await peers.listen(host: peerHost, port: peerPort) } catch {
@@ -157,37 +165,43 @@ struct Store: AsyncParsableCommand {
             KVService(member: member, identity: identity), MaintenanceService(member: member, identity: identity),
             WatchService(member: member, identity: identity),
         ])
-        signal(SIGINT, SIG_IGN)
-        signal(SIGTERM, SIG_IGN)
-        let stop = AsyncStream<Void>.makeStream()
-        var sources: [any DispatchSourceSignal] = []
-        for sig in [SIGINT, SIGTERM] {
-            let source = DispatchSource.makeSignalSource(signal: sig)
-            source.setEventHandler { stop.continuation.yield() }
-            source.resume()
-            sources.append(source)
-        }
         let announcement = "capstan store: member \(name) (\(String(memberID, radix: 16))) serving clients on"
         let dataDirectory = config.dataDirectory
-        try await withThrowingDiscardingTaskGroup { group in
+        enum Finished { case served, announced, stopping }
+        try await withThrowingTaskGroup(of: Finished.self) { group in
             group.addTask {
-                defer { stop.continuation.finish() }
                 try await server.serve()
+                return .served
             }
             group.addTask {
                 if let address = try await transport.listeningAddress.ipv4 {
                     FileHandle.standardError.write(Data(
                         "\(announcement) \(address.host):\(address.port), data in \(dataDirectory)\n".utf8))
                 }
+                return .announced
             }
             group.addTask {
-                for await _ in stop.stream { break }
+                for await _ in stop { break }
                 server.beginGracefulShutdown()
+                return .stopping
             }
+            // The server ends after a graceful shutdown or on its own: either way, stop waiting.
+            while let finished = try await group.next() { if finished == .served { group.cancelAll() } }
         }
-        withExtendedLifetime(sources) {}
         member.stop()
         peers.shutdown()
+    }
+
+    /// Turns SIGINT and SIGTERM into calls of `handler` (keep the returned sources alive).
+    static func onInterrupt(_ handler: @escaping @Sendable () -> Void) -> [any DispatchSourceSignal] {
+        signal(SIGINT, SIG_IGN)
+        signal(SIGTERM, SIG_IGN)
+        return [SIGINT, SIGTERM].map { sig in
+            let source = DispatchSource.makeSignalSource(signal: sig)
+            source.setEventHandler(handler: handler)
+            source.resume()
+            return source
+        }
     }
 
     /// Points the transport at every other member's first peer URL; forgets members that left.

@@ -25,24 +25,35 @@ import Testing
         let dataDir: String
         var endpoint = ""
 
-        init(binary: String) throws {
-            dataDir = FileManager.default.temporaryDirectory.appendingPathComponent("capstan-e2e-\(UInt64.random(in: 0...UInt64.max))").path
+        /// A single member on free ports.
+        convenience init(binary: String) throws {
+            let dataDir = FileManager.default.temporaryDirectory.appendingPathComponent("capstan-e2e-\(UInt64.random(in: 0...UInt64.max))").path
+            try self.init(binary: binary, dataDir: dataDir, arguments: [
+                "--name", "e2e", "--listen-client-urls", "http://127.0.0.1:0", "--advertise-client-urls", "http://127.0.0.1:0",
+                "--listen-peer-urls", "http://127.0.0.1:0", "--heartbeat-interval", "20", "--election-timeout", "200",
+            ])
+        }
+
+        /// `capstan store --data-dir dataDir` with these arguments; returns once it serves clients.
+        init(binary: String, dataDir: String, arguments: [String]) throws {
+            self.dataDir = dataDir
             process.executableURL = URL(fileURLWithPath: binary)
-            process.arguments = ["store", "--name", "e2e", "--data-dir", dataDir,
-                                 "--listen-client-urls", "http://127.0.0.1:0", "--advertise-client-urls", "http://127.0.0.1:0",
-                                 "--heartbeat-interval", "20", "--election-timeout", "200"]
+            process.arguments = ["store", "--data-dir", dataDir] + arguments
             // Standard error goes to a file the test polls (reading a pipe with Foundation's
             // non-throwing API traps on a read error).
             let logPath = dataDir + ".log"
-            _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-            process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+            if !FileManager.default.fileExists(atPath: logPath) { _ = FileManager.default.createFile(atPath: logPath, contents: nil) }
+            let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+            let startOffset = try log.seekToEnd()
+            process.standardError = log
             process.standardOutput = FileHandle.nullDevice
             try process.run()
             // The member says where it listens once it does.
             var seen = ""
             let deadline = Date().addingTimeInterval(20)
             while Date() < deadline && process.isRunning {
-                seen = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+                let all = (try? Data(contentsOf: URL(fileURLWithPath: logPath))) ?? Data()
+                seen = String(decoding: all.dropFirst(Int(startOffset)), as: UTF8.self)
                 if let r = seen.range(of: #"serving clients on (\S+), "#, options: .regularExpression) {
                     let match = String(seen[r])
                     endpoint = String(match.dropFirst("serving clients on ".count).dropLast(2))
@@ -54,6 +65,12 @@ import Testing
                 stop()
                 throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "capstan store did not start: \(seen)"])
             }
+        }
+
+        /// Kills the process at once (SIGKILL), leaving its data.
+        func kill9() {
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            process.waitUntilExit()
         }
 
         func stop() {

@@ -1,0 +1,183 @@
+import Foundation
+import Testing
+
+/// Three `capstan store` processes on loopback, started with etcd's member flags as
+/// `etcd-cluster.sh` starts them, driven by the real etcdctl.
+@Suite(.serialized) struct ClusterTests {
+    typealias E = EtcdctlTests
+
+    /// Ports the kernel says are free right now (bound to port 0, then released).
+    static func freePorts(_ n: Int) -> [Int] {
+        var fds: [Int32] = []
+        var ports: [Int] = []
+        for _ in 0..<n {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var addr = sockaddr_in()
+            addr.sin_family = sa_family_t(AF_INET)
+            addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+            addr.sin_port = 0
+            _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+            _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+            ports.append(Int(UInt16(bigEndian: addr.sin_port)))
+            fds.append(fd)
+        }
+        for fd in fds { close(fd) }
+        return ports
+    }
+
+    final class Cluster: @unchecked Sendable {
+        let binary: String
+        let base: String
+        let clientPorts: [Int]
+        let peerPorts: [Int]
+        var members: [StoreProcessSlot]
+
+        struct StoreProcessSlot {
+            var process: E.StoreProcess?
+        }
+
+        init(binary: String) throws {
+            self.binary = binary
+            base = FileManager.default.temporaryDirectory.appendingPathComponent("capstan-cluster-\(UInt64.random(in: 0...UInt64.max))").path
+            try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
+            let ports = ClusterTests.freePorts(6)
+            clientPorts = Array(ports[0..<3])
+            peerPorts = Array(ports[3..<6])
+            members = Array(repeating: StoreProcessSlot(), count: 3)
+            for i in 0..<3 { try start(i) }
+        }
+
+        var endpoints: [String] { clientPorts.map { "127.0.0.1:\($0)" } }
+        var all: String { endpoints.joined(separator: ",") }
+
+        func start(_ i: Int) throws {
+            let cluster = (0..<3).map { "m\($0 + 1)=http://127.0.0.1:\(peerPorts[$0])" }.joined(separator: ",")
+            let dir = "\(base)/m\(i + 1).etcd"
+            let state = FileManager.default.fileExists(atPath: dir + "/member") ? "existing" : "new"
+            members[i].process = try E.StoreProcess(binary: binary, dataDir: dir, arguments: [
+                "--name", "m\(i + 1)",
+                "--listen-client-urls", "http://127.0.0.1:\(clientPorts[i])",
+                "--advertise-client-urls", "http://127.0.0.1:\(clientPorts[i])",
+                "--listen-peer-urls", "http://127.0.0.1:\(peerPorts[i])",
+                "--initial-advertise-peer-urls", "http://127.0.0.1:\(peerPorts[i])",
+                "--initial-cluster", cluster, "--initial-cluster-token", "e2e-cluster", "--initial-cluster-state", state,
+            ])
+        }
+
+        func shutdown() {
+            for m in members { m.process?.stop() }
+            try? FileManager.default.removeItem(atPath: base)
+        }
+
+        /// (member ID, leader ID) as `endpoint status` reports them for one endpoint, or nil.
+        func status(_ i: Int) -> (member: String, leader: String)? {
+            guard let (code, out, _) = try? E.etcdctl(endpoints[i], ["endpoint", "status", "-w", "json", "--command-timeout", "1s"]),
+                  code == 0,
+                  let m = out.firstMatch(of: /"member_id":(\d+)/), let l = out.firstMatch(of: /"leader":(\d+)/)
+            else { return nil }
+            return (String(m.1), String(l.1))
+        }
+
+        /// The index of the member every running member names as leader.
+        func leader(among running: [Int], timeout: TimeInterval = 30) -> Int? {
+            let deadline = Date().addingTimeInterval(timeout)
+            repeat {
+                let seen = running.compactMap { i in status(i).map { (i, $0) } }
+                if seen.count == running.count, Set(seen.map(\.1.leader)).count == 1,
+                   let l = seen.first(where: { $0.1.member == $0.1.leader }) { return l.0 }
+                usleep(20_000)
+            } while Date() < deadline
+            return nil
+        }
+    }
+
+    @Test func aQuorumServesEtcdctlAndSurvivesKillingItsLeader() throws {
+        let capstan = try #require(E.capstanBinary(), "the capstan executable was not built")
+        _ = try #require(E.etcdctlBinary(), "etcdctl is missing: apt-get install -y etcd-client (what .ci/run does)")
+        let c = try Cluster(binary: capstan)
+        defer { c.shutdown() }
+        let (healthStatus, _, health) = try E.etcdctl(c.all, ["endpoint", "health"])
+        #expect(healthStatus == 0, "\(health)")
+        #expect(health.components(separatedBy: "is healthy").count == 4, "\(health)")
+        let leader = try #require(c.leader(among: [0, 1, 2]), "no leader")
+
+        // A write through each member (followers forward to the leader); serializable reads
+        // on each member then see all three.
+        for i in 0..<3 {
+            let (code, out, err) = try E.etcdctl(c.endpoints[i], ["put", "via\(i)", "v\(i)"])
+            #expect(code == 0 && out == "OK\n", "\(err)")
+        }
+        for i in 0..<3 {
+            let deadline = Date().addingTimeInterval(10)
+            var out = ""
+            repeat {
+                out = try E.etcdctl(c.endpoints[i], ["get", "via", "--prefix", "--print-value-only", "--consistency", "s"]).1
+            } while out != "v0\nv1\nv2\n" && Date() < deadline
+            #expect(out == "v0\nv1\nv2\n", "member \(i)")
+        }
+
+        // Write load from a thread through all endpoints; the leader is killed in the middle.
+        let acknowledged = LockedList()
+        let stopLoad = LockedFlag()
+        let load = Thread {
+            var n = 0
+            while !stopLoad.value {
+                n += 1
+                if let (code, _, _) = try? E.etcdctl(c.all, ["put", "load/\(n)", "\(n)"]), code == 0 { acknowledged.append(n) }
+            }
+        }
+        load.start()
+        while acknowledged.count < 20 { usleep(20_000) }
+        let killedAt = Date()
+        c.members[leader].process?.kill9()
+        let survivors = [0, 1, 2].filter { $0 != leader }
+        let newLeader = c.leader(among: survivors, timeout: 30)
+        let electedAfter = Date().timeIntervalSince(killedAt)
+        #expect(newLeader != nil, "no new leader among the survivors")
+        // etcd's default election timeout is 1 s: a new leader within two.
+        #expect(electedAfter < 2.0, "a new leader took \(electedAfter) s")
+        let before = acknowledged.count
+        let deadline = Date().addingTimeInterval(30)
+        while acknowledged.count < before + 20 && Date() < deadline { usleep(20_000) }
+        #expect(acknowledged.count >= before + 20, "writes did not resume after the leader was killed")
+
+        // The killed member restarts from its data and catches up; then the load stops.
+        try c.start(leader)
+        stopLoad.value = true
+        while load.isExecuting { usleep(10_000) }
+        let written = acknowledged.values
+        // No acknowledged write is lost: every one is on every member, the restarted one included.
+        for i in 0..<3 {
+            let deadline = Date().addingTimeInterval(30)
+            var keys: Set<Int> = []
+            repeat {
+                let out = try E.etcdctl(c.endpoints[i], ["get", "load/", "--prefix", "--print-value-only", "--consistency", "s"]).1
+                keys = Set(out.split(separator: "\n").compactMap { Int($0) })
+            } while !keys.isSuperset(of: written) && Date() < deadline
+            let missing = Set(written).subtracting(keys)
+            #expect(missing.isEmpty, "member \(i) lacks acknowledged writes \(missing.sorted().prefix(10))")
+        }
+        // The members agree on everything: the same hash at the same revision.
+        let hashes = try E.etcdctl(c.all, ["endpoint", "hashkv", "-w", "json"]).1
+        let values = hashes.matches(of: /"hash":(\d+)/).map { String($0.1) }
+        #expect(values.count == 3 && Set(values).count == 1, "\(hashes)")
+    }
+}
+
+final class LockedList: @unchecked Sendable {
+    private let lock = NSLock()
+    private var items: [Int] = []
+    func append(_ x: Int) { lock.withLock { items.append(x) } }
+    var count: Int { lock.withLock { items.count } }
+    var values: [Int] { lock.withLock { items } }
+}
+
+final class LockedFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var flag = false
+    var value: Bool {
+        get { lock.withLock { flag } }
+        set { lock.withLock { flag = newValue } }
+    }
+}
