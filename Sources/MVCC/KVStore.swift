@@ -324,6 +324,13 @@ public struct LeaseTimeToLiveResponse: Equatable, Sendable {
     public var grantedTTL: Int64
     /// The attached keys in key order, when asked for.
     public var keys: [[UInt8]]
+
+    public init(id: Int64, ttl: Int64, grantedTTL: Int64, keys: [[UInt8]]) {
+        self.id = id
+        self.ttl = ttl
+        self.grantedTTL = grantedTTL
+        self.keys = keys
+    }
 }
 
 extension KVStore {

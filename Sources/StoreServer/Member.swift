@@ -6,6 +6,8 @@ import Storage
 /// Delivers Raft messages to other members. Must not block: queue and return.
 public protocol MessageTransport: Sendable {
     func send(_ messages: [Message])
+    /// Sends a frame that is not a Raft message (lease calls and answers) to one peer.
+    func send(_ frame: PeerFrame, to peer: NodeID)
 }
 
 public struct MemberConfig: Sendable {
@@ -85,6 +87,16 @@ public final class Member: @unchecked Sendable {
     private var persistQueue: [(number: UInt64, messages: [Message], durable: Bool)] = []
     private var heldReads: [ReadWaiter] = []
     private var cluster = ClusterMembers()
+    /// When each lease expires: kept by the leader only (see `LeaseClock`).
+    private var leaseClock = LeaseClock()
+    private var leading = false
+    /// Expired leases whose revoke was proposed, and when (proposed again if not applied within 3 s).
+    private var revoking: [Int64: ContinuousClock.Instant] = [:]
+    /// This member's lease calls: forwarded to the leader and waiting for its answer, or held
+    /// while there is no leader.
+    private var nextLeaseCall: UInt64 = 0
+    private var forwardedLeaseCalls: [UInt64: (sent: ContinuousClock.Instant, call: LeaseCallWaiter)] = [:]
+    private var heldLeaseCalls: [LeaseCallWaiter] = []
 
     // Shared with callers, under `lock`.
     private let lock = NSCondition()
@@ -101,9 +113,14 @@ public final class Member: @unchecked Sendable {
     private var headerIDs: (cluster: UInt64, member: UInt64) = (0, 0)
     private var headerTerm: Term = 0
     private var membersValue: [ClusterMember] = []
+    private var leaseIDsValue: [Int64] = []
+    private var leasesChanged = false
 
     private enum Event {
         case messages([Message])
+        case leaseCall(LeaseCallWaiter)
+        case leaseCalls([ForwardedLeaseCall], from: NodeID)
+        case leaseAnswers([LeaseCallAnswer])
         case propose(UInt64, [UInt8])
         case read
         case persisted(UInt64)
@@ -113,6 +130,12 @@ public final class Member: @unchecked Sendable {
     private struct WriteWaiter {
         let deadline: ContinuousClock.Instant
         let continuation: CheckedContinuation<StateResult, any Error>
+    }
+
+    private struct LeaseCallWaiter {
+        let call: LeaseCall
+        let deadline: ContinuousClock.Instant
+        let continuation: CheckedContinuation<LeaseCallResult, Never>
     }
 
     private struct ReadWaiter {
@@ -221,6 +244,35 @@ public final class Member: @unchecked Sendable {
     /// Messages from other members.
     public func receive(_ messages: [Message]) { post(.messages(messages)) }
 
+    /// Frames from other members that are not Raft messages (lease calls and answers).
+    public func receive(_ frame: PeerFrame, from peer: NodeID) {
+        switch frame {
+        case .leaseCalls(let calls): post(.leaseCalls(calls.filter { $0.from == peer }, from: peer))
+        case .leaseAnswers(let answers): post(.leaseAnswers(answers))
+        default: break
+        }
+    }
+
+    /// A lease call answered by the leader (forwarded there from a follower): a keep-alive or a
+    /// TimeToLive. Waits while there is no leader, up to the request timeout.
+    public func leaseCall(_ call: LeaseCall) async throws(MemberError) -> LeaseCallResult {
+        let result = await withCheckedContinuation { (c: CheckedContinuation<LeaseCallResult, Never>) in
+            lock.lock()
+            defer { lock.unlock() }
+            if stopping { c.resume(returning: .notLeader); return }
+            inbox.append(.leaseCall(LeaseCallWaiter(call: call, deadline: .now + config.requestTimeout, continuation: c)))
+            lock.signal()
+        }
+        if result == .notLeader {
+            if lock.withLock({ stopping }) { throw .stopped }
+            throw status.leader == nil ? .noLeader : .timedOut
+        }
+        return result
+    }
+
+    /// Every lease ID, ascending (etcd's LeaseLeases, answered from this member's applied state).
+    public var leaseIDs: [Int64] { lock.withLock { leaseIDsValue } }
+
     /// Stops the loop, fails everything waiting with `stopped`, and closes the log.
     public func stop() {
         lock.lock()
@@ -311,7 +363,8 @@ public final class Member: @unchecked Sendable {
             if stop { break }
 
             var retriedReads: [ReadWaiter] = []
-            if clock.now >= nextTick {
+            let ticked = clock.now >= nextTick
+            if ticked {
                 raft.tick()
                 nextTick = max(nextTick + config.tick, clock.now)
                 expireWaiters(now: clock.now)
@@ -323,11 +376,27 @@ public final class Member: @unchecked Sendable {
                 }
             }
             var proposals: [(UInt64, [UInt8])] = []
+            var leaseCallsNow: [LeaseCallWaiter] = []
             for e in events {
                 switch e {
                 case .messages(let ms): for m in ms { raft.step(m) }
                 case .propose(let id, let data): proposals.append((id, data))
                 case .read: break
+                case .leaseCall(let w): leaseCallsNow.append(w)
+                case .leaseCalls(let calls, let from):
+                    let answers = calls.map { LeaseCallAnswer(request: $0.request, result: answerLeaseCall($0.call)) }
+                    transport.send(.leaseAnswers(answers), to: from)
+                case .leaseAnswers(let answers):
+                    for a in answers {
+                        guard let f = forwardedLeaseCalls[a.request] else { continue }
+                        if a.result == .notLeader {
+                            // The leader changed meanwhile: ask again at the next tick.
+                            forwardedLeaseCalls[a.request] = (.now - .seconds(3600), f.call)
+                        } else {
+                            forwardedLeaseCalls[a.request] = nil
+                            f.call.continuation.resume(returning: a.result)
+                        }
+                    }
                 case .persisted(let number):
                     if let i = persistQueue.firstIndex(where: { $0.number == number }) { persistQueue[i].durable = true }
                     reportDurable()
@@ -362,6 +431,7 @@ public final class Member: @unchecked Sendable {
             }
             while let ready = raft.takeReady() { handle(ready) }
             serveConfirmedReads()
+            leaseTurn(calls: leaseCallsNow, tick: ticked)
             lock.withLock {
                 statusValue = MemberStatus(leader: raft.leader == .none ? nil : raft.leader, term: raft.term, role: raft.role,
                                            appliedIndex: raft.appliedIndex, commitIndex: raft.commitIndex, revision: store.revision,
@@ -463,8 +533,16 @@ public final class Member: @unchecked Sendable {
             case .deleteRange(let d): return .success(.deleteRange(try store.deleteRange(d)))
             case .txn(let t): return .success(.txn(try store.txn(t)))
             case .compact(let rev): return .success(.compact(try store.compact(rev)))
-            case .leaseGrant(let id, let ttl): return .success(.leaseGrant(try store.leaseGrant(id: id, ttl: ttl)))
-            case .leaseRevoke(let id): return .success(.leaseRevoke(revision: try store.leaseRevoke(id: id)))
+            case .leaseGrant(let id, let ttl):
+                let granted = try store.leaseGrant(id: id, ttl: ttl)
+                leasesChanged = true
+                if leading { leaseClock.track(id, ttl: granted.ttl, now: Self.nanoseconds()) }
+                return .success(.leaseGrant(granted))
+            case .leaseRevoke(let id):
+                leaseClock.forget(id)
+                revoking[id] = nil
+                leasesChanged = true
+                return .success(.leaseRevoke(revision: try store.leaseRevoke(id: id)))
             case .alarm(let on, let a):
                 if on { store.activate(a) } else { store.deactivate(a) }
                 return .success(.alarm(revision: store.revision))
@@ -479,6 +557,77 @@ public final class Member: @unchecked Sendable {
             }
         } catch {
             return .failure(.mvcc(error))
+        }
+    }
+
+    static func nanoseconds() -> Int64 { Int64(DispatchTime.now().uptimeNanoseconds) }
+
+    /// The leader's answer to a lease call; `notLeader` on any other member.
+    private func answerLeaseCall(_ call: LeaseCall) -> LeaseCallResult {
+        guard raft.role == .leader else { return .notLeader }
+        let now = Self.nanoseconds()
+        switch call {
+        case .renew(let id):
+            // A lease past its deadline is being revoked: renewing it cannot save it.
+            guard let lease = store.leases[id], revoking[id] == nil else { return .notFound }
+            leaseClock.track(id, ttl: lease.ttl, now: now)
+            return .renewed(ttl: lease.ttl)
+        case .timeToLive(let id, let keys):
+            guard store.leases[id] != nil else { return .notFound }
+            return .timeToLive(store.leaseTimeToLive(id: id, keys: keys, remaining: leaseClock.remaining(id, now: now)))
+        }
+    }
+
+    /// Leadership changes of the lease clock, expiry (the leader proposes the revokes), and this
+    /// member's lease calls: answered here on the leader, forwarded to it otherwise.
+    private func leaseTurn(calls: [LeaseCallWaiter], tick: Bool) {
+        let isLeader = raft.role == .leader
+        if isLeader != leading {
+            leading = isLeader
+            if isLeader {
+                leaseClock.promote(store.leases.values, now: Self.nanoseconds())
+            } else {
+                leaseClock.demote()
+            }
+            revoking.removeAll()
+        }
+        if leasesChanged {
+            leasesChanged = false
+            let ids = store.leaseIDs
+            lock.withLock { leaseIDsValue = ids }
+        }
+        let now = ContinuousClock.now
+        if isLeader && tick {
+            let due = leaseClock.expired(now: Self.nanoseconds(), limit: 500).filter { id in
+                guard let at = revoking[id] else { return true }
+                return now - at > .seconds(3)
+            }
+            if !due.isEmpty {
+                for id in due { revoking[id] = now }
+                // Nobody waits for these: origin 0 matches no member.
+                try? raft.propose(batch: due.map { RequestCodec.encode(origin: 0, sequence: 0, .leaseRevoke(id: $0)) })
+            }
+        }
+        var pending = heldLeaseCalls + calls
+        heldLeaseCalls.removeAll()
+        if tick {
+            for (request, f) in forwardedLeaseCalls where now - f.sent >= Self.readRetry || f.call.deadline <= now {
+                forwardedLeaseCalls[request] = nil
+                pending.append(f.call)
+            }
+        }
+        for w in pending {
+            if w.deadline <= now {
+                w.continuation.resume(returning: .notLeader)
+            } else if isLeader {
+                w.continuation.resume(returning: answerLeaseCall(w.call))
+            } else if raft.leader != .none {
+                nextLeaseCall += 1
+                forwardedLeaseCalls[nextLeaseCall] = (now, w)
+                transport.send(.leaseCalls([ForwardedLeaseCall(request: nextLeaseCall, from: config.id, call: w.call)]), to: raft.leader)
+            } else {
+                heldLeaseCalls.append(w)
+            }
         }
     }
 
@@ -533,13 +682,20 @@ public final class Member: @unchecked Sendable {
     }
 
     private func failEverything(_ e: MemberError) {
-        let (writes, reads) = lock.withLock { () -> ([WriteWaiter], [ReadWaiter]) in
+        let (writes, reads, calls) = lock.withLock { () -> ([WriteWaiter], [ReadWaiter], [LeaseCallWaiter]) in
             let w = Array(writeWaiters.values)
             writeWaiters.removeAll()
             let r = pendingReads
             pendingReads.removeAll()
-            return (w, r)
+            var calls: [LeaseCallWaiter] = []
+            inbox.removeAll { e in
+                guard case .leaseCall(let c) = e else { return false }
+                calls.append(c)
+                return true
+            }
+            return (w, r, calls)
         }
+        for c in calls { c.continuation.resume(returning: .notLeader) }
         for w in writes { w.continuation.resume(throwing: e) }
         for r in reads + heldReads { r.continuation.resume(throwing: e) }
         heldReads.removeAll()
@@ -548,6 +704,10 @@ public final class Member: @unchecked Sendable {
         readRounds.removeAll()
         for round in confirmedReads { for r in round.waiters { r.continuation.resume(throwing: e) } }
         confirmedReads.removeAll()
+        for w in heldLeaseCalls { w.continuation.resume(returning: .notLeader) }
+        heldLeaseCalls.removeAll()
+        for (_, f) in forwardedLeaseCalls { f.call.continuation.resume(returning: .notLeader) }
+        forwardedLeaseCalls.removeAll()
     }
 }
 

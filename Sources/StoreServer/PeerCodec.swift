@@ -14,6 +14,9 @@ public enum PeerFrame: Equatable, Sendable {
     case refuse(String)
     /// A batch of Raft messages, in send order.
     case messages([Message])
+    /// Lease calls a follower forwards to the leader, and the leader's answers.
+    case leaseCalls([ForwardedLeaseCall])
+    case leaseAnswers([LeaseCallAnswer])
 
     public static let version: UInt8 = 1
     /// Frames larger than this are refused: a length prefix read from a broken or hostile
@@ -37,6 +40,14 @@ public enum PeerCodec {
             w.byte(4)
             w.int(UInt32(ms.count))
             for m in ms { message(m, into: &w) }
+        case .leaseCalls(let calls):
+            w.byte(5)
+            w.int(UInt32(calls.count))
+            for c in calls { leaseCall(c, into: &w) }
+        case .leaseAnswers(let answers):
+            w.byte(6)
+            w.int(UInt32(answers.count))
+            for a in answers { leaseAnswer(a, into: &w) }
         }
         let length = UInt32(w.out.count - 4)
         withUnsafeBytes(of: length.littleEndian) { b in for i in 0..<4 { w.out[i] = b[i] } }
@@ -60,6 +71,18 @@ public enum PeerCodec {
             ms.reserveCapacity(n)
             for _ in 0..<n { ms.append(try message(from: &r)) }
             frame = .messages(ms)
+        case 5:
+            let n = Int(try r.int() as UInt32)
+            guard n <= (body.count - r.offset) / 25 else { throw .init(offset: r.offset, what: "lease call count \(n)") }
+            var calls: [ForwardedLeaseCall] = []
+            for _ in 0..<n { calls.append(try leaseCall(from: &r)) }
+            frame = .leaseCalls(calls)
+        case 6:
+            let n = Int(try r.int() as UInt32)
+            guard n <= (body.count - r.offset) / 9 else { throw .init(offset: r.offset, what: "lease answer count \(n)") }
+            var answers: [LeaseCallAnswer] = []
+            for _ in 0..<n { answers.append(try leaseAnswer(from: &r)) }
+            frame = .leaseAnswers(answers)
         case let t: throw .init(offset: 0, what: "frame type \(t)")
         }
         guard r.offset == body.count else { throw .init(offset: r.offset, what: "trailing bytes") }

@@ -35,6 +35,7 @@ public final class PeerTransport: MessageTransport, @unchecked Sendable {
         var links: [NodeID: PeerLink] = [:]
         var removed: Set<NodeID> = []
         var receiver: (@Sendable ([Message]) -> Void)?
+        var frameReceiver: (@Sendable (PeerFrame, NodeID) -> Void)?
         var closed = false
         /// Connections peers opened to this member, closed with it.
         var accepted: [ObjectIdentifier: any Channel] = [:]
@@ -51,6 +52,15 @@ public final class PeerTransport: MessageTransport, @unchecked Sendable {
     /// Where the messages that arrive go (the member's `receive`); until it is set they are dropped.
     public func setReceiver(_ receiver: @escaping @Sendable ([Message]) -> Void) {
         state.withLockedValue { $0.receiver = receiver }
+    }
+
+    /// Where frames other than Raft messages go (lease calls and answers), with their sender.
+    public func setFrameReceiver(_ receiver: @escaping @Sendable (PeerFrame, NodeID) -> Void) {
+        state.withLockedValue { $0.frameReceiver = receiver }
+    }
+
+    public func send(_ frame: PeerFrame, to peer: NodeID) {
+        state.withLockedValue { $0.links[peer] }?.enqueue(frame: PeerCodec.encode(frame))
     }
 
     /// Adds a peer or changes its address (an existing connection to an old address is closed).
@@ -145,6 +155,11 @@ public final class PeerTransport: MessageTransport, @unchecked Sendable {
         return nil
     }
 
+    func deliver(_ frame: PeerFrame, from: NodeID) {
+        guard let receiver = state.withLockedValue({ $0.closed ? nil : $0.frameReceiver }) else { return }
+        receiver(frame, from)
+    }
+
     func deliver(_ messages: [Message]) {
         guard !messages.isEmpty, let receiver = state.withLockedValue({ $0.closed ? nil : $0.receiver }) else { return }
         receiver(messages)
@@ -176,6 +191,8 @@ final class PeerLink: @unchecked Sendable {
 
     private struct State {
         var queue: [Message] = []
+        /// Encoded frames other than Raft messages, written after the queued messages.
+        var frames: [[UInt8]] = []
         var channel: (any Channel)?
         var connecting = false
         var flushScheduled = false
@@ -193,19 +210,23 @@ final class PeerLink: @unchecked Sendable {
         self.owner = owner
     }
 
-    func enqueue(_ messages: [Message]) {
+    func enqueue(frame: [UInt8]) { enqueue([], frame: frame) }
+
+    func enqueue(_ messages: [Message], frame: [UInt8]? = nil) {
         enum Next { case none, flush(any Channel), connect }
         let next = state.withLockedValue { s -> Next in
             guard !s.closed else { return .none }
             if s.channel == nil && !s.connecting && ContinuousClock.now < s.nextAttempt {
-                // Down and backing off: Raft sends again (heartbeats, retries), nothing to keep.
+                // Down and backing off: Raft sends again (heartbeats, retries), and lease calls
+                // are asked again, so there is nothing to keep.
                 s.dropped += messages.count
                 return .none
             }
-            if s.queue.count + messages.count > owner.maxQueuedMessages {
+            if s.queue.count + s.frames.count + messages.count + 1 > owner.maxQueuedMessages {
                 s.dropped += messages.count
             } else {
                 s.queue += messages
+                if let frame { s.frames.append(frame) }
             }
             if let channel = s.channel {
                 if s.flushScheduled { return .none }
@@ -225,14 +246,19 @@ final class PeerLink: @unchecked Sendable {
 
     /// Writes everything queued as one frame. Runs on the channel's event loop.
     private func flush(_ channel: any Channel) {
-        let batch = state.withLockedValue { s -> [Message] in
+        let (batch, frames) = state.withLockedValue { s -> ([Message], [[UInt8]]) in
             s.flushScheduled = false
-            defer { s.queue.removeAll(keepingCapacity: true) }
-            return s.queue
+            defer {
+                s.queue.removeAll(keepingCapacity: true)
+                s.frames.removeAll()
+            }
+            return (s.queue, s.frames)
         }
-        guard !batch.isEmpty else { return }
-        let bytes = PeerCodec.encode(.messages(batch))
-        channel.writeAndFlush(channel.allocator.buffer(bytes: bytes), promise: nil)
+        guard !batch.isEmpty || !frames.isEmpty else { return }
+        var buffer = channel.allocator.buffer(capacity: 0)
+        if !batch.isEmpty { buffer.writeBytes(PeerCodec.encode(.messages(batch))) }
+        for f in frames { buffer.writeBytes(f) }
+        channel.writeAndFlush(buffer, promise: nil)
     }
 
     private func connect() {
@@ -275,7 +301,7 @@ final class PeerLink: @unchecked Sendable {
             let line = "connected to peer \(hex(id)) at \(address)"
             let report = s.lastReport == line ? nil : line
             s.lastReport = line
-            let flush = !s.queue.isEmpty && !s.flushScheduled
+            let flush = !(s.queue.isEmpty && s.frames.isEmpty) && !s.flushScheduled
             if flush { s.flushScheduled = true }
             return (false, flush, report)
         }
@@ -290,6 +316,7 @@ final class PeerLink: @unchecked Sendable {
             guard s.channel === channel else { return nil }
             s.channel = nil
             s.queue.removeAll()
+            s.frames.removeAll()
             s.nextAttempt = .now + s.backoff
             if s.closed { return nil }
             let line = "lost the connection to peer \(hex(id)) at \(address)"
@@ -303,6 +330,7 @@ final class PeerLink: @unchecked Sendable {
         let report = state.withLockedValue { s -> String? in
             s.connecting = false
             s.queue.removeAll()
+            s.frames.removeAll()
             s.nextAttempt = .now + s.backoff
             s.backoff = min(s.backoff * 2, .seconds(2))
             if s.closed { return nil }
@@ -415,6 +443,8 @@ final class InboundPeerHandler: ChannelInboundHandler {
         case (let from?, .messages(let ms)):
             // Only messages from the member that said hello, to this member.
             batch += ms.filter { $0.from == from && $0.to == transport.id }
+        case (let from?, .leaseCalls), (let from?, .leaseAnswers):
+            transport.deliver(frame, from: from)
         default:
             context.close(promise: nil)
         }

@@ -130,6 +130,8 @@ struct Store: AsyncParsableCommand {
         config.tick = .milliseconds(heartbeatInterval)
         config.electionTicks = max(electionTimeout / heartbeatInterval, 2)
         config.limits.maxTxnOps = maxTxnOps
+        // etcd's minimum lease TTL: one and a half election timeouts, in whole seconds rounded up.
+        config.limits.minLeaseTTL = Int64((3 * electionTimeout / 2 + 999) / 1000)
         if quotaBackendBytes > 0 { config.limits.quotaBytes = quotaBackendBytes }
         let peers = PeerTransport(id: NodeID(memberID), clusterID: clusterID) { [name] line in
             FileHandle.standardError.write(Data("capstan store: \(name): \(line)\n".utf8))
@@ -150,6 +152,7 @@ struct Store: AsyncParsableCommand {
             throw ExitCode(1)
         }
         peers.setReceiver { member.receive($0) }
+        peers.setFrameReceiver { member.receive($0, from: $1) }
         let identity = MemberIdentity(clusterID: clusterID, memberID: memberID, name: name)
         let (host, port) = try Self.hostPort(Self.urls(listenClientURLs).first ?? "")
         let transport = HTTP2ServerTransport.Posix(
@@ -163,7 +166,7 @@ struct Store: AsyncParsableCommand {
         )
         let server = GRPCServer(transport: transport, services: [
             KVService(member: member, identity: identity), MaintenanceService(member: member, identity: identity),
-            WatchService(member: member, identity: identity),
+            WatchService(member: member, identity: identity), LeaseService(member: member, identity: identity),
         ])
         let announcement = "capstan store: member \(name) (\(String(memberID, radix: 16))) serving clients on"
         let dataDirectory = config.dataDirectory

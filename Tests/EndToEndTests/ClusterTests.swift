@@ -165,6 +165,59 @@ import Testing
     }
 }
 
+extension ClusterTests {
+    /// etcdctl's lease commands against each member (followers forward keep-alives and
+    /// TimeToLive to the leader); an unrenewed lease expires and takes its keys on every member.
+    @Test func leaseCommandsWorkOnEveryMember() throws {
+        let capstan = try #require(E.capstanBinary(), "the capstan executable was not built")
+        _ = try #require(E.etcdctlBinary(), "etcdctl is missing: apt-get install -y etcd-client (what .ci/run does)")
+        let c = try Cluster(binary: capstan)
+        defer { c.shutdown() }
+        _ = try #require(c.leader(among: [0, 1, 2]), "no leader")
+        func ok(_ i: Int, _ args: [String]) throws -> String {
+            let (status, out, err) = try E.etcdctl(c.endpoints[i], args)
+            #expect(status == 0, "etcdctl \(args.joined(separator: " ")) on member \(i) failed: \(err)")
+            return out
+        }
+        var leases: [String] = []
+        for i in 0..<3 {
+            let granted = try ok(i, ["lease", "grant", "60"])
+            let id = try #require(granted.firstMatch(of: /lease ([0-9a-f]+) granted with TTL\(60s\)/)?.1, "\(granted)")
+            leases.append(String(id))
+            #expect(try ok(i, ["put", "leased/\(i)", "v", "--lease", String(id)]) == "OK\n")
+        }
+        for i in 0..<3 {
+            let other = leases[(i + 1) % 3]
+            let ttl = try ok(i, ["lease", "timetolive", other, "--keys"])
+            #expect(ttl.contains("lease \(other) granted with TTL(60s), remaining(") && ttl.contains("attached keys([leased/\((i + 1) % 3)])"), "\(ttl)")
+            #expect(try ok(i, ["lease", "keep-alive", "--once", other]) == "lease \(other) keepalived with TTL(60)\n")
+        }
+        let list = try ok(1, ["lease", "list"])
+        #expect(list.hasPrefix("found 3 leases\n") && leases.allSatisfy { list.contains($0) }, "\(list)")
+        // Revoke through a follower or the leader: the attached key goes everywhere.
+        #expect(try ok(2, ["lease", "revoke", leases[0]]) == "lease \(leases[0]) revoked\n")
+        #expect(try ok(0, ["get", "leased/", "--prefix", "--keys-only"]) == "leased/1\n\nleased/2\n\n")
+        let (revokeStatus, _, revokeErr) = try E.etcdctl(c.endpoints[1], ["lease", "revoke", leases[0]])
+        #expect(revokeStatus != 0 && revokeErr.contains("etcdserver: requested lease not found"), "\(revokeErr)")
+        #expect(try ok(1, ["lease", "timetolive", leases[0]]) == "lease \(leases[0]) already expired\n")
+        // A short lease nobody renews expires (minimum TTL: 2 s with a 1 s election timeout).
+        let short = try ok(1, ["lease", "grant", "1"])
+        let shortID = String(try #require(short.firstMatch(of: /lease ([0-9a-f]+) granted with TTL\(2s\)/)?.1, "\(short)"))
+        _ = try ok(1, ["put", "short", "v", "--lease", shortID])
+        let deadline = Date().addingTimeInterval(15)
+        var left = ""
+        repeat {
+            usleep(200_000)
+            left = try ok(2, ["get", "short", "--consistency", "s"])
+        } while !left.isEmpty && Date() < deadline
+        #expect(left.isEmpty, "the expired lease's key is still there")
+        // etcdctl's --once turns the server's TTL 0 into an error; the streaming form says so and exits.
+        let (onceStatus, _, onceErr) = try E.etcdctl(c.endpoints[0], ["lease", "keep-alive", "--once", shortID])
+        #expect(onceStatus != 0 && onceErr.contains("etcdserver: requested lease not found"), "\(onceErr)")
+        #expect(try E.etcdctl(c.endpoints[0], ["lease", "keep-alive", shortID]).1 == "lease \(shortID) expired or revoked.\n")
+    }
+}
+
 final class LockedList: @unchecked Sendable {
     private let lock = NSLock()
     private var items: [Int] = []

@@ -14,12 +14,18 @@ final class LocalNetwork: @unchecked Sendable {
         let network: LocalNetwork
         let from: NodeID
         func send(_ messages: [Message]) { network.route(messages, from: from) }
+        func send(_ frame: PeerFrame, to peer: NodeID) { network.route(frame, from: from, to: peer) }
     }
 
     func port(_ id: NodeID) -> Port { Port(network: self, from: id) }
     func attach(_ m: Member) { lock.withLock { members[m.config.id] = m } }
     func detach(_ id: NodeID) { lock.withLock { members[id] = nil } }
     func isolate(_ id: NodeID, _ on: Bool) { lock.withLock { if on { cutOff.insert(id) } else { cutOff.remove(id) } } }
+
+    func route(_ frame: PeerFrame, from: NodeID, to: NodeID) {
+        let target = lock.withLock { cutOff.contains(from) || cutOff.contains(to) ? nil : members[to] }
+        target?.receive(frame, from: from)
+    }
 
     func route(_ messages: [Message], from: NodeID) {
         guard !messages.isEmpty else { return }

@@ -1,0 +1,62 @@
+import Foundation
+import MVCC
+import Raft
+import Testing
+@testable import StoreServer
+
+@Suite(.serialized) struct MemberLeaseTests {
+    /// Grants, renewals and TimeToLive through a follower (forwarded to the leader), expiry by
+    /// the leader's clock with the attached keys deleted on every member, and the leader's
+    /// clock moving to a new leader.
+    @Test func leasesRenewThroughFollowersAndExpireOnEveryMember() async throws {
+        let c = try LocalCluster()
+        defer { c.shutdown() }
+        let leader = try await c.leader()
+        let follower = c.ids.first { $0 != leader }!
+        let f = c.members[follower]!
+        // The minimum TTL is 2 s (MVCCLimits): grant 2 s leases.
+        guard case .leaseGrant(let kept) = try await c.write(via: follower, .leaseGrant(id: 100, ttl: 2)),
+              case .leaseGrant(let dropped) = try await c.write(via: follower, .leaseGrant(id: 200, ttl: 2)) else {
+            Issue.record("grant answered something else")
+            return
+        }
+        #expect(kept.ttl == 2 && dropped.ttl == 2)
+        _ = try await c.write(via: follower, .put(PutRequest(key: b("kept"), value: b("1"), lease: 100)))
+        _ = try await c.write(via: follower, .put(PutRequest(key: b("dropped"), value: b("1"), lease: 200)))
+        #expect(f.leaseIDs == [100, 200])
+        // TimeToLive through the follower comes from the leader's clock.
+        guard case .timeToLive(let ttl) = try await f.leaseCall(.timeToLive(lease: 200, keys: true)) else {
+            Issue.record("no TimeToLive answer")
+            return
+        }
+        #expect(ttl.grantedTTL == 2 && ttl.ttl <= 2 && ttl.keys == [b("dropped")])
+        #expect(try await f.leaseCall(.timeToLive(lease: 999, keys: false)) == .notFound)
+        #expect(try await f.leaseCall(.renew(lease: 999)) == .notFound)
+        // Renew lease 100 through the follower every 0.5 s for 4 s; lease 200 is left alone.
+        let start = ContinuousClock.now
+        while ContinuousClock.now - start < .seconds(4) {
+            #expect(try await f.leaseCall(.renew(lease: 100)) == .renewed(ttl: 2))
+            try await Task.sleep(for: .milliseconds(500))
+        }
+        // Lease 200 expired: the leader revoked it through the log, on every member.
+        let deadline = ContinuousClock.now + .seconds(20)
+        while c.members.values.contains(where: { $0.leaseIDs != [100] }) && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        for m in c.members.values {
+            #expect(m.leaseIDs == [100])
+            let r = try await m.range(RangeRequest(key: b("a"), rangeEnd: b("z")), linearizable: false)
+            #expect(r.kvs.map(\.key) == [b("kept")])
+        }
+        // A new leader takes over the clock: lease 100, no longer renewed, expires there too.
+        c.stop(leader)
+        let next = try await c.leader()
+        #expect(next != leader)
+        let end = ContinuousClock.now + .seconds(30)
+        while c.members.values.contains(where: { !$0.leaseIDs.isEmpty }) && ContinuousClock.now < end {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        for m in c.members.values { #expect(m.leaseIDs.isEmpty) }
+        #expect(try await c.members[next]!.leaseCall(.renew(lease: 100)) == .notFound)
+    }
+}
