@@ -61,8 +61,8 @@ public struct LeaseService: Etcdserverpb_Lease.SimpleServiceProtocol {
     public func leaseKeepAlive(request: RPCAsyncSequence<Etcdserverpb_LeaseKeepAliveRequest, any Error>,
                                response: RPCWriter<Etcdserverpb_LeaseKeepAliveResponse>, context: ServerContext) async throws {
         for try await r in request {
-            let result: LeaseCallResult
-            do { result = try await member.leaseCall(.renew(lease: r.id)) } catch { throw rpcError(error) }
+            let result: LeaderCallResult
+            do { result = try await member.leaderCall(.renew(lease: r.id)) } catch { throw rpcError(error) }
             var out = Etcdserverpb_LeaseKeepAliveResponse()
             out.header = header()
             out.id = r.id
@@ -73,8 +73,8 @@ public struct LeaseService: Etcdserverpb_Lease.SimpleServiceProtocol {
 
     /// A lease that does not exist is answered with TTL -1 (etcd's answer, not an error).
     public func leaseTimeToLive(request: Etcdserverpb_LeaseTimeToLiveRequest, context: ServerContext) async throws -> Etcdserverpb_LeaseTimeToLiveResponse {
-        let result: LeaseCallResult
-        do { result = try await member.leaseCall(.timeToLive(lease: request.id, keys: request.keys)) } catch { throw rpcError(error) }
+        let result: LeaderCallResult
+        do { result = try await member.leaderCall(.timeToLive(lease: request.id, keys: request.keys)) } catch { throw rpcError(error) }
         var out = Etcdserverpb_LeaseTimeToLiveResponse()
         out.header = header()
         out.id = request.id

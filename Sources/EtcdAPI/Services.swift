@@ -35,6 +35,14 @@ func rpcError(_ e: MemberError) -> RPCError {
     case .stopped: RPCError(code: .unavailable, message: e.description)
     case .overloaded: RPCError(code: .resourceExhausted, message: e.description)
     case .storage: RPCError(code: .internalError, message: e.description)
+    case .cluster(let c):
+        switch c {
+        case .badURLs: RPCError(code: .invalidArgument, message: c.rawValue)
+        case .memberNotFound: RPCError(code: .notFound, message: c.rawValue)
+        case .leaderTransferTimedOut: RPCError(code: .unavailable, message: c.rawValue)
+        case .memberExists, .peerURLExists, .notLearner, .learnerNotReady, .tooManyLearners, .notLeader, .badLeaderTransferee:
+            RPCError(code: .failedPrecondition, message: c.rawValue)
+        }
     }
 }
 
@@ -121,7 +129,7 @@ public struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol
         out.raftIndex = s.commitIndex.rawValue
         out.raftTerm = s.term.rawValue
         out.raftAppliedIndex = s.appliedIndex.rawValue
-        out.isLearner = false
+        out.isLearner = member.members.first { $0.id.rawValue == identity.memberID }?.isLearner ?? false
         return out
     }
 
@@ -185,7 +193,12 @@ public struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol
         throw RPCError(code: .unimplemented, message: "etcdserver: snapshot streaming is not supported yet")
     }
 
+    /// Only the leader hands over leadership (etcd answers "not leader" elsewhere; etcdctl
+    /// finds the leader among its endpoints first).
     public func moveLeader(request: Etcdserverpb_MoveLeaderRequest, context: ServerContext) async throws -> Etcdserverpb_MoveLeaderResponse {
-        throw RPCError(code: .unimplemented, message: "etcdserver: move-leader is not supported yet")
+        do { try await member.transferLeadership(to: NodeID(request.targetID)) } catch { throw rpcError(error) }
+        var out = Etcdserverpb_MoveLeaderResponse()
+        out.header = Wire.header(member.header(identity), revision: member.status.revision)
+        return out
     }
 }

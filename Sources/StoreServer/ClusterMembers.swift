@@ -20,7 +20,7 @@ public struct ClusterMember: Equatable, Sendable {
 
     /// The context a membership change entry carries: the peer URLs, and the name when the
     /// member was named in the initial cluster. Same encoding rules as `RequestCodec`.
-    func encodedContext() -> [UInt8] {
+    public func encodedContext() -> [UInt8] {
         var w = RequestCodec.Writer()
         w.bytes(Array(name.utf8))
         w.strings(peerURLs)

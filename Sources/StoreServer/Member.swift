@@ -32,6 +32,9 @@ public struct MemberConfig: Sendable {
     /// `--advertise-client-urls`); nothing is published while `clientURLs` is empty.
     public var name = ""
     public var clientURLs: [String] = []
+    /// A member added to a running cluster, starting with no data: it writes no bootstrap
+    /// membership and learns everything from the leader's log.
+    public var join = false
 
     public init(id: NodeID, initialMembers: [NodeID], dataDirectory: String) {
         self.id = id
@@ -47,6 +50,7 @@ public enum MemberError: Error, Equatable, Sendable, CustomStringConvertible {
     case stopped
     case overloaded
     case storage(String)
+    case cluster(ClusterError)
 
     public var description: String {
         switch self {
@@ -56,8 +60,23 @@ public enum MemberError: Error, Equatable, Sendable, CustomStringConvertible {
         case .stopped: "etcdserver: server stopped"
         case .overloaded: "etcdserver: too many requests"
         case .storage(let s): "etcdserver: storage failure: \(s)"
+        case .cluster(let e): e.rawValue
         }
     }
+}
+
+/// Why a membership change or a leader transfer was refused, as etcd words it.
+public enum ClusterError: String, Error, Equatable, Sendable {
+    case memberExists = "etcdserver: member ID already exist"
+    case peerURLExists = "etcdserver: Peer URLs already exists"
+    case badURLs = "etcdserver: given member URLs are invalid"
+    case memberNotFound = "etcdserver: member not found"
+    case notLearner = "etcdserver: can only promote a learner member"
+    case learnerNotReady = "etcdserver: can only promote a learner member which is in sync with leader"
+    case tooManyLearners = "etcdserver: too many learner members in cluster"
+    case notLeader = "etcdserver: not leader"
+    case badLeaderTransferee = "etcdserver: bad leader transferee"
+    case leaderTransferTimedOut = "etcdserver: request timed out, leader transfer took too long"
 }
 
 /// One store member: the Raft core driven by one loop thread, the durable log on disk, the
@@ -68,7 +87,7 @@ public final class Member: @unchecked Sendable {
     public let config: MemberConfig
     public let hub: WatchHub
     private let transport: any MessageTransport
-    private let membershipObserver: @Sendable ([ClusterMember]) -> Void
+    private let membershipObserver: @Sendable (ClusterMembers) -> Void
     private let storage: DiskLogStorage
     private let publisher: ViewPublisher
 
@@ -94,9 +113,13 @@ public final class Member: @unchecked Sendable {
     private var revoking: [Int64: ContinuousClock.Instant] = [:]
     /// This member's lease calls: forwarded to the leader and waiting for its answer, or held
     /// while there is no leader.
-    private var nextLeaseCall: UInt64 = 0
-    private var forwardedLeaseCalls: [UInt64: (sent: ContinuousClock.Instant, call: LeaseCallWaiter)] = [:]
-    private var heldLeaseCalls: [LeaseCallWaiter] = []
+    private var nextLeaderCall: UInt64 = 0
+    private var forwardedLeaderCalls: [UInt64: (sent: ContinuousClock.Instant, call: LeaderCallWaiter)] = [:]
+    private var heldLeaderCalls: [LeaderCallWaiter] = []
+    /// Membership changes proposed (or waiting to be) and not yet applied; leader transfers under way.
+    private var confChanges: [ConfChangeWaiter] = []
+    private var proposedConfChanges: [ConfChangeWaiter] = []
+    private var transfers: [TransferWaiter] = []
 
     // Shared with callers, under `lock`.
     private let lock = NSCondition()
@@ -118,9 +141,11 @@ public final class Member: @unchecked Sendable {
 
     private enum Event {
         case messages([Message])
-        case leaseCall(LeaseCallWaiter)
-        case leaseCalls([ForwardedLeaseCall], from: NodeID)
-        case leaseAnswers([LeaseCallAnswer])
+        case leaderCall(LeaderCallWaiter)
+        case confChange(ConfChangeWaiter)
+        case transfer(TransferWaiter)
+        case leaderCalls([ForwardedLeaderCall], from: NodeID)
+        case leaderAnswers([LeaderCallAnswer])
         case propose(UInt64, [UInt8])
         case read
         case persisted(UInt64)
@@ -132,10 +157,22 @@ public final class Member: @unchecked Sendable {
         let continuation: CheckedContinuation<StateResult, any Error>
     }
 
-    private struct LeaseCallWaiter {
-        let call: LeaseCall
+    private struct ConfChangeWaiter {
+        let change: ConfChange
         let deadline: ContinuousClock.Instant
-        let continuation: CheckedContinuation<LeaseCallResult, Never>
+        let continuation: CheckedContinuation<[ClusterMember], any Error>
+    }
+
+    private struct TransferWaiter {
+        let target: NodeID
+        let deadline: ContinuousClock.Instant
+        let continuation: CheckedContinuation<Void, any Error>
+    }
+
+    private struct LeaderCallWaiter {
+        let call: LeaderCall
+        let deadline: ContinuousClock.Instant
+        let continuation: CheckedContinuation<LeaderCallResult, Never>
     }
 
     private struct ReadWaiter {
@@ -148,7 +185,7 @@ public final class Member: @unchecked Sendable {
     static let readRetry: Duration = .milliseconds(500)
 
     public init(config: MemberConfig, transport: any MessageTransport,
-                membershipObserver: @escaping @Sendable ([ClusterMember]) -> Void = { _ in }) throws(MemberError) {
+                membershipObserver: @escaping @Sendable (ClusterMembers) -> Void = { _ in }) throws(MemberError) {
         self.config = config
         self.transport = transport
         self.membershipObserver = membershipObserver
@@ -164,7 +201,7 @@ public final class Member: @unchecked Sendable {
         } else {
             store = KVStore(limits: config.limits)
         }
-        if storage.lastIndex() == 0 && opened.1 == nil {
+        if storage.lastIndex() == 0 && opened.1 == nil && !config.join {
             // A new cluster: every member starts with the same membership entries, committed.
             let changes = config.bootstrapMembers.isEmpty
                 ? config.initialMembers.map { ConfChange(kind: .addVoter, nodeID: $0) }
@@ -247,20 +284,20 @@ public final class Member: @unchecked Sendable {
     /// Frames from other members that are not Raft messages (lease calls and answers).
     public func receive(_ frame: PeerFrame, from peer: NodeID) {
         switch frame {
-        case .leaseCalls(let calls): post(.leaseCalls(calls.filter { $0.from == peer }, from: peer))
-        case .leaseAnswers(let answers): post(.leaseAnswers(answers))
+        case .leaderCalls(let calls): post(.leaderCalls(calls.filter { $0.from == peer }, from: peer))
+        case .leaderAnswers(let answers): post(.leaderAnswers(answers))
         default: break
         }
     }
 
     /// A lease call answered by the leader (forwarded there from a follower): a keep-alive or a
     /// TimeToLive. Waits while there is no leader, up to the request timeout.
-    public func leaseCall(_ call: LeaseCall) async throws(MemberError) -> LeaseCallResult {
-        let result = await withCheckedContinuation { (c: CheckedContinuation<LeaseCallResult, Never>) in
+    public func leaderCall(_ call: LeaderCall) async throws(MemberError) -> LeaderCallResult {
+        let result = await withCheckedContinuation { (c: CheckedContinuation<LeaderCallResult, Never>) in
             lock.lock()
             defer { lock.unlock() }
             if stopping { c.resume(returning: .notLeader); return }
-            inbox.append(.leaseCall(LeaseCallWaiter(call: call, deadline: .now + config.requestTimeout, continuation: c)))
+            inbox.append(.leaderCall(LeaderCallWaiter(call: call, deadline: .now + config.requestTimeout, continuation: c)))
             lock.signal()
         }
         if result == .notLeader {
@@ -268,6 +305,35 @@ public final class Member: @unchecked Sendable {
             throw status.leader == nil ? .noLeader : .timedOut
         }
         return result
+    }
+
+    /// Proposes a membership change (add a voter or a learner, promote a learner, remove a
+    /// member) and waits until it is applied here; returns the membership after it. Checked
+    /// against the applied membership first, with etcd's errors.
+    public func changeMembership(_ change: ConfChange) async throws(MemberError) -> [ClusterMember] {
+        do {
+            return try await withCheckedThrowingContinuation { (c: CheckedContinuation<[ClusterMember], any Error>) in
+                lock.lock()
+                defer { lock.unlock() }
+                if stopping { c.resume(throwing: MemberError.stopped); return }
+                inbox.append(.confChange(ConfChangeWaiter(change: change, deadline: .now + config.requestTimeout, continuation: c)))
+                lock.signal()
+            }
+        } catch let e as MemberError { throw e } catch { throw .storage("\(error)") }
+    }
+
+    /// Hands leadership to `target` (etcd's MoveLeader): only the leader may, and only to a
+    /// voter; returns once `target` leads, or fails after the request timeout.
+    public func transferLeadership(to target: NodeID) async throws(MemberError) {
+        do {
+            try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
+                lock.lock()
+                defer { lock.unlock() }
+                if stopping { c.resume(throwing: MemberError.stopped); return }
+                inbox.append(.transfer(TransferWaiter(target: target, deadline: .now + config.requestTimeout, continuation: c)))
+                lock.signal()
+            }
+        } catch let e as MemberError { throw e } catch { throw .storage("\(error)") }
     }
 
     /// Every lease ID, ascending (etcd's LeaseLeases, answered from this member's applied state).
@@ -376,24 +442,41 @@ public final class Member: @unchecked Sendable {
                 }
             }
             var proposals: [(UInt64, [UInt8])] = []
-            var leaseCallsNow: [LeaseCallWaiter] = []
+            var leaderCallsNow: [LeaderCallWaiter] = []
             for e in events {
                 switch e {
                 case .messages(let ms): for m in ms { raft.step(m) }
                 case .propose(let id, let data): proposals.append((id, data))
                 case .read: break
-                case .leaseCall(let w): leaseCallsNow.append(w)
-                case .leaseCalls(let calls, let from):
-                    let answers = calls.map { LeaseCallAnswer(request: $0.request, result: answerLeaseCall($0.call)) }
-                    transport.send(.leaseAnswers(answers), to: from)
-                case .leaseAnswers(let answers):
+                case .leaderCall(let w): leaderCallsNow.append(w)
+                case .confChange(let w):
+                    if let refusal = check(w.change) { w.continuation.resume(throwing: MemberError.cluster(refusal)) } else { confChanges.append(w) }
+                case .transfer(let w):
+                    if raft.role != .leader {
+                        w.continuation.resume(throwing: MemberError.cluster(.notLeader))
+                    } else if w.target == config.id {
+                        w.continuation.resume()
+                    } else if !raft.confState.voters.contains(w.target) {
+                        w.continuation.resume(throwing: MemberError.cluster(.badLeaderTransferee))
+                    } else {
+                        do {
+                            try raft.transferLeadership(to: w.target)
+                            transfers.append(w)
+                        } catch {
+                            w.continuation.resume(throwing: MemberError.cluster(.badLeaderTransferee))
+                        }
+                    }
+                case .leaderCalls(let calls, let from):
+                    let answers = calls.map { LeaderCallAnswer(request: $0.request, result: answerLeaderCall($0.call)) }
+                    transport.send(.leaderAnswers(answers), to: from)
+                case .leaderAnswers(let answers):
                     for a in answers {
-                        guard let f = forwardedLeaseCalls[a.request] else { continue }
+                        guard let f = forwardedLeaderCalls[a.request] else { continue }
                         if a.result == .notLeader {
                             // The leader changed meanwhile: ask again at the next tick.
-                            forwardedLeaseCalls[a.request] = (.now - .seconds(3600), f.call)
+                            forwardedLeaderCalls[a.request] = (.now - .seconds(3600), f.call)
                         } else {
-                            forwardedLeaseCalls[a.request] = nil
+                            forwardedLeaderCalls[a.request] = nil
                             f.call.continuation.resume(returning: a.result)
                         }
                     }
@@ -429,9 +512,18 @@ public final class Member: @unchecked Sendable {
                     }
                 }
             }
+            proposeConfChanges(tick: ticked)
             while let ready = raft.takeReady() { handle(ready) }
             serveConfirmedReads()
-            leaseTurn(calls: leaseCallsNow, tick: ticked)
+            leaseTurn(calls: leaderCallsNow, tick: ticked)
+            if !transfers.isEmpty {
+                let now = ContinuousClock.now
+                transfers.removeAll { w in
+                    if raft.leader == w.target { w.continuation.resume(); return true }
+                    if w.deadline <= now { w.continuation.resume(throwing: MemberError.cluster(.leaderTransferTimedOut)); return true }
+                    return false
+                }
+            }
             lock.withLock {
                 statusValue = MemberStatus(leader: raft.leader == .none ? nil : raft.leader, term: raft.term, role: raft.role,
                                            appliedIndex: raft.appliedIndex, commitIndex: raft.commitIndex, revision: store.revision,
@@ -474,6 +566,12 @@ public final class Member: @unchecked Sendable {
                     _ = raft.applyConfChange(change)
                     cluster.apply(change)
                     membershipChanged()
+                    let members = cluster.sorted
+                    proposedConfChanges.removeAll { w in
+                        guard w.change.kind == change.kind && w.change.nodeID == change.nodeID else { return false }
+                        w.continuation.resume(returning: members)
+                        return true
+                    }
                 }
             case .normal:
                 guard !entry.data.isEmpty else { continue }
@@ -560,10 +658,62 @@ public final class Member: @unchecked Sendable {
         }
     }
 
+    /// Why a membership change is refused by the membership as applied here, or nil.
+    private func check(_ change: ConfChange) -> ClusterError? {
+        let existing = cluster[change.nodeID]
+        switch change.kind {
+        case .addVoter, .addLearner:
+            if let existing {
+                // Adding an existing member as a voter is a promotion; anything else exists already.
+                guard change.kind == .addVoter else { return .memberExists }
+                return existing.isLearner ? nil : .notLearner
+            }
+            if cluster.removed.contains(change.nodeID) { return .memberExists }
+            guard let added = ClusterMember(id: change.nodeID, context: change.context, isLearner: false) else { return .badURLs }
+            let used = Set(cluster.members.values.flatMap(\.peerURLs))
+            if added.peerURLs.contains(where: used.contains) { return .peerURLExists }
+            if change.kind == .addLearner && cluster.members.values.contains(where: \.isLearner) { return .tooManyLearners }
+            return nil
+        case .removeNode:
+            return existing == nil ? .memberNotFound : nil
+        }
+    }
+
+    /// Proposes the waiting membership changes, one at a time as the core allows; those that
+    /// cannot be proposed yet (no leader, another change in flight) are tried again next turn.
+    private func proposeConfChanges(tick: Bool) {
+        let now = ContinuousClock.now
+        if tick {
+            proposedConfChanges.removeAll { w in
+                guard w.deadline <= now else { return false }
+                w.continuation.resume(throwing: raft.leader == .none ? MemberError.noLeader : MemberError.timedOut)
+                return true
+            }
+        }
+        var waiting: [ConfChangeWaiter] = []
+        for w in confChanges {
+            if w.deadline <= now {
+                w.continuation.resume(throwing: raft.leader == .none ? MemberError.noLeader : MemberError.timedOut)
+                continue
+            }
+            do {
+                try raft.proposeConfChange(w.change)
+                proposedConfChanges.append(w)
+            } catch {
+                if case .invalidConfChange = error {
+                    w.continuation.resume(throwing: MemberError.cluster(w.change.kind == .removeNode ? .memberNotFound : .memberExists))
+                } else {
+                    waiting.append(w)
+                }
+            }
+        }
+        confChanges = waiting
+    }
+
     static func nanoseconds() -> Int64 { Int64(DispatchTime.now().uptimeNanoseconds) }
 
     /// The leader's answer to a lease call; `notLeader` on any other member.
-    private func answerLeaseCall(_ call: LeaseCall) -> LeaseCallResult {
+    private func answerLeaderCall(_ call: LeaderCall) -> LeaderCallResult {
         guard raft.role == .leader else { return .notLeader }
         let now = Self.nanoseconds()
         switch call {
@@ -575,12 +725,16 @@ public final class Member: @unchecked Sendable {
         case .timeToLive(let id, let keys):
             guard store.leases[id] != nil else { return .notFound }
             return .timeToLive(store.leaseTimeToLive(id: id, keys: keys, remaining: leaseClock.remaining(id, now: now)))
+        case .learnerReady(let member):
+            let progress = Dictionary(raft.replicationProgress.map { ($0.0, $0.1.match) }, uniquingKeysWith: { a, _ in a })
+            guard let learner = progress[member], let own = progress[config.id] else { return .ready(false) }
+            return .ready(Double(learner.rawValue) >= Double(own.rawValue) * 0.9)
         }
     }
 
     /// Leadership changes of the lease clock, expiry (the leader proposes the revokes), and this
     /// member's lease calls: answered here on the leader, forwarded to it otherwise.
-    private func leaseTurn(calls: [LeaseCallWaiter], tick: Bool) {
+    private func leaseTurn(calls: [LeaderCallWaiter], tick: Bool) {
         let isLeader = raft.role == .leader
         if isLeader != leading {
             leading = isLeader
@@ -608,11 +762,11 @@ public final class Member: @unchecked Sendable {
                 try? raft.propose(batch: due.map { RequestCodec.encode(origin: 0, sequence: 0, .leaseRevoke(id: $0)) })
             }
         }
-        var pending = heldLeaseCalls + calls
-        heldLeaseCalls.removeAll()
+        var pending = heldLeaderCalls + calls
+        heldLeaderCalls.removeAll()
         if tick {
-            for (request, f) in forwardedLeaseCalls where now - f.sent >= Self.readRetry || f.call.deadline <= now {
-                forwardedLeaseCalls[request] = nil
+            for (request, f) in forwardedLeaderCalls where now - f.sent >= Self.readRetry || f.call.deadline <= now {
+                forwardedLeaderCalls[request] = nil
                 pending.append(f.call)
             }
         }
@@ -620,13 +774,13 @@ public final class Member: @unchecked Sendable {
             if w.deadline <= now {
                 w.continuation.resume(returning: .notLeader)
             } else if isLeader {
-                w.continuation.resume(returning: answerLeaseCall(w.call))
+                w.continuation.resume(returning: answerLeaderCall(w.call))
             } else if raft.leader != .none {
-                nextLeaseCall += 1
-                forwardedLeaseCalls[nextLeaseCall] = (now, w)
-                transport.send(.leaseCalls([ForwardedLeaseCall(request: nextLeaseCall, from: config.id, call: w.call)]), to: raft.leader)
+                nextLeaderCall += 1
+                forwardedLeaderCalls[nextLeaderCall] = (now, w)
+                transport.send(.leaderCalls([ForwardedLeaderCall(request: nextLeaderCall, from: config.id, call: w.call)]), to: raft.leader)
             } else {
-                heldLeaseCalls.append(w)
+                heldLeaderCalls.append(w)
             }
         }
     }
@@ -634,7 +788,7 @@ public final class Member: @unchecked Sendable {
     private func membershipChanged() {
         let list = cluster.sorted
         lock.withLock { membersValue = list }
-        membershipObserver(list)
+        membershipObserver(cluster)
     }
 
     private func serveConfirmedReads() {
@@ -682,16 +836,23 @@ public final class Member: @unchecked Sendable {
     }
 
     private func failEverything(_ e: MemberError) {
-        let (writes, reads, calls) = lock.withLock { () -> ([WriteWaiter], [ReadWaiter], [LeaseCallWaiter]) in
+        let (writes, reads, calls) = lock.withLock { () -> ([WriteWaiter], [ReadWaiter], [LeaderCallWaiter]) in
             let w = Array(writeWaiters.values)
             writeWaiters.removeAll()
             let r = pendingReads
             pendingReads.removeAll()
-            var calls: [LeaseCallWaiter] = []
+            var calls: [LeaderCallWaiter] = []
+            var others: [Event] = []
             inbox.removeAll { e in
-                guard case .leaseCall(let c) = e else { return false }
-                calls.append(c)
-                return true
+                switch e {
+                case .leaderCall(let c): calls.append(c); return true
+                case .confChange, .transfer: others.append(e); return true
+                default: return false
+                }
+            }
+            for o in others {
+                if case .confChange(let w) = o { w.continuation.resume(throwing: e) }
+                if case .transfer(let w) = o { w.continuation.resume(throwing: e) }
             }
             return (w, r, calls)
         }
@@ -704,10 +865,15 @@ public final class Member: @unchecked Sendable {
         readRounds.removeAll()
         for round in confirmedReads { for r in round.waiters { r.continuation.resume(throwing: e) } }
         confirmedReads.removeAll()
-        for w in heldLeaseCalls { w.continuation.resume(returning: .notLeader) }
-        heldLeaseCalls.removeAll()
-        for (_, f) in forwardedLeaseCalls { f.call.continuation.resume(returning: .notLeader) }
-        forwardedLeaseCalls.removeAll()
+        for w in confChanges + proposedConfChanges { w.continuation.resume(throwing: e) }
+        confChanges.removeAll()
+        proposedConfChanges.removeAll()
+        for w in transfers { w.continuation.resume(throwing: e) }
+        transfers.removeAll()
+        for w in heldLeaderCalls { w.continuation.resume(returning: .notLeader) }
+        heldLeaderCalls.removeAll()
+        for (_, f) in forwardedLeaderCalls { f.call.continuation.resume(returning: .notLeader) }
+        forwardedLeaderCalls.removeAll()
     }
 }
 

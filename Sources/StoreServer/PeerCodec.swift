@@ -15,8 +15,15 @@ public enum PeerFrame: Equatable, Sendable {
     /// A batch of Raft messages, in send order.
     case messages([Message])
     /// Lease calls a follower forwards to the leader, and the leader's answers.
-    case leaseCalls([ForwardedLeaseCall])
-    case leaseAnswers([LeaseCallAnswer])
+    case leaderCalls([ForwardedLeaderCall])
+    case leaderAnswers([LeaderCallAnswer])
+    /// A member that was added (etcdctl member add) and starts with no data asks who it is:
+    /// the listener answers `joined` with its ID, the cluster ID and every member's peer URLs
+    /// (or `refuse`), then closes.
+    case join(version: UInt8, peerURLs: [String])
+    case joined(memberID: NodeID, clusterID: UInt64, members: [ClusterMember])
+    /// The answer to a hello from a member that was removed from the cluster.
+    case removed
 
     public static let version: UInt8 = 1
     /// Frames larger than this are refused: a length prefix read from a broken or hostile
@@ -40,14 +47,20 @@ public enum PeerCodec {
             w.byte(4)
             w.int(UInt32(ms.count))
             for m in ms { message(m, into: &w) }
-        case .leaseCalls(let calls):
+        case .leaderCalls(let calls):
             w.byte(5)
             w.int(UInt32(calls.count))
-            for c in calls { leaseCall(c, into: &w) }
-        case .leaseAnswers(let answers):
+            for c in calls { leaderCall(c, into: &w) }
+        case .removed: w.byte(9)
+        case .join(let version, let urls): w.byte(7); w.byte(version); w.strings(urls)
+        case .joined(let id, let cluster, let members):
+            w.byte(8); w.int(id.rawValue); w.int(cluster)
+            w.int(UInt32(members.count))
+            for m in members { w.int(m.id.rawValue); w.bytes(Array(m.name.utf8)); w.strings(m.peerURLs); w.bool(m.isLearner) }
+        case .leaderAnswers(let answers):
             w.byte(6)
             w.int(UInt32(answers.count))
-            for a in answers { leaseAnswer(a, into: &w) }
+            for a in answers { leaderAnswer(a, into: &w) }
         }
         let length = UInt32(w.out.count - 4)
         withUnsafeBytes(of: length.littleEndian) { b in for i in 0..<4 { w.out[i] = b[i] } }
@@ -74,15 +87,27 @@ public enum PeerCodec {
         case 5:
             let n = Int(try r.int() as UInt32)
             guard n <= (body.count - r.offset) / 25 else { throw .init(offset: r.offset, what: "lease call count \(n)") }
-            var calls: [ForwardedLeaseCall] = []
-            for _ in 0..<n { calls.append(try leaseCall(from: &r)) }
-            frame = .leaseCalls(calls)
+            var calls: [ForwardedLeaderCall] = []
+            for _ in 0..<n { calls.append(try leaderCall(from: &r)) }
+            frame = .leaderCalls(calls)
         case 6:
             let n = Int(try r.int() as UInt32)
             guard n <= (body.count - r.offset) / 9 else { throw .init(offset: r.offset, what: "lease answer count \(n)") }
-            var answers: [LeaseCallAnswer] = []
-            for _ in 0..<n { answers.append(try leaseAnswer(from: &r)) }
-            frame = .leaseAnswers(answers)
+            var answers: [LeaderCallAnswer] = []
+            for _ in 0..<n { answers.append(try leaderAnswer(from: &r)) }
+            frame = .leaderAnswers(answers)
+        case 9: frame = .removed
+        case 7: frame = .join(version: try r.byte(), peerURLs: try r.strings())
+        case 8:
+            let id = NodeID(try r.int()), cluster: UInt64 = try r.int()
+            let n = Int(try r.int() as UInt32)
+            guard n <= (body.count - r.offset) / 17 else { throw .init(offset: r.offset, what: "member count \(n)") }
+            var members: [ClusterMember] = []
+            for _ in 0..<n {
+                let mid = NodeID(try r.int()), name = String(decoding: try r.bytes(), as: UTF8.self)
+                members.append(ClusterMember(id: mid, name: name, peerURLs: try r.strings(), isLearner: try r.bool()))
+            }
+            frame = .joined(memberID: id, clusterID: cluster, members: members)
         case let t: throw .init(offset: 0, what: "frame type \(t)")
         }
         guard r.offset == body.count else { throw .init(offset: r.offset, what: "trailing bytes") }

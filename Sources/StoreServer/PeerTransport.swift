@@ -36,9 +36,12 @@ public final class PeerTransport: MessageTransport, @unchecked Sendable {
         var removed: Set<NodeID> = []
         var receiver: (@Sendable ([Message]) -> Void)?
         var frameReceiver: (@Sendable (PeerFrame, NodeID) -> Void)?
+        var membership: (@Sendable () -> [ClusterMember])?
         var closed = false
-        /// Connections peers opened to this member, closed with it.
+        /// Connections peers opened to this member, closed with it, and who opened each.
         var accepted: [ObjectIdentifier: any Channel] = [:]
+        var acceptedFrom: [ObjectIdentifier: NodeID] = [:]
+        var onRemoved: (@Sendable () -> Void)?
     }
 
     public init(id: NodeID, clusterID: UInt64, maxQueuedMessages: Int = 4096, log: @escaping @Sendable (String) -> Void) {
@@ -59,6 +62,66 @@ public final class PeerTransport: MessageTransport, @unchecked Sendable {
         state.withLockedValue { $0.frameReceiver = receiver }
     }
 
+    /// The membership a joining member is told (and found in by its peer URLs).
+    public func setMembershipSource(_ source: @escaping @Sendable () -> [ClusterMember]) {
+        state.withLockedValue { $0.membership = source }
+    }
+
+    /// Asks the members at `addresses` which member has `peerURLs` (a member added with
+    /// `etcdctl member add` that starts with no data). Tries each address in turn, for up to
+    /// `timeout`; throws with every refusal seen when none answers.
+    public static func discover(peerURLs: [String], at addresses: [Address], timeout: Duration = .seconds(30))
+        async throws -> (memberID: NodeID, clusterID: UInt64, members: [ClusterMember])
+    {
+        let deadline = ContinuousClock.now + timeout
+        var reasons: [String: String] = [:]
+        let join = PeerCodec.encode(.join(version: PeerFrame.version, peerURLs: peerURLs))
+        while true {
+            for a in addresses {
+                do {
+                    let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                        .connectTimeout(.seconds(2))
+                        .channelInitializer { channel in
+                            channel.eventLoop.makeCompletedFuture {
+                                try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameDecoder()))
+                            }
+                        }
+                        .connect(host: a.host, port: a.port).get()
+                    let answer = channel.eventLoop.makePromise(of: PeerFrame.self)
+                    try await channel.eventLoop.submit {
+                        try channel.pipeline.syncOperations.addHandler(HandshakeHandler(answer: answer))
+                    }.get()
+                    channel.writeAndFlush(channel.allocator.buffer(bytes: join), promise: nil)
+                    let timer = channel.eventLoop.scheduleTask(in: .seconds(2)) { answer.fail(PeerError.handshakeTimeout) }
+                    let frame = try await answer.futureResult.get()
+                    timer.cancel()
+                    try? await channel.close()
+                    switch frame {
+                    case .joined(let id, let cluster, let members): return (id, cluster, members)
+                    case .refuse(let why): reasons[a.description] = why
+                    default: reasons[a.description] = "unexpected answer"
+                    }
+                } catch {
+                    reasons[a.description] = "\(error)"
+                }
+            }
+            if ContinuousClock.now >= deadline {
+                throw PeerError.refused(reasons.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: "; "))
+            }
+            try await Task.sleep(for: .milliseconds(500))
+        }
+    }
+
+    /// The answer to a joining member: who has these peer URLs.
+    func answerJoin(version: UInt8, peerURLs: [String]) -> PeerFrame {
+        if version != PeerFrame.version { return .refuse("peer protocol version \(version) is not supported") }
+        guard let members = state.withLockedValue({ $0.membership })?() else { return .refuse("this member is starting") }
+        guard let me = members.first(where: { Set($0.peerURLs) == Set(peerURLs) }) else {
+            return .refuse("no member has the peer URLs \(peerURLs.joined(separator: ",")); add it first (etcdctl member add)")
+        }
+        return .joined(memberID: me.id, clusterID: clusterID, members: members)
+    }
+
     public func send(_ frame: PeerFrame, to peer: NodeID) {
         state.withLockedValue { $0.links[peer] }?.enqueue(frame: PeerCodec.encode(frame))
     }
@@ -77,12 +140,28 @@ public final class PeerTransport: MessageTransport, @unchecked Sendable {
     }
 
     /// Forgets a removed member: nothing more is sent to it, and its connections are refused.
+    /// Its connections to this member are closed too: when it dials again it is told it was
+    /// removed (and stops, as etcd's removed members do).
     public func removePeer(_ peer: NodeID) {
-        let link = state.withLockedValue { s -> PeerLink? in
+        let (link, inbound) = state.withLockedValue { s -> (PeerLink?, [any Channel]) in
+            guard !s.removed.contains(peer) else { return (nil, []) }
             s.removed.insert(peer)
-            return s.links.removeValue(forKey: peer)
+            let keys = s.acceptedFrom.filter { $0.value == peer }.map(\.key)
+            return (s.links.removeValue(forKey: peer), keys.compactMap { s.accepted[$0] })
         }
         link?.close()
+        for c in inbound { c.close(promise: nil) }
+    }
+
+    /// Called when a peer refuses this member because it was removed from the cluster.
+    public func setRemovedHandler(_ handler: @escaping @Sendable () -> Void) {
+        state.withLockedValue { $0.onRemoved = handler }
+    }
+
+    func wasRemoved() { state.withLockedValue { $0.onRemoved }?() }
+
+    func accepted(_ channel: any Channel, from peer: NodeID) {
+        state.withLockedValue { $0.acceptedFrom[ObjectIdentifier(channel)] = peer }
     }
 
     public var peers: [NodeID: Address] {
@@ -114,7 +193,12 @@ public final class PeerTransport: MessageTransport, @unchecked Sendable {
                     return !s.closed
                 }
                 guard open else { return channel.close() }
-                channel.closeFuture.whenComplete { _ in _ = self.state.withLockedValue { $0.accepted.removeValue(forKey: key) } }
+                channel.closeFuture.whenComplete { _ in
+                    self.state.withLockedValue { s in
+                        s.accepted[key] = nil
+                        s.acceptedFrom[key] = nil
+                    }
+                }
                 return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameDecoder()))
                     try channel.pipeline.syncOperations.addHandler(InboundPeerHandler(transport: self))
@@ -154,6 +238,8 @@ public final class PeerTransport: MessageTransport, @unchecked Sendable {
         if state.withLockedValue({ $0.removed.contains(from) }) { return "member \(hex(from)) was removed from the cluster" }
         return nil
     }
+
+    func isRemoved(_ peer: NodeID) -> Bool { state.withLockedValue { $0.removed.contains(peer) } }
 
     func deliver(_ frame: PeerFrame, from: NodeID) {
         guard let receiver = state.withLockedValue({ $0.closed ? nil : $0.frameReceiver }) else { return }
@@ -278,6 +364,7 @@ final class PeerLink: @unchecked Sendable {
                 switch frame {
                 case .welcome: return channel
                 case .refuse(let why): channel.close(promise: nil); throw PeerError.refused(why)
+                case .removed: channel.close(promise: nil); throw PeerError.removed
                 default: channel.close(promise: nil); throw PeerError.protocolViolation("unexpected answer to hello")
                 }
             }.flatMapErrorThrowing { error in
@@ -327,6 +414,7 @@ final class PeerLink: @unchecked Sendable {
     }
 
     private func failed(_ error: any Error) {
+        if case PeerError.removed = error { owner.wasRemoved() }
         let report = state.withLockedValue { s -> String? in
             s.connecting = false
             s.queue.removeAll()
@@ -354,6 +442,7 @@ final class PeerLink: @unchecked Sendable {
 
 enum PeerError: Error, CustomStringConvertible {
     case refused(String)
+    case removed
     case handshakeTimeout
     case protocolViolation(String)
     case frameTooLarge(Int)
@@ -361,6 +450,7 @@ enum PeerError: Error, CustomStringConvertible {
     var description: String {
         switch self {
         case .refused(let why): "refused: \(why)"
+        case .removed: "refused: this member was removed from the cluster"
         case .handshakeTimeout: "no answer to the handshake within 2 s"
         case .protocolViolation(let what): "protocol violation: \(what)"
         case .frameTooLarge(let n): "frame of \(n) bytes exceeds the limit of \(PeerFrame.maxFrameBytes)"
@@ -434,17 +524,24 @@ final class InboundPeerHandler: ChannelInboundHandler {
             if let why = transport.admit(version: version, clusterID: cluster, from: from, to: to) {
                 transport.report("refused a peer connection from \(context.remoteAddress?.description ?? "?"): \(why)")
                 let channel = context.channel
-                context.writeAndFlush(wrapOutboundOut(channel.allocator.buffer(bytes: PeerCodec.encode(.refuse(why)))))
+                let answer: PeerFrame = transport.isRemoved(from) && cluster == transport.clusterID ? .removed : .refuse(why)
+                context.writeAndFlush(wrapOutboundOut(channel.allocator.buffer(bytes: PeerCodec.encode(answer))))
                     .whenComplete { _ in channel.close(promise: nil) }
                 return
             }
             peer = from
+            transport.accepted(context.channel, from: from)
             context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(bytes: PeerCodec.encode(.welcome))), promise: nil)
         case (let from?, .messages(let ms)):
             // Only messages from the member that said hello, to this member.
             batch += ms.filter { $0.from == from && $0.to == transport.id }
-        case (let from?, .leaseCalls), (let from?, .leaseAnswers):
+        case (let from?, .leaderCalls), (let from?, .leaderAnswers):
             transport.deliver(frame, from: from)
+        case (nil, .join(let version, let urls)):
+            let answer = transport.answerJoin(version: version, peerURLs: urls)
+            let channel = context.channel
+            context.writeAndFlush(wrapOutboundOut(channel.allocator.buffer(bytes: PeerCodec.encode(answer))))
+                .whenComplete { _ in channel.close(promise: nil) }
         default:
             context.close(promise: nil)
         }

@@ -65,10 +65,6 @@ struct Store: AsyncParsableCommand {
         _ = try Self.hostPort(Self.urls(listenClientURLs).first ?? "")
         _ = try Self.hostPort(Self.urls(listenPeerURLs).first ?? "")
         for u in Self.urls(advertiseClientURLs) { _ = try Self.hostPort(u) }
-        if initialClusterState == "existing" && !FileManager.default.fileExists(atPath: "\(dataDir ?? "\(name).etcd")/member/wal") {
-            throw ValidationError("--initial-cluster-state existing with no data in \(dataDir ?? "\(name).etcd"): joining a "
-                + "running cluster is not supported yet (a member with data restarts from it with either state)")
-        }
     }
 
     static func urls(_ list: String) -> [String] { list.split(separator: ",").map(String.init) }
@@ -118,13 +114,44 @@ struct Store: AsyncParsableCommand {
         let initial = cluster.map { name, urls in
             ClusterMember(id: NodeID(Self.memberID(peerURLs: urls, token: initialClusterToken)), name: name, peerURLs: urls)
         }
-        let memberID = Self.memberID(peerURLs: cluster[name] ?? [], token: initialClusterToken)
-        // The cluster ID, as etcd's, follows from the initial members' IDs (and the token through them).
-        let clusterID = Self.id(initial.map(\.id.rawValue).sorted().map(String.init))
         let root = dataDir ?? "\(name).etcd"
+        let memberDirectory = "\(root)/member"
+        let identityPath = "\(memberDirectory)/identity"
+        var memberID = Self.memberID(peerURLs: cluster[name] ?? [], token: initialClusterToken)
+        // The cluster ID, as etcd's, follows from the initial members' IDs (and the token through them).
+        var clusterID = Self.id(initial.map(\.id.rawValue).sorted().map(String.init))
+        var join = false
+        var known: [ClusterMember] = []
+        if FileManager.default.fileExists(atPath: "\(memberDirectory)/wal") {
+            // A restart: the IDs are the ones this member was created with, whatever the flags say now.
+            if let saved = Self.readIdentity(identityPath) { (memberID, clusterID) = saved }
+        } else if initialClusterState == "existing" {
+            // A member added to a running cluster: ask the others who it is.
+            let others = cluster.filter { $0.key != name }.flatMap(\.value).compactMap { try? Self.hostPort($0) }
+            FileHandle.standardError.write(Data("capstan store: \(name): joining the cluster through \(others.map { "\($0.0):\($0.1)" }.joined(separator: ","))\n".utf8))
+            do {
+                let found = try await PeerTransport.discover(peerURLs: cluster[name] ?? [],
+                                                             at: others.map { PeerTransport.Address(host: $0.0, port: $0.1) })
+                (memberID, clusterID, known, join) = (found.memberID.rawValue, found.clusterID, found.members, true)
+            } catch {
+                FileHandle.standardError.write(Data("capstan store: cannot join the cluster: \(error)\n".utf8))
+                throw ExitCode(1)
+            }
+        }
+        do {
+            try FileManager.default.createDirectory(atPath: memberDirectory, withIntermediateDirectories: true)
+            if !FileManager.default.fileExists(atPath: identityPath) {
+                try Data("member \(String(memberID, radix: 16))\ncluster \(String(clusterID, radix: 16))\n".utf8)
+                    .write(to: URL(fileURLWithPath: identityPath), options: .atomic)
+            }
+        } catch {
+            FileHandle.standardError.write(Data("capstan store: cannot write \(identityPath): \(error.localizedDescription)\n".utf8))
+            throw ExitCode(1)
+        }
         // The Raft node ID is the etcd member ID, so Status can report the leader as etcd does.
-        var config = MemberConfig(id: NodeID(memberID), initialMembers: initial.map(\.id), dataDirectory: "\(root)/member")
+        var config = MemberConfig(id: NodeID(memberID), initialMembers: initial.map(\.id), dataDirectory: memberDirectory)
         config.bootstrapMembers = initial
+        config.join = join
         config.name = name
         config.clientURLs = Self.urls(advertiseClientURLs)
         config.tick = .milliseconds(heartbeatInterval)
@@ -136,15 +163,19 @@ struct Store: AsyncParsableCommand {
         let peers = PeerTransport(id: NodeID(memberID), clusterID: clusterID) { [name] line in
             FileHandle.standardError.write(Data("capstan store: \(name): \(line)\n".utf8))
         }
+        if join { Self.connect(peers, to: known, selfID: NodeID(memberID)) }
         let (peerHost, peerPort) = try Self.hostPort(Self.urls(listenPeerURLs).first ?? "")
         do { _ = try await peers.listen(host: peerHost, port: peerPort) } catch {
             FileHandle.standardError.write(Data("capstan store: cannot listen for peers on \(peerHost):\(peerPort): \(error)\n".utf8))
             throw ExitCode(1)
         }
         let member: Member
+        let removed = AsyncStream<Void>.makeStream()
         do {
-            member = try Member(config: config, transport: peers) { members in
-                Self.connect(peers, to: members, selfID: NodeID(memberID))
+            member = try Member(config: config, transport: peers) { [memberID] members in
+                Self.connect(peers, to: members.sorted, selfID: NodeID(memberID))
+                for id in members.removed { peers.removePeer(id) }
+                if members.removed.contains(NodeID(memberID)) { removed.continuation.yield() }
             }
         } catch {
             FileHandle.standardError.write(Data("capstan store: \(error)\n".utf8))
@@ -153,6 +184,8 @@ struct Store: AsyncParsableCommand {
         }
         peers.setReceiver { member.receive($0) }
         peers.setFrameReceiver { member.receive($0, from: $1) }
+        peers.setMembershipSource { member.members }
+        peers.setRemovedHandler { removed.continuation.yield() }
         let identity = MemberIdentity(clusterID: clusterID, memberID: memberID, name: name)
         let (host, port) = try Self.hostPort(Self.urls(listenClientURLs).first ?? "")
         let transport = HTTP2ServerTransport.Posix(
@@ -167,6 +200,9 @@ struct Store: AsyncParsableCommand {
         let server = GRPCServer(transport: transport, services: [
             KVService(member: member, identity: identity), MaintenanceService(member: member, identity: identity),
             WatchService(member: member, identity: identity), LeaseService(member: member, identity: identity),
+            ClusterService(member: member, identity: identity) { [initialClusterToken] urls in
+                Self.id(urls.sorted() + [initialClusterToken, String(UInt64(Date().timeIntervalSince1970 * 1e9))])
+            },
         ])
         let announcement = "capstan store: member \(name) (\(String(memberID, radix: 16))) serving clients on"
         let dataDirectory = config.dataDirectory
@@ -188,6 +224,15 @@ struct Store: AsyncParsableCommand {
                 server.beginGracefulShutdown()
                 return .stopping
             }
+            group.addTask { [name] in
+                for await _ in removed.stream {
+                    // As etcd does: a removed member stops serving.
+                    FileHandle.standardError.write(Data("capstan store: \(name): the member has been permanently removed from the cluster\n".utf8))
+                    server.beginGracefulShutdown()
+                    break
+                }
+                return .stopping
+            }
             // The server ends after a graceful shutdown or on its own: either way, stop waiting.
             while let finished = try await group.next() { if finished == .served { group.cancelAll() } }
         }
@@ -207,14 +252,24 @@ struct Store: AsyncParsableCommand {
         }
     }
 
-    /// Points the transport at every other member's first peer URL; forgets members that left.
+    /// Reads `<data-dir>/member/identity` (member and cluster IDs in hex), or nil.
+    static func readIdentity(_ path: String) -> (UInt64, UInt64)? {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
+        var values: [String: UInt64] = [:]
+        for line in text.split(separator: "\n") {
+            let parts = line.split(separator: " ")
+            if parts.count == 2, let v = UInt64(parts[1], radix: 16) { values[String(parts[0])] = v }
+        }
+        guard let m = values["member"], let c = values["cluster"] else { return nil }
+        return (m, c)
+    }
+
+    /// Points the transport at every other member's first peer URL (removed members are
+    /// forgotten by the caller, from the membership's removed IDs).
     static func connect(_ peers: PeerTransport, to members: [ClusterMember], selfID: NodeID) {
-        var present: Set<NodeID> = []
         for m in members where m.id != selfID {
-            present.insert(m.id)
             guard let url = m.peerURLs.first, let (host, port) = try? hostPort(url) else { continue }
             peers.setPeer(m.id, address: .init(host: host, port: port))
         }
-        for id in peers.peers.keys where !present.contains(id) { peers.removePeer(id) }
     }
 }

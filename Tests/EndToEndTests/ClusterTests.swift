@@ -70,6 +70,14 @@ import Testing
             try? FileManager.default.removeItem(atPath: base)
         }
 
+        /// The members' IDs in hex, as etcdctl prints them (m1, m2, m3).
+        func memberIDs() -> [String] {
+            (0..<3).map { i in
+                let out = (try? E.etcdctl(endpoints[i], ["endpoint", "status"]).1) ?? ""
+                return out.split(separator: ",").dropFirst().first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+            }
+        }
+
         /// (member ID, leader ID) as `endpoint status` reports them for one endpoint, or nil.
         func status(_ i: Int) -> (member: String, leader: String)? {
             guard let (code, out, _) = try? E.etcdctl(endpoints[i], ["endpoint", "status", "-w", "json", "--command-timeout", "1s"]),
@@ -215,6 +223,90 @@ extension ClusterTests {
         let (onceStatus, _, onceErr) = try E.etcdctl(c.endpoints[0], ["lease", "keep-alive", "--once", shortID])
         #expect(onceStatus != 0 && onceErr.contains("etcdserver: requested lease not found"), "\(onceErr)")
         #expect(try E.etcdctl(c.endpoints[0], ["lease", "keep-alive", shortID]).1 == "lease \(shortID) expired or revoked.\n")
+    }
+}
+
+extension ClusterTests {
+    /// etcdctl's member commands: a learner is added, started with
+    /// `--initial-cluster-state existing` (it finds its ID by asking the others), catches up,
+    /// is promoted, takes the leadership (move-leader), and is removed while leading: it stops,
+    /// and the three others go on. Errors are etcd's.
+    @Test func membersAreAddedPromotedAndRemoved() throws {
+        let capstan = try #require(E.capstanBinary(), "the capstan executable was not built")
+        _ = try #require(E.etcdctlBinary(), "etcdctl is missing: apt-get install -y etcd-client (what .ci/run does)")
+        let c = try Cluster(binary: capstan)
+        defer { c.shutdown() }
+        _ = try #require(c.leader(among: [0, 1, 2]), "no leader")
+        func ok(_ args: [String], on endpoints: String? = nil) throws -> String {
+            let (status, out, err) = try E.etcdctl(endpoints ?? c.all, args)
+            #expect(status == 0, "etcdctl \(args.joined(separator: " ")) failed: \(err)")
+            return out
+        }
+        func fails(_ args: [String], _ message: String, on endpoints: String? = nil) throws {
+            let (status, _, err) = try E.etcdctl(endpoints ?? c.all, args)
+            #expect(status != 0 && err.contains(message), "etcdctl \(args.joined(separator: " ")): \(err)")
+        }
+        // Every member published its name and client URL.
+        var list = try ok(["member", "list"])
+        for i in 0..<3 {
+            #expect(list.contains(", started, m\(i + 1), http://127.0.0.1:\(c.peerPorts[i]), http://127.0.0.1:\(c.clientPorts[i]), false"), "\(list)")
+        }
+        _ = try ok(["put", "before", "join"])
+
+        let ports = ClusterTests.freePorts(2)
+        let peerURL = "http://127.0.0.1:\(ports[1])"
+        let added = try ok(["member", "add", "m4", "--peer-urls", peerURL, "--learner"])
+        let id = String(try #require(added.firstMatch(of: /Member ([0-9a-f]+) added to cluster/)?.1, "\(added)"))
+        #expect(added.contains("ETCD_INITIAL_CLUSTER_STATE=\"existing\""))
+        list = try ok(["member", "list"])
+        #expect(list.contains("\(id), unstarted, , \(peerURL), , true"), "\(list)")
+        try fails(["member", "add", "m5", "--peer-urls", peerURL], "etcdserver: Peer URLs already exists")
+        try fails(["member", "add", "m5", "--peer-urls", "http://127.0.0.1:1", "--learner"], "etcdserver: too many learner members in cluster")
+        try fails(["member", "promote", "1234"], "etcdserver: member not found")
+        try fails(["member", "remove", "1234"], "etcdserver: member not found")
+        try fails(["member", "update", "1234", "--peer-urls", "http://127.0.0.1:2"], "etcdserver: member not found")
+
+        let initial = (0..<3).map { "m\($0 + 1)=http://127.0.0.1:\(c.peerPorts[$0])" }.joined(separator: ",") + ",m4=\(peerURL)"
+        let m4 = try E.StoreProcess(binary: capstan, dataDir: "\(c.base)/m4.etcd", arguments: [
+            "--name", "m4", "--listen-client-urls", "http://127.0.0.1:\(ports[0])", "--advertise-client-urls", "http://127.0.0.1:\(ports[0])",
+            "--listen-peer-urls", peerURL, "--initial-advertise-peer-urls", peerURL,
+            "--initial-cluster", initial, "--initial-cluster-token", "e2e-cluster", "--initial-cluster-state", "existing",
+        ])
+        defer { m4.stop() }
+        let m4Endpoint = "127.0.0.1:\(ports[0])"
+        // It catches up from the leader's log (a serializable read on it sees the earlier write).
+        var seen = ""
+        let deadline = Date().addingTimeInterval(30)
+        repeat {
+            seen = try E.etcdctl(m4Endpoint, ["get", "before", "--print-value-only", "--consistency", "s"]).1
+            if seen != "join\n" { usleep(100_000) }
+        } while seen != "join\n" && Date() < deadline
+        #expect(seen == "join\n")
+        #expect(try ok(["endpoint", "status"], on: m4Endpoint).contains(", true, ") , "a learner says so in its status")
+        try fails(["member", "promote", c.memberIDs()[0]], "etcdserver: can only promote a learner member")
+        // Promotion waits until the leader sees the learner in sync; retry as an operator would.
+        var promoted = ""
+        let promoteDeadline = Date().addingTimeInterval(30)
+        repeat {
+            let (status, out, _) = try E.etcdctl(c.all, ["member", "promote", id])
+            if status == 0 { promoted = out } else { usleep(200_000) }
+        } while promoted.isEmpty && Date() < promoteDeadline
+        #expect(promoted.contains("Member \(id) promoted in cluster"), "\(promoted)")
+        #expect(try ok(["member", "list"]).contains("\(id), started, m4, \(peerURL), http://127.0.0.1:\(ports[0]), false"))
+
+        // Leadership moves to the new member; then it is removed while it leads.
+        let moved = try ok(["move-leader", id], on: c.all + "," + m4Endpoint)
+        #expect(moved.contains("Leadership transferred from") && moved.hasSuffix(" to \(id)\n"), "\(moved)")
+        try fails(["move-leader", "1234"], "etcdserver: bad leader transferee", on: c.all + "," + m4Endpoint)
+        #expect(try ok(["member", "remove", id], on: c.all + "," + m4Endpoint).contains("Member \(id) removed from cluster"))
+        let stopDeadline = Date().addingTimeInterval(20)
+        while m4.process.isRunning && Date() < stopDeadline { usleep(100_000) }
+        #expect(!m4.process.isRunning, "a removed member stops")
+        let log = (try? String(contentsOfFile: "\(c.base)/m4.etcd.log", encoding: .utf8)) ?? ""
+        #expect(log.contains("the member has been permanently removed from the cluster"))
+        #expect(c.leader(among: [0, 1, 2]) != nil)
+        #expect(try ok(["put", "after", "remove"]) == "OK\n")
+        #expect(try ok(["member", "list"]).split(separator: "\n").count == 3)
     }
 }
 

@@ -25,17 +25,17 @@ import Testing
         _ = try await c.write(via: follower, .put(PutRequest(key: b("dropped"), value: b("1"), lease: 200)))
         #expect(f.leaseIDs == [100, 200])
         // TimeToLive through the follower comes from the leader's clock.
-        guard case .timeToLive(let ttl) = try await f.leaseCall(.timeToLive(lease: 200, keys: true)) else {
+        guard case .timeToLive(let ttl) = try await f.leaderCall(.timeToLive(lease: 200, keys: true)) else {
             Issue.record("no TimeToLive answer")
             return
         }
         #expect(ttl.grantedTTL == 2 && ttl.ttl <= 2 && ttl.keys == [b("dropped")])
-        #expect(try await f.leaseCall(.timeToLive(lease: 999, keys: false)) == .notFound)
-        #expect(try await f.leaseCall(.renew(lease: 999)) == .notFound)
+        #expect(try await f.leaderCall(.timeToLive(lease: 999, keys: false)) == .notFound)
+        #expect(try await f.leaderCall(.renew(lease: 999)) == .notFound)
         // Renew lease 100 through the follower every 0.5 s for 4 s; lease 200 is left alone.
         let start = ContinuousClock.now
         while ContinuousClock.now - start < .seconds(4) {
-            #expect(try await f.leaseCall(.renew(lease: 100)) == .renewed(ttl: 2))
+            #expect(try await f.leaderCall(.renew(lease: 100)) == .renewed(ttl: 2))
             try await Task.sleep(for: .milliseconds(500))
         }
         // Lease 200 expired: the leader revoked it through the log, on every member.
@@ -57,6 +57,6 @@ import Testing
             try await Task.sleep(for: .milliseconds(50))
         }
         for m in c.members.values { #expect(m.leaseIDs.isEmpty) }
-        #expect(try await c.members[next]!.leaseCall(.renew(lease: 100)) == .notFound)
+        #expect(try await c.members[next]!.leaderCall(.renew(lease: 100)) == .notFound)
     }
 }

@@ -17,11 +17,11 @@ import Testing
         let frames: [PeerFrame] = [
             .hello(version: 1, clusterID: 0x1234_5678_9ABC, from: 3, to: 4), .welcome, .refuse("cluster ID mismatch ✗"),
             .messages([]), .messages([Self.sample, Message(kind: .heartbeat, from: 1, to: 2, term: 1, commit: 3, context: 8)]),
-            .leaseCalls([ForwardedLeaseCall(request: 1, from: 2, call: .renew(lease: -5)),
-                         ForwardedLeaseCall(request: 2, from: 2, call: .timeToLive(lease: 7, keys: true))]),
-            .leaseAnswers([LeaseCallAnswer(request: 1, result: .renewed(ttl: 60)), LeaseCallAnswer(request: 2, result: .notFound),
-                           LeaseCallAnswer(request: 3, result: .notLeader),
-                           LeaseCallAnswer(request: 4, result: .timeToLive(.init(id: 7, ttl: 3, grantedTTL: 10, keys: [b("a"), []])))]),
+            .leaderCalls([ForwardedLeaderCall(request: 1, from: 2, call: .renew(lease: -5)),
+                         ForwardedLeaderCall(request: 2, from: 2, call: .timeToLive(lease: 7, keys: true))]),
+            .leaderAnswers([LeaderCallAnswer(request: 1, result: .renewed(ttl: 60)), LeaderCallAnswer(request: 2, result: .notFound),
+                           LeaderCallAnswer(request: 3, result: .notLeader),
+                           LeaderCallAnswer(request: 4, result: .timeToLive(.init(id: 7, ttl: 3, grantedTTL: 10, keys: [b("a"), []])))]),
         ]
         for f in frames {
             let bytes = PeerCodec.encode(f)
@@ -146,7 +146,7 @@ final class LogLines: @unchecked Sendable {
             c.clientURLs = ["http://127.0.0.1:\(2379 + Int(id.rawValue))"]
             let t = transports[id]!
             let m = try Member(config: c, transport: t) { list in
-                for other in list where other.id != id { t.setPeer(other.id, address: addresses[other.id]!) }
+                for other in list.sorted where other.id != id { t.setPeer(other.id, address: addresses[other.id]!) }
             }
             t.setReceiver { m.receive($0) }
             members[id] = m

@@ -1,0 +1,100 @@
+public import MVCC
+public import Raft
+
+/// A request only the leader can answer. Only the leader keeps the lease clock (when each
+/// lease expires): a keep-alive renews a lease's deadline, TimeToLive reads it. Only the leader
+/// knows how far a learner has replicated (whether it may be promoted). A follower forwards such
+/// a call to the leader over the peer transport.
+public enum LeaderCall: Equatable, Sendable {
+    case renew(lease: Int64)
+    case timeToLive(lease: Int64, keys: Bool)
+    /// Whether a learner's log is close enough to the leader's to promote it (etcd: 90%).
+    case learnerReady(member: NodeID)
+}
+
+/// What a lease call gave.
+public enum LeaderCallResult: Equatable, Sendable {
+    /// A renewed lease: the TTL it was granted, now counting from the renewal.
+    case renewed(ttl: Int64)
+    case timeToLive(LeaseTimeToLiveResponse)
+    case notFound
+    case ready(Bool)
+    /// The member asked is not the leader (any more): the caller asks again.
+    case notLeader
+}
+
+/// A call forwarded from a follower to the leader; the answer carries the same `request`.
+public struct ForwardedLeaderCall: Equatable, Sendable {
+    public var request: UInt64
+    public var from: NodeID
+    public var call: LeaderCall
+    public init(request: UInt64, from: NodeID, call: LeaderCall) {
+        self.request = request
+        self.from = from
+        self.call = call
+    }
+}
+
+public struct LeaderCallAnswer: Equatable, Sendable {
+    public var request: UInt64
+    public var result: LeaderCallResult
+    public init(request: UInt64, result: LeaderCallResult) {
+        self.request = request
+        self.result = result
+    }
+}
+
+extension PeerCodec {
+    static func leaderCall(_ c: ForwardedLeaderCall, into w: inout RequestCodec.Writer) {
+        w.int(c.request); w.int(c.from.rawValue)
+        switch c.call {
+        case .renew(let id): w.byte(0); w.int(id)
+        case .timeToLive(let id, let keys): w.byte(1); w.int(id); w.bool(keys)
+        case .learnerReady(let member): w.byte(2); w.int(member.rawValue)
+        }
+    }
+
+    static func leaderCall(from r: inout RequestCodec.Reader) throws(RequestCodec.DecodeError) -> ForwardedLeaderCall {
+        let request: UInt64 = try r.int(), from = NodeID(try r.int())
+        let at = r.offset
+        switch try r.byte() {
+        case 0: return ForwardedLeaderCall(request: request, from: from, call: .renew(lease: try r.int()))
+        case 1: return ForwardedLeaderCall(request: request, from: from, call: .timeToLive(lease: try r.int(), keys: try r.bool()))
+        case 2: return ForwardedLeaderCall(request: request, from: from, call: .learnerReady(member: NodeID(try r.int())))
+        default: throw .init(offset: at, what: "lease call type")
+        }
+    }
+
+    static func leaderAnswer(_ a: LeaderCallAnswer, into w: inout RequestCodec.Writer) {
+        w.int(a.request)
+        switch a.result {
+        case .renewed(let ttl): w.byte(0); w.int(ttl)
+        case .timeToLive(let t):
+            w.byte(1); w.int(t.id); w.int(t.ttl); w.int(t.grantedTTL)
+            w.int(UInt32(t.keys.count))
+            for k in t.keys { w.bytes(k) }
+        case .notFound: w.byte(2)
+        case .notLeader: w.byte(3)
+        case .ready(let ok): w.byte(4); w.bool(ok)
+        }
+    }
+
+    static func leaderAnswer(from r: inout RequestCodec.Reader) throws(RequestCodec.DecodeError) -> LeaderCallAnswer {
+        let request: UInt64 = try r.int()
+        let at = r.offset
+        switch try r.byte() {
+        case 0: return LeaderCallAnswer(request: request, result: .renewed(ttl: try r.int()))
+        case 1:
+            let id: Int64 = try r.int(), ttl: Int64 = try r.int(), granted: Int64 = try r.int()
+            let n = Int(try r.int() as UInt32)
+            guard n <= (r.data.count - r.offset) / 4 else { throw .init(offset: r.offset, what: "key count \(n)") }
+            var keys: [[UInt8]] = []
+            for _ in 0..<n { keys.append(try r.bytes()) }
+            return LeaderCallAnswer(request: request, result: .timeToLive(LeaseTimeToLiveResponse(id: id, ttl: ttl, grantedTTL: granted, keys: keys)))
+        case 2: return LeaderCallAnswer(request: request, result: .notFound)
+        case 3: return LeaderCallAnswer(request: request, result: .notLeader)
+        case 4: return LeaderCallAnswer(request: request, result: .ready(try r.bool()))
+        default: throw .init(offset: at, what: "lease answer type")
+        }
+    }
+}
