@@ -188,9 +188,23 @@ public struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol
         return out
     }
 
+    /// The applied state as one Capstan snapshot file (`SnapshotFile`), streamed in 32 KiB
+    /// pieces with the bytes remaining after each, as etcd streams its database.
     public func snapshot(request: Etcdserverpb_SnapshotRequest, response: RPCWriter<Etcdserverpb_SnapshotResponse>,
                          context: ServerContext) async throws {
-        throw RPCError(code: .unimplemented, message: "etcdserver: snapshot streaming is not supported yet")
+        let file: [UInt8]
+        do { file = try await member.snapshotFile() } catch { throw rpcError(error) }
+        let header = Wire.header(member.header(identity), revision: member.status.revision)
+        var offset = 0
+        repeat {
+            let end = min(offset + 32 * 1024, file.count)
+            var piece = Etcdserverpb_SnapshotResponse()
+            piece.header = header
+            piece.blob = Data(file[offset..<end])
+            piece.remainingBytes = UInt64(file.count - end)
+            try await response.write(piece)
+            offset = end
+        } while offset < file.count
     }
 
     /// Only the leader hands over leadership (etcd answers "not leader" elsewhere; etcdctl

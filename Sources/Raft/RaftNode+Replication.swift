@@ -145,7 +145,7 @@ extension RaftNode {
             progress[message.from]!.inflights.freeFirst()
         }
         if progress[message.from]!.match < log.lastIndex() {
-            sendAppend(to: message.from, sendIfEmpty: false)
+            sendAppend(to: message.from, sendIfEmpty: true)
         }
         if message.context != 0 { acknowledgeRead(from: message.from, requestID: message.context) }
     }

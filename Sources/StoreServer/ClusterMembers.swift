@@ -42,6 +42,11 @@ public struct ClusterMembers: Equatable, Sendable {
 
     public init() {}
 
+    public init(members: [ClusterMember], removed: Set<NodeID>) {
+        self.members = Dictionary(members.map { ($0.id, $0) }, uniquingKeysWith: { _, b in b })
+        self.removed = removed
+    }
+
     public var sorted: [ClusterMember] { members.values.sorted { $0.id < $1.id } }
 
     public subscript(id: NodeID) -> ClusterMember? { members[id] }

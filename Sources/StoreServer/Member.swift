@@ -25,6 +25,8 @@ public struct MemberConfig: Sendable {
     public var watchLimits = WatchLimits()
     /// Proposals and reads waiting at once; more are refused (`overloaded`) rather than queued.
     public var maxPending = 100_000
+    /// Applied entries between snapshots; each snapshot compacts the log (etcd's `--snapshot-count`).
+    public var snapshotCount = 100_000
     /// The initial members with their names and peer URLs (etcd's `--initial-cluster`): when
     /// set, the bootstrap membership entries carry them, and `initialMembers` is ignored.
     public var bootstrapMembers: [ClusterMember] = []
@@ -93,7 +95,7 @@ public final class Member: @unchecked Sendable {
 
     // Owned by the loop thread.
     private var raft: RaftNode
-    private let store: KVStore
+    private var store: KVStore
     private var nextReadRound: UInt64 = 0
     /// ReadIndex rounds in flight: when each was asked, and the reads waiting for it.
     private var readRounds: [UInt64: (asked: ContinuousClock.Instant, waiters: [ReadWaiter])] = [:]
@@ -103,7 +105,14 @@ public final class Member: @unchecked Sendable {
     private var heldProposals: [(UInt64, [UInt8])] = []
     /// Readys in the order handed out, until each and every one before it is durable: only then
     /// may `persisted` be reported and the messages that wait for durability go out.
-    private var persistQueue: [(number: UInt64, messages: [Message], durable: Bool)] = []
+    private var persistQueue: [(number: UInt64, messages: [Message], durable: Bool, snapshot: Snapshot?)] = []
+    /// The index of the newest snapshot, and whether one is being written.
+    private var snapshotIndex: LogIndex = 0
+    private var snapshotting = false
+    /// When this leader last sent each member a snapshot. The transport does not report
+    /// delivery: a snapshot not acknowledged within a few election timeouts is reported lost,
+    /// so the core sends another rather than waiting forever.
+    private var snapshotsSent: [NodeID: ContinuousClock.Instant] = [:]
     private var heldReads: [ReadWaiter] = []
     private var cluster = ClusterMembers()
     /// When each lease expires: kept by the leader only (see `LeaseClock`).
@@ -143,6 +152,9 @@ public final class Member: @unchecked Sendable {
         case messages([Message])
         case leaderCall(LeaderCallWaiter)
         case confChange(ConfChangeWaiter)
+        /// A snapshot written, or why it failed.
+        case snapshotTaken(LogIndex, failure: String?)
+        case snapshotFile(CheckedContinuation<[UInt8], any Error>)
         case transfer(TransferWaiter)
         case leaderCalls([ForwardedLeaderCall], from: NodeID)
         case leaderAnswers([LeaderCallAnswer])
@@ -197,7 +209,10 @@ public final class Member: @unchecked Sendable {
         do { opened = try DiskLogStorage.open(directory: config.dataDirectory) } catch { throw .storage(error.description) }
         storage = opened.0
         if let snapshot = opened.1 {
-            do { store = try MVCCSnapshot.decode(snapshot.data, limits: config.limits) } catch { throw .storage(error.description) }
+            do { (store, cluster) = try MemberSnapshot.decode(snapshot.data, limits: config.limits) } catch {
+                throw .storage("snapshot at index \(snapshot.metadata.index) in \(config.dataDirectory)/snap: \(error.description)")
+            }
+            snapshotIndex = snapshot.metadata.index
         } else {
             store = KVStore(limits: config.limits)
         }
@@ -231,6 +246,9 @@ public final class Member: @unchecked Sendable {
         } catch { throw .storage("raft: \(error)") }
         hub = WatchHub(revision: store.revision, limits: config.watchLimits)
         publisher = ViewPublisher(store.view)
+        leasesChanged = true
+        // Restored from a snapshot: the transport learns the members before any message.
+        if !cluster.members.isEmpty { membershipChanged() }
         let thread = Thread { [self] in run() }
         thread.name = "capstan-member-\(config.id.rawValue)"
         thread.start()
@@ -434,6 +452,11 @@ public final class Member: @unchecked Sendable {
                 raft.tick()
                 nextTick = max(nextTick + config.tick, clock.now)
                 expireWaiters(now: clock.now)
+                let snapshotTimeout = config.tick * (config.electionTicks * 3)
+                for (to, at) in snapshotsSent where clock.now - at >= snapshotTimeout {
+                    snapshotsSent[to] = nil
+                    raft.reportSnapshot(to: to, failed: true)
+                }
                 // A round that went unanswered (the request or its answer was lost between
                 // members, or the leader changed) is asked again, as etcd does after 500 ms.
                 for (round, r) in readRounds where clock.now - r.asked >= Self.readRetry {
@@ -449,6 +472,18 @@ public final class Member: @unchecked Sendable {
                 case .propose(let id, let data): proposals.append((id, data))
                 case .read: break
                 case .leaderCall(let w): leaderCallsNow.append(w)
+                case .snapshotTaken(let index, let failure):
+                    snapshotting = false
+                    // On failure the log stays as it was (nothing is lost); the next attempt
+                    // comes after another --snapshot-count entries.
+                    snapshotIndex = max(snapshotIndex, index)
+                    if let failure {
+                        FileHandle.standardError.write(Data("capstan store: snapshot at index \(index) failed: \(failure)\n".utf8))
+                    }
+                case .snapshotFile(let c):
+                    let applied = raft.appliedIndex
+                    let term = (try? storage.term(at: applied)) ?? raft.term
+                    c.resume(returning: SnapshotFile.encode(index: applied, term: term, memberSnapshot: MemberSnapshot.encode(store, cluster)))
                 case .confChange(let w):
                     if let refusal = check(w.change) { w.continuation.resume(throwing: MemberError.cluster(refusal)) } else { confChanges.append(w) }
                 case .transfer(let w):
@@ -539,10 +574,11 @@ public final class Member: @unchecked Sendable {
 
     private func handle(_ ready: Ready) {
         transport.send(ready.messages)
+        for m in ready.messages where m.kind == .snapshot { snapshotsSent[m.to] = .now }
         // A Ready with nothing to write is durable once every Ready before it is: it waits
         // in the queue behind writes still in flight (reporting it early would tell the core
         // that their entries are on disk).
-        persistQueue.append((ready.number, ready.persistedMessages, !ready.needsPersistence))
+        persistQueue.append((ready.number, ready.persistedMessages, !ready.needsPersistence, ready.snapshot))
         if ready.needsPersistence {
             let number = ready.number
             storage.save(entries: ready.entries, hardState: ready.hardState, snapshot: ready.snapshot) { [self] result in
@@ -553,11 +589,6 @@ public final class Member: @unchecked Sendable {
             }
         }
         reportDurable()
-        if ready.snapshot != nil {
-            // Installing a leader's snapshot is not built yet: leaders never compact their log,
-            // so they never send one.
-            failEverything(.storage("snapshot install is not supported yet"))
-        }
         var results: [(UInt64, Result<StateResult, MemberError>)] = []
         for entry in ready.committedEntries {
             switch entry.kind {
@@ -593,6 +624,7 @@ public final class Member: @unchecked Sendable {
             raft.applied(through: last.index)
             publisher.publish(store.view)
             hub.notify(store.view)
+            if !snapshotting && snapshotIndex.distance(to: last.index) >= config.snapshotCount { takeSnapshot(at: last.index) }
         }
         for rs in ready.readStates {
             if let round = readRounds.removeValue(forKey: rs.requestID) {
@@ -619,6 +651,26 @@ public final class Member: @unchecked Sendable {
     private func reportDurable() {
         while let first = persistQueue.first, first.durable {
             persistQueue.removeFirst()
+            if let snapshot = first.snapshot {
+                // The leader's snapshot is durable: it replaces the state machine and the
+                // membership before any later entry is applied.
+                do {
+                    (store, cluster) = try MemberSnapshot.decode(snapshot.data, limits: config.limits)
+                } catch {
+                    failEverything(.storage("cannot install the snapshot at index \(snapshot.metadata.index): \(error.description)"))
+                    lock.withLock { stopping = true }
+                    return
+                }
+                snapshotIndex = snapshot.metadata.index
+                leasesChanged = true
+                membershipChanged()
+                raft.persisted(first.number)
+                raft.applied(through: snapshot.metadata.index)
+                publisher.publish(store.view)
+                hub.notify(store.view)
+                transport.send(first.messages)
+                continue
+            }
             raft.persisted(first.number)
             transport.send(first.messages)
         }
@@ -656,6 +708,36 @@ public final class Member: @unchecked Sendable {
         } catch {
             return .failure(.mvcc(error))
         }
+    }
+
+    /// Saves a snapshot of the applied state at `index` and compacts the log through it (etcd's
+    /// `--snapshot-count`). The image is encoded here, on the loop thread (the state may not
+    /// change under it); the file and the WAL marker are written on another thread.
+    private func takeSnapshot(at index: LogIndex) {
+        snapshotting = true
+        let data = MemberSnapshot.encode(store, cluster)
+        let confState = raft.confState
+        let storage = storage
+        Task.detached { [self] in
+            var failure: String?
+            do { _ = try await storage.createSnapshot(at: index, confState: confState, data: data) } catch {
+                failure = "\(error)"
+            }
+            post(.snapshotTaken(index, failure: failure))
+        }
+    }
+
+    /// The applied state as a snapshot file (Maintenance.Snapshot, `etcdctl snapshot save`).
+    public func snapshotFile() async throws(MemberError) -> [UInt8] {
+        do {
+            return try await withCheckedThrowingContinuation { (c: CheckedContinuation<[UInt8], any Error>) in
+                lock.lock()
+                defer { lock.unlock() }
+                if stopping { c.resume(throwing: MemberError.stopped); return }
+                inbox.append(.snapshotFile(c))
+                lock.signal()
+            }
+        } catch let e as MemberError { throw e } catch { throw .storage("\(error)") }
     }
 
     /// Why a membership change is refused by the membership as applied here, or nil.
@@ -843,10 +925,11 @@ public final class Member: @unchecked Sendable {
             pendingReads.removeAll()
             var calls: [LeaderCallWaiter] = []
             var others: [Event] = []
-            inbox.removeAll { e in
-                switch e {
+            inbox.removeAll { event in
+                switch event {
                 case .leaderCall(let c): calls.append(c); return true
-                case .confChange, .transfer: others.append(e); return true
+                case .confChange, .transfer: others.append(event); return true
+                case .snapshotFile(let c): c.resume(throwing: e); return true
                 default: return false
                 }
             }

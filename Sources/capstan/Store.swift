@@ -33,7 +33,7 @@ struct Store: AsyncParsableCommand {
     @Option(name: .customLong("initial-cluster-state"), help: "new or existing.") var initialClusterState = "new"
     @Option(name: .customLong("heartbeat-interval"), help: "Time (ms) of a heartbeat interval.") var heartbeatInterval = 100
     @Option(name: .customLong("election-timeout"), help: "Time (ms) for an election to time out.") var electionTimeout = 1000
-    @Option(name: .customLong("snapshot-count"), help: "Committed transactions between snapshots (accepted; log compaction is not built yet).")
+    @Option(name: .customLong("snapshot-count"), help: "Applied entries between snapshots (each compacts the log).")
     var snapshotCount = 100_000
     @Option(name: .customLong("quota-backend-bytes"), help: "Raise the NOSPACE alarm when the store exceeds this size (0: 2 GiB).")
     var quotaBackendBytes: Int64 = 0
@@ -70,7 +70,11 @@ struct Store: AsyncParsableCommand {
     static func urls(_ list: String) -> [String] { list.split(separator: ",").map(String.init) }
 
     func parseCluster() throws -> [String: [String]] {
-        let spec = initialCluster ?? "\(name)=\(initialAdvertisePeerURLs)"
+        try Self.parseCluster(initialCluster ?? "\(name)=\(initialAdvertisePeerURLs)")
+    }
+
+    /// `name=url,name=url,...` (a name may appear with several URLs).
+    static func parseCluster(_ spec: String) throws -> [String: [String]] {
         var out: [String: [String]] = [:]
         for item in spec.split(separator: ",") {
             let parts = item.split(separator: "=", maxSplits: 1)
@@ -157,6 +161,7 @@ struct Store: AsyncParsableCommand {
         config.tick = .milliseconds(heartbeatInterval)
         config.electionTicks = max(electionTimeout / heartbeatInterval, 2)
         config.limits.maxTxnOps = maxTxnOps
+        config.snapshotCount = max(snapshotCount, 1)
         // etcd's minimum lease TTL: one and a half election timeouts, in whole seconds rounded up.
         config.limits.minLeaseTTL = Int64((3 * electionTimeout / 2 + 999) / 1000)
         if quotaBackendBytes > 0 { config.limits.quotaBytes = quotaBackendBytes }

@@ -37,8 +37,11 @@ import Testing
             var process: E.StoreProcess?
         }
 
-        init(binary: String) throws {
+        let extraArguments: [String]
+
+        init(binary: String, extraArguments: [String] = []) throws {
             self.binary = binary
+            self.extraArguments = extraArguments
             base = FileManager.default.temporaryDirectory.appendingPathComponent("capstan-cluster-\(UInt64.random(in: 0...UInt64.max))").path
             try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
             let ports = ClusterTests.freePorts(6)
@@ -62,7 +65,7 @@ import Testing
                 "--listen-peer-urls", "http://127.0.0.1:\(peerPorts[i])",
                 "--initial-advertise-peer-urls", "http://127.0.0.1:\(peerPorts[i])",
                 "--initial-cluster", cluster, "--initial-cluster-token", "e2e-cluster", "--initial-cluster-state", state,
-            ])
+            ] + extraArguments)
         }
 
         func shutdown() {
@@ -307,6 +310,95 @@ extension ClusterTests {
         #expect(c.leader(among: [0, 1, 2]) != nil)
         #expect(try ok(["put", "after", "remove"]) == "OK\n")
         #expect(try ok(["member", "list"]).split(separator: "\n").count == 3)
+    }
+}
+
+extension ClusterTests {
+    /// With a small --snapshot-count the leader compacts its log: a member that was down while
+    /// it did catches up by snapshot. `etcdctl snapshot save` then gives a file that
+    /// `capstan snapshot restore` turns into a new member with the same keys and leases.
+    @Test func farBehindMembersCatchUpBySnapshotAndSnapshotsRestore() throws {
+        let capstan = try #require(E.capstanBinary(), "the capstan executable was not built")
+        _ = try #require(E.etcdctlBinary(), "etcdctl is missing: apt-get install -y etcd-client (what .ci/run does)")
+        let c = try Cluster(binary: capstan, extraArguments: ["--snapshot-count", "20"])
+        defer { c.shutdown() }
+        let leader = try #require(c.leader(among: [0, 1, 2]), "no leader")
+        let behind = (leader + 1) % 3
+        let up = [0, 1, 2].filter { $0 != behind }.map { c.endpoints[$0] }.joined(separator: ",")
+        func ok(_ endpoints: String, _ args: [String]) throws -> String {
+            let (status, out, err) = try E.etcdctl(endpoints, args)
+            #expect(status == 0, "etcdctl \(args.joined(separator: " ")) failed: \(err)")
+            return out
+        }
+        for i in 0..<10 { _ = try ok(c.all, ["put", "k\(i)", "v\(i)"]) }
+        c.members[behind].process?.kill9()
+        for i in 10..<80 { _ = try ok(up, ["put", "k\(i)", "v\(i)"]) }
+        let granted = try ok(up, ["lease", "grant", "600"])
+        let lease = String(try #require(granted.firstMatch(of: /lease ([0-9a-f]+) granted/)?.1))
+        _ = try ok(up, ["put", "leased", "x", "--lease", lease])
+        // The leader compacted past what the stopped member has.
+        let snapDir = "\(c.base)/m\(leader + 1).etcd/member/snap"
+        let leaderSnaps = try FileManager.default.contentsOfDirectory(atPath: snapDir).filter { $0.hasSuffix(".snap") }
+        #expect(!leaderSnaps.isEmpty, "the leader took no snapshot")
+        try c.start(behind)
+        let deadline = Date().addingTimeInterval(30)
+        var seen = ""
+        repeat {
+            seen = try E.etcdctl(c.endpoints[behind], ["get", "k79", "--print-value-only", "--consistency", "s"]).1
+            if seen != "v79\n" { usleep(100_000) }
+        } while seen != "v79\n" && Date() < deadline
+        #expect(seen == "v79\n", "the restarted member did not catch up")
+        let installed = try FileManager.default.contentsOfDirectory(atPath: "\(c.base)/m\(behind + 1).etcd/member/snap")
+        #expect(installed.contains { leaderSnaps.contains($0) }, "no snapshot from the leader was installed: \(installed) vs \(leaderSnaps)")
+        let hashes = try ok(c.all, ["endpoint", "hashkv", "-w", "json"])
+        let values = hashes.matches(of: /"hash":(\d+)/).map { String($0.1) }
+        #expect(values.count == 3 && Set(values).count == 1, "\(hashes)")
+
+        // Snapshot save from a follower, restore into a new single-member cluster.
+        let file = "\(c.base)/saved.db"
+        let (saveStatus, saveOut, saveErr) = try E.etcdctl(c.endpoints[behind], ["snapshot", "save", file])
+        #expect(saveStatus == 0 && saveOut.contains("Snapshot saved at \(file)"), "\(saveOut)\(saveErr)")
+        let ports = ClusterTests.freePorts(2)
+        let restore = Process()
+        restore.executableURL = URL(fileURLWithPath: capstan)
+        restore.arguments = ["snapshot", "restore", file, "--name", "r1", "--data-dir", "\(c.base)/r1.etcd",
+                             "--initial-cluster", "r1=http://127.0.0.1:\(ports[1])", "--initial-cluster-token", "restored",
+                             "--initial-advertise-peer-urls", "http://127.0.0.1:\(ports[1])"]
+        restore.standardOutput = FileHandle.nullDevice
+        try restore.run()
+        restore.waitUntilExit()
+        #expect(restore.terminationStatus == 0)
+        let restored = try E.StoreProcess(binary: capstan, dataDir: "\(c.base)/r1.etcd", arguments: [
+            "--name", "r1", "--listen-client-urls", "http://127.0.0.1:\(ports[0])", "--advertise-client-urls", "http://127.0.0.1:\(ports[0])",
+            "--listen-peer-urls", "http://127.0.0.1:\(ports[1])", "--initial-advertise-peer-urls", "http://127.0.0.1:\(ports[1])",
+            "--initial-cluster", "r1=http://127.0.0.1:\(ports[1])", "--initial-cluster-token", "restored",
+        ])
+        defer { restored.stop() }
+        let original = try ok(c.all, ["get", "", "--from-key", "-w", "fields"])
+        let copy = try ok(restored.endpoint, ["get", "", "--from-key", "-w", "fields"])
+        // Everything but the header's cluster, member and term.
+        func kvs(_ s: String) -> [Substring] {
+            s.split(separator: "\n").filter { !$0.hasPrefix("\"ClusterID\"") && !$0.hasPrefix("\"MemberID\"") && !$0.hasPrefix("\"RaftTerm\"") }
+        }
+        let same = kvs(copy) == kvs(original)
+        #expect(same, "the restored member's keys differ: \(kvs(copy).count) lines against \(kvs(original).count)")
+        #expect(try ok(restored.endpoint, ["lease", "list"]).contains(lease))
+        #expect(try ok(restored.endpoint, ["member", "list"]).contains("started, r1, http://127.0.0.1:\(ports[1])"))
+        // A damaged file is refused with the place of the damage.
+        var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: file)))
+        bytes[40] ^= 0xFF
+        try Data(bytes).write(to: URL(fileURLWithPath: file))
+        let bad = Process()
+        bad.executableURL = URL(fileURLWithPath: capstan)
+        bad.arguments = ["snapshot", "restore", file, "--name", "r2", "--data-dir", "\(c.base)/r2.etcd",
+                         "--initial-cluster", "r2=http://127.0.0.1:1", "--initial-advertise-peer-urls", "http://127.0.0.1:1"]
+        let errPath = "\(c.base)/bad.err"
+        _ = FileManager.default.createFile(atPath: errPath, contents: nil)
+        bad.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
+        try bad.run()
+        bad.waitUntilExit()
+        #expect(bad.terminationStatus != 0)
+        #expect(((try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "").contains("checksum mismatch at byte"))
     }
 }
 

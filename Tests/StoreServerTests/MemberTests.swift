@@ -48,10 +48,12 @@ final class LocalCluster: @unchecked Sendable {
     let requestTimeout: Duration
 
     let tickOverride: Duration?
+    var snapshotCount = 100_000
 
-    init(size: Int = 3, requestTimeout: Duration = .seconds(30), tickOverride: Duration? = nil) throws {
+    init(size: Int = 3, requestTimeout: Duration = .seconds(30), tickOverride: Duration? = nil, snapshotCount: Int = 100_000) throws {
         self.requestTimeout = requestTimeout
         self.tickOverride = tickOverride
+        self.snapshotCount = snapshotCount
         base = FileManager.default.temporaryDirectory.appendingPathComponent("capstan-member-\(UInt64.random(in: 0...UInt64.max))").path
         ids = (1...size).map { NodeID(UInt64($0)) }
         for id in ids { try start(id) }
@@ -63,6 +65,7 @@ final class LocalCluster: @unchecked Sendable {
         // 2-core machine does not miss heartbeats and change leaders in the middle of a test.
         c.tick = tickOverride ?? .milliseconds(50)
         c.requestTimeout = requestTimeout
+        c.snapshotCount = snapshotCount
         return c
     }
 
