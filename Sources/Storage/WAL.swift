@@ -84,6 +84,8 @@ public final class WAL: @unchecked Sendable {
     /// Appends in the last round: under heavy load, the next round waits a little for about
     /// half as many to gather (fewer, larger rounds; each round costs a write and a sync).
     private var lastRoundAppends = 0
+    /// Told how long each fsync of the log took (a member's metrics); set once, before use.
+    private let syncObserver = ObserverBox()
     /// Finished batches whose callers are still to be answered, oldest first; the completer
     /// thread answers them, so the writer starts the next round meanwhile.
     private let completions = ConditionLock()
@@ -337,9 +339,14 @@ public final class WAL: @unchecked Sendable {
             result.ends.append(result.positions.count)
         }
         try flush(&buffer, at: bufferStart)
+        let started = ContinuousClock.now
         try file.sync()
+        syncObserver.report(ContinuousClock.now - started)
         return result
     }
+
+    /// Calls `observer` with the duration of every fsync that ends a write round.
+    public func observeSyncs(_ observer: @escaping @Sendable (Duration) -> Void) { syncObserver.set(observer) }
 
     private func flush(_ buffer: inout [UInt8], at offset: Int) throws(StorageIOError) {
         guard !buffer.isEmpty else { return }
@@ -459,4 +466,23 @@ public final class WAL: @unchecked Sendable {
 
     /// The segment files, oldest first.
     public var segmentPaths: [String] { lock.withLock { segments.map(\.path) } }
+}
+
+/// An optional callback shared between the thread that sets it and the WAL's writer thread.
+final class ObserverBox: @unchecked Sendable {
+    private var mutex = pthread_mutex_t()
+    private var observer: (@Sendable (Duration) -> Void)?
+    init() { pthread_mutex_init(&mutex, nil) }
+    deinit { pthread_mutex_destroy(&mutex) }
+    func set(_ o: @escaping @Sendable (Duration) -> Void) {
+        pthread_mutex_lock(&mutex)
+        observer = o
+        pthread_mutex_unlock(&mutex)
+    }
+    func report(_ d: Duration) {
+        pthread_mutex_lock(&mutex)
+        let o = observer
+        pthread_mutex_unlock(&mutex)
+        o?(d)
+    }
 }

@@ -27,6 +27,8 @@ public struct MemberConfig: Sendable {
     public var maxPending = 100_000
     /// Applied entries between snapshots; each snapshot compacts the log (etcd's `--snapshot-count`).
     public var snapshotCount = 100_000
+    /// Where the member's metrics go (none by default).
+    public var metrics: MemberMetrics = .none
     /// The initial members with their names and peer URLs (etcd's `--initial-cluster`): when
     /// set, the bootstrap membership entries carry them, and `initialMembers` is ignored.
     public var bootstrapMembers: [ClusterMember] = []
@@ -147,6 +149,7 @@ public final class Member: @unchecked Sendable {
     private var membersValue: [ClusterMember] = []
     private var leaseIDsValue: [Int64] = []
     private var leasesChanged = false
+    private var lastLeader: NodeID = .none
 
     private enum Event {
         case messages([Message])
@@ -240,6 +243,8 @@ public final class Member: @unchecked Sendable {
         raftConfig.electionTicks = config.electionTicks
         raftConfig.heartbeatTicks = config.heartbeatTicks
         raftConfig.applied = opened.1?.metadata.index ?? 0
+        let metrics = config.metrics
+        storage.wal.observeSyncs { metrics.walFsync.recordNanoseconds(Self.nanoseconds($0)) }
         do {
             raft = try RaftNode(config: raftConfig, storage: storage,
                                 random: SeededRandom(seed: config.id.rawValue &* 0x9E37_79B9 &+ UInt64(DispatchTime.now().uptimeNanoseconds)))
@@ -549,6 +554,10 @@ public final class Member: @unchecked Sendable {
             }
             proposeConfChanges(tick: ticked)
             while let ready = raft.takeReady() { handle(ready) }
+            if raft.leader != lastLeader {
+                if raft.leader != .none { config.metrics.leaderChanges.increment() }
+                lastLeader = raft.leader
+            }
             serveConfirmedReads()
             leaseTurn(calls: leaderCallsNow, tick: ticked)
             if !transfers.isEmpty {
@@ -610,7 +619,9 @@ public final class Member: @unchecked Sendable {
                     // Every member refuses the same damaged entry the same way.
                     continue
                 }
+                let started = ContinuousClock.now
                 let result = apply(request)
+                config.metrics.apply.recordNanoseconds(Self.nanoseconds(ContinuousClock.now - started))
                 // Only the member that proposed it has a caller waiting for it.
                 if origin == config.id.rawValue { results.append((sequence, result)) }
             }
@@ -718,11 +729,13 @@ public final class Member: @unchecked Sendable {
         let data = MemberSnapshot.encode(store, cluster)
         let confState = raft.confState
         let storage = storage
+        let started = ContinuousClock.now
         Task.detached { [self] in
             var failure: String?
             do { _ = try await storage.createSnapshot(at: index, confState: confState, data: data) } catch {
                 failure = "\(error)"
             }
+            config.metrics.snapshotSave.recordNanoseconds(Self.nanoseconds(ContinuousClock.now - started))
             post(.snapshotTaken(index, failure: failure))
         }
     }
@@ -793,6 +806,13 @@ public final class Member: @unchecked Sendable {
     }
 
     static func nanoseconds() -> Int64 { Int64(DispatchTime.now().uptimeNanoseconds) }
+    static func nanoseconds(_ d: Duration) -> Int64 { d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000 }
+
+    /// Brings the metrics read at scrape time up to date (call before exporting them).
+    public func refreshMetrics() {
+        let pending = lock.withLock { writeWaiters.count + pendingReads.count }
+        config.metrics.refresh(status: status, pending: pending, watch: hub.stats)
+    }
 
     /// The leader's answer to a lease call; `notLeader` on any other member.
     private func answerLeaderCall(_ call: LeaderCall) -> LeaderCallResult {
@@ -886,6 +906,7 @@ public final class Member: @unchecked Sendable {
 
     private func fail(writes ids: [UInt64], _ e: MemberError) {
         let waiters = lock.withLock { ids.compactMap { writeWaiters.removeValue(forKey: $0) } }
+        if !waiters.isEmpty { config.metrics.proposalsFailed.increment(by: waiters.count) }
         for w in waiters { w.continuation.resume(throwing: e) }
     }
 
@@ -897,6 +918,7 @@ public final class Member: @unchecked Sendable {
             for id in gone.keys { writeWaiters[id] = nil }
             return Array(gone.values)
         }
+        if !expired.isEmpty { config.metrics.proposalsFailed.increment(by: expired.count) }
         for w in expired { w.continuation.resume(throwing: reason) }
         heldReads.removeAll { r in
             guard r.deadline <= now else { return false }
@@ -940,6 +962,7 @@ public final class Member: @unchecked Sendable {
             return (w, r, calls)
         }
         for c in calls { c.continuation.resume(returning: .notLeader) }
+        if !writes.isEmpty { config.metrics.proposalsFailed.increment(by: writes.count) }
         for w in writes { w.continuation.resume(throwing: e) }
         for r in reads + heldReads { r.continuation.resume(throwing: e) }
         heldReads.removeAll()

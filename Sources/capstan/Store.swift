@@ -5,6 +5,7 @@ import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
 import MVCC
+import Prometheus
 import Raft
 import StoreServer
 
@@ -39,6 +40,8 @@ struct Store: AsyncParsableCommand {
     var quotaBackendBytes: Int64 = 0
     @Option(name: .customLong("max-request-bytes"), help: "Maximum client request size in bytes.") var maxRequestBytes = 1_572_864
     @Option(name: .customLong("max-txn-ops"), help: "Maximum operations in one txn.") var maxTxnOps = 128
+    @Option(name: .customLong("listen-metrics-urls"), help: "URL to serve /metrics (Prometheus) and /health on (http only).")
+    var listenMetricsURLs: String?
     @Option(name: .customLong("logger"), help: "Accepted for etcd compatibility (zap); Capstan logs to standard error.") var logger = "zap"
     @Option(name: .customLong("log-outputs"), help: "Accepted for etcd compatibility.") var logOutputs = "stderr"
 
@@ -65,6 +68,7 @@ struct Store: AsyncParsableCommand {
         _ = try Self.hostPort(Self.urls(listenClientURLs).first ?? "")
         _ = try Self.hostPort(Self.urls(listenPeerURLs).first ?? "")
         for u in Self.urls(advertiseClientURLs) { _ = try Self.hostPort(u) }
+        if let m = listenMetricsURLs { _ = try Self.hostPort(Self.urls(m).first ?? "") }
     }
 
     static func urls(_ list: String) -> [String] { list.split(separator: ",").map(String.init) }
@@ -156,6 +160,10 @@ struct Store: AsyncParsableCommand {
         var config = MemberConfig(id: NodeID(memberID), initialMembers: initial.map(\.id), dataDirectory: memberDirectory)
         config.bootstrapMembers = initial
         config.join = join
+        let registry = PrometheusCollectorRegistry()
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.durationHistogramBuckets = MemberMetrics.durationBuckets
+        config.metrics = MemberMetrics(factory: factory)
         config.name = name
         config.clientURLs = Self.urls(advertiseClientURLs)
         config.tick = .milliseconds(heartbeatInterval)
@@ -211,6 +219,23 @@ struct Store: AsyncParsableCommand {
         ])
         let announcement = "capstan store: member \(name) (\(String(memberID, radix: 16))) serving clients on"
         let dataDirectory = config.dataDirectory
+        var metricsEndpoint: HTTPEndpoint?
+        if let m = listenMetricsURLs {
+            let (mhost, mport) = try Self.hostPort(Self.urls(m).first ?? "")
+            do {
+                let (endpoint, bound) = try await HTTPEndpoint.serve(host: mhost, port: mport) { path, _ in
+                    await Self.metricsAndHealth(path: path, member: member, registry: registry)
+                }
+                metricsEndpoint = endpoint
+                FileHandle.standardError.write(Data("capstan store: \(name): serving /metrics and /health on \(mhost):\(bound)\n".utf8))
+            } catch {
+                FileHandle.standardError.write(Data("capstan store: cannot listen for metrics on \(mhost):\(mport): \(error)\n".utf8))
+                member.stop()
+                peers.shutdown()
+                throw ExitCode(1)
+            }
+        }
+        defer { metricsEndpoint?.shutdown() }
         enum Finished { case served, announced, stopping }
         try await withThrowingTaskGroup(of: Finished.self) { group in
             group.addTask {
@@ -254,6 +279,33 @@ struct Store: AsyncParsableCommand {
             source.setEventHandler(handler: handler)
             source.resume()
             return source
+        }
+    }
+
+    /// `/metrics`: the Prometheus text format. `/health`: etcd's answer — unhealthy (503) with an
+    /// alarm raised, without a leader, or when a linearizable read fails (the member's request
+    /// timeout bounds the wait).
+    static func metricsAndHealth(path: String, member: Member, registry: PrometheusCollectorRegistry) async -> HTTPEndpoint.Response {
+        switch path {
+        case "/metrics":
+            member.refreshMetrics()
+            return .init(status: 200, contentType: "text/plain; version=0.0.4", body: registry.emitToBuffer())
+        case "/health":
+            func answer(_ healthy: Bool, _ reason: String) -> HTTPEndpoint.Response {
+                .init(status: healthy ? 200 : 503, contentType: "application/json",
+                      body: Array("{\"health\":\"\(healthy)\",\"reason\":\"\(reason)\"}".utf8))
+            }
+            let status = member.status
+            if let alarm = status.alarms.first { return answer(false, "ALARM \(alarm.alarm == .noSpace ? "NOSPACE" : "CORRUPT")") }
+            if status.leader == nil { return answer(false, "RAFT NO LEADER") }
+            do {
+                _ = try await member.range(RangeRequest(key: Array("health".utf8)))
+                return answer(true, "")
+            } catch {
+                return answer(false, "QGET ERROR:\(error)")
+            }
+        default:
+            return .init(status: 404, contentType: "text/plain", body: Array("404 page not found\n".utf8))
         }
     }
 

@@ -205,3 +205,44 @@ import Testing
         try fails(["txn"], "etcdserver: duplicate key given in txn request", stdin: "\nput a 1\nput a 2\n\n\n")
     }
 }
+
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+extension EtcdctlTests {
+    /// `--listen-metrics-urls`: Prometheus text on /metrics under etcd's metric names, etcd's
+    /// JSON on /health.
+    @Test func metricsAndHealthAreServed() async throws {
+        let capstan = try #require(Self.capstanBinary(), "the capstan executable was not built")
+        _ = try #require(Self.etcdctlBinary(), "etcdctl is missing: apt-get install -y etcd-client (what .ci/run does)")
+        let dataDir = FileManager.default.temporaryDirectory.appendingPathComponent("capstan-e2e-\(UInt64.random(in: 0...UInt64.max))").path
+        let store = try StoreProcess(binary: capstan, dataDir: dataDir, arguments: [
+            "--name", "metrics", "--listen-client-urls", "http://127.0.0.1:0", "--listen-peer-urls", "http://127.0.0.1:0",
+            "--listen-metrics-urls", "http://127.0.0.1:0", "--heartbeat-interval", "20", "--election-timeout", "200",
+        ])
+        defer { store.stop() }
+        let log = (try? String(contentsOfFile: dataDir + ".log", encoding: .utf8)) ?? ""
+        let address = String(try #require(log.firstMatch(of: /serving \/metrics and \/health on (\S+)\n/)?.1, "\(log)"))
+        for i in 0..<5 { _ = try Self.etcdctl(store.endpoint, ["put", "k\(i)", "v"]) }
+        func get(_ path: String) async throws -> (Int, String) {
+            let (data, response) = try await URLSession.shared.data(from: URL(string: "http://\(address)\(path)")!)
+            return ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data, as: UTF8.self))
+        }
+        let (healthStatus, health) = try await get("/health")
+        #expect(healthStatus == 200 && health == #"{"health":"true","reason":""}"#)
+        let (metricsStatus, metrics) = try await get("/metrics")
+        #expect(metricsStatus == 200)
+        for line in ["etcd_server_has_leader 1", "etcd_server_is_leader 1", "etcd_server_leader_changes_seen_total 1"] {
+            #expect(metrics.contains(line + "\n") || metrics.contains(line + ".0\n"), "\(line) missing")
+        }
+        for name in ["etcd_disk_wal_fsync_duration_seconds_count", "etcd_server_apply_duration_seconds_count",
+                     "etcd_server_proposals_committed_total", "etcd_server_proposals_applied_total", "etcd_server_proposals_failed_total",
+                     "etcd_mvcc_db_total_size_in_bytes", "etcd_debugging_mvcc_watcher_total", "capstan_server_raft_term"] {
+            #expect(metrics.contains("\n\(name) ") || metrics.contains("\(name){") || metrics.hasPrefix("\(name) "), "\(name) missing")
+        }
+        let applied = metrics.firstMatch(of: /\netcd_server_proposals_applied_total ([0-9.]+)\n/).flatMap { Double($0.1) } ?? 0
+        #expect(applied >= 5)
+        #expect(try await get("/nope").0 == 404)
+    }
+}
