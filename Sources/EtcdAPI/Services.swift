@@ -35,6 +35,7 @@ func rpcError(_ e: MemberError) -> RPCError {
     case .stopped: RPCError(code: .unavailable, message: e.description)
     case .overloaded: RPCError(code: .resourceExhausted, message: e.description)
     case .storage: RPCError(code: .internalError, message: e.description)
+    case .requestTooLarge: RPCError(code: .invalidArgument, message: e.description)
     case .cluster(let c):
         switch c {
         case .badURLs: RPCError(code: .invalidArgument, message: c.rawValue)

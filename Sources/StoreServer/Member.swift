@@ -27,6 +27,8 @@ public struct MemberConfig: Sendable {
     public var maxPending = 100_000
     /// Applied entries between snapshots; each snapshot compacts the log (etcd's `--snapshot-count`).
     public var snapshotCount = 100_000
+    /// The largest write (as it goes into the log) accepted (etcd's `--max-request-bytes`).
+    public var maxRequestBytes = 1_572_864
     /// Where the member's metrics go (none by default).
     public var metrics: MemberMetrics = .none
     /// The initial members with their names and peer URLs (etcd's `--initial-cluster`): when
@@ -55,6 +57,7 @@ public enum MemberError: Error, Equatable, Sendable, CustomStringConvertible {
     case overloaded
     case storage(String)
     case cluster(ClusterError)
+    case requestTooLarge
 
     public var description: String {
         switch self {
@@ -65,6 +68,7 @@ public enum MemberError: Error, Equatable, Sendable, CustomStringConvertible {
         case .overloaded: "etcdserver: too many requests"
         case .storage(let s): "etcdserver: storage failure: \(s)"
         case .cluster(let e): e.rawValue
+        case .requestTooLarge: "etcdserver: request is too large"
         }
     }
 }
@@ -388,8 +392,11 @@ public final class Member: @unchecked Sendable {
                 if stopping { c.resume(throwing: MemberError.stopped); return }
                 if writeWaiters.count + pendingReads.count >= config.maxPending { c.resume(throwing: MemberError.overloaded); return }
                 nextRequest += 1
+                let entry = RequestCodec.encode(origin: config.id.rawValue, sequence: nextRequest, request)
+                // etcd's --max-request-bytes, on the request as it goes into the log.
+                if entry.count - 16 > config.maxRequestBytes { c.resume(throwing: MemberError.requestTooLarge); return }
                 writeWaiters[nextRequest] = WriteWaiter(deadline: .now + config.requestTimeout, continuation: c)
-                inbox.append(.propose(nextRequest, RequestCodec.encode(origin: config.id.rawValue, sequence: nextRequest, request)))
+                inbox.append(.propose(nextRequest, entry))
                 lock.signal()
             }
         } catch let e as MemberError {

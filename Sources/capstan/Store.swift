@@ -170,6 +170,7 @@ struct Store: AsyncParsableCommand {
         config.electionTicks = max(electionTimeout / heartbeatInterval, 2)
         config.limits.maxTxnOps = maxTxnOps
         config.snapshotCount = max(snapshotCount, 1)
+        config.maxRequestBytes = maxRequestBytes
         // etcd's minimum lease TTL: one and a half election timeouts, in whole seconds rounded up.
         config.limits.minLeaseTTL = Int64((3 * electionTimeout / 2 + 999) / 1000)
         if quotaBackendBytes > 0 { config.limits.quotaBytes = quotaBackendBytes }
@@ -207,7 +208,9 @@ struct Store: AsyncParsableCommand {
             config: .defaults { c in
                 // etcd's clients ping every few seconds, with and without calls in flight.
                 c.connection.keepalive.clientBehavior = .init(minPingIntervalWithoutCalls: .seconds(1), allowWithoutCalls: true)
-                c.rpc.maxRequestPayloadSize = maxRequestBytes + 4096
+                // As etcd: gRPC takes up to 512 KiB more, so that a request over --max-request-bytes
+                // gets etcd's "request is too large" from the member rather than gRPC's limit.
+                c.rpc.maxRequestPayloadSize = maxRequestBytes + 512 * 1024
             }
         )
         let server = GRPCServer(transport: transport, services: [

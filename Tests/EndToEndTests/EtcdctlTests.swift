@@ -203,6 +203,9 @@ import Testing
         try fails(["compaction", "3"], "etcdserver: mvcc: required revision has been compacted")
         try fails(["put", "k", "v", "--lease", "1234"], "etcdserver: requested lease not found")
         try fails(["txn"], "etcdserver: duplicate key given in txn request", stdin: "\nput a 1\nput a 2\n\n\n")
+        // Over --max-request-bytes (1.5 MiB by default): etcd's own error, and nothing written.
+        try fails(["put", "big"], "etcdserver: request is too large", stdin: String(repeating: "x", count: 1_700_000))
+        #expect(try Self.etcdctl(ep, ["get", "big"]).1 == "")
     }
 }
 
