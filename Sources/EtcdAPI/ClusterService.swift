@@ -29,8 +29,9 @@ public struct ClusterService: Etcdserverpb_Cluster.SimpleServiceProtocol {
         return out
     }
 
+    /// etcd's Cluster responses carry no revision.
     private func header() -> Etcdserverpb_ResponseHeader {
-        Wire.header(member.header(identity), revision: member.status.revision)
+        Wire.header(member.header(identity), revision: 0)
     }
 
     /// etcd accepts peer URLs of the form scheme://host:port (http or https).

@@ -147,13 +147,15 @@ public enum Wire {
         var out = Etcdserverpb_TxnResponse()
         out.header = header(h, revision: r.revision)
         out.succeeded = r.succeeded
+        // As etcd: the responses inside a txn carry only the revision in their header.
+        let inner = ResponseHeaderInfo(clusterID: 0, memberID: 0, raftTerm: 0)
         out.responses = r.responses.map { op in
             var o = Etcdserverpb_ResponseOp()
             switch op {
-            case .range(let x): o.response = .responseRange(response(x, h))
-            case .put(let x): o.response = .responsePut(response(x, h))
-            case .deleteRange(let x): o.response = .responseDeleteRange(response(x, h))
-            case .txn(let x): o.response = .responseTxn(response(x, h))
+            case .range(let x): o.response = .responseRange(response(x, inner))
+            case .put(let x): o.response = .responsePut(response(x, inner))
+            case .deleteRange(let x): o.response = .responseDeleteRange(response(x, inner))
+            case .txn(let x): o.response = .responseTxn(response(x, inner))
             }
             return o
         }
