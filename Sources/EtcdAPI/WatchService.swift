@@ -17,9 +17,13 @@ struct WatchFrameSerializer: MessageSerializer {
 /// has some and written as they are.
 public struct WatchService: RegistrableRPCService {
     let member: Member
+    /// How often watchers that asked for progress notifications get one when nothing else was
+    /// sent (etcd's `--experimental-watch-progress-notify-interval`, 10 minutes by default).
+    let progressInterval: Duration
 
-    public init(member: Member, identity: MemberIdentity) {
+    public init(member: Member, identity: MemberIdentity, progressInterval: Duration = .seconds(600)) {
         self.member = member
+        self.progressInterval = progressInterval
         member.setIdentity(clusterID: identity.clusterID, memberID: identity.memberID)
     }
 
@@ -61,6 +65,12 @@ public struct WatchService: RegistrableRPCService {
                 }
                 // A client that closes its side still gets its events until it cancels the call.
                 while true { try await Task.sleep(for: .seconds(3600)) }
+            }
+            group.addTask { [progressInterval] in
+                while true {
+                    try await Task.sleep(for: progressInterval)
+                    hub.tickProgress([stream])
+                }
             }
             group.addTask {
                 for await _ in signals {

@@ -40,8 +40,15 @@ struct Store: AsyncParsableCommand {
     var quotaBackendBytes: Int64 = 0
     @Option(name: .customLong("max-request-bytes"), help: "Maximum client request size in bytes.") var maxRequestBytes = 1_572_864
     @Option(name: .customLong("max-txn-ops"), help: "Maximum operations in one txn.") var maxTxnOps = 128
+    @Option(name: .customLong("auto-compaction-mode"), help: "periodic or revision.") var autoCompactionMode = "periodic"
+    @Option(name: .customLong("auto-compaction-retention"),
+            help: "periodic: history to keep (e.g. 1h, 30m; a bare number is hours); revision: revisions to keep; 0 turns it off.")
+    var autoCompactionRetention = "0"
     @Option(name: .customLong("listen-metrics-urls"), help: "URL to serve /metrics (Prometheus) and /health on (http only).")
     var listenMetricsURLs: String?
+    @Option(name: .customLong("experimental-watch-progress-notify-interval"),
+            help: "How often watchers that asked for progress notifications get one (e.g. 10m, 5s).")
+    var watchProgressNotifyInterval = "10m"
     @Option(name: .customLong("logger"), help: "Accepted for etcd compatibility (zap); Capstan logs to standard error.") var logger = "zap"
     @Option(name: .customLong("log-outputs"), help: "Accepted for etcd compatibility.") var logOutputs = "stderr"
 
@@ -69,6 +76,46 @@ struct Store: AsyncParsableCommand {
         _ = try Self.hostPort(Self.urls(listenPeerURLs).first ?? "")
         for u in Self.urls(advertiseClientURLs) { _ = try Self.hostPort(u) }
         if let m = listenMetricsURLs { _ = try Self.hostPort(Self.urls(m).first ?? "") }
+        _ = try Self.duration(watchProgressNotifyInterval)
+        _ = try autoCompaction()
+    }
+
+    /// The auto-compaction the flags ask for, or nil when it is off.
+    func autoCompaction() throws -> AutoCompactor.Mode? {
+        switch autoCompactionMode {
+        case "periodic":
+            if autoCompactionRetention == "0" { return nil }
+            if let hours = Double(autoCompactionRetention) {
+                guard hours > 0 else { throw ValidationError("--auto-compaction-retention must not be negative") }
+                return .periodic(.milliseconds(Int64(hours * 3_600_000)))
+            }
+            return .periodic(try Self.duration(autoCompactionRetention))
+        case "revision":
+            guard let keep = Int64(autoCompactionRetention), keep >= 0 else {
+                throw ValidationError("--auto-compaction-retention must be a number of revisions in revision mode, not '\(autoCompactionRetention)'")
+            }
+            return keep == 0 ? nil : .revision(keep)
+        default:
+            throw ValidationError("--auto-compaction-mode must be 'periodic' or 'revision', not '\(autoCompactionMode)'")
+        }
+    }
+
+    /// Go's duration syntax as etcd's flags take it, for the common units: 500ms, 5s, 10m, 1h, 1h30m.
+    static func duration(_ text: String) throws -> Duration {
+        var total: Double = 0
+        var rest = Substring(text)
+        guard !rest.isEmpty else { throw ValidationError("'\(text)' is not a duration (e.g. 5s, 10m)") }
+        while !rest.isEmpty {
+            let number = rest.prefix { $0.isNumber || $0 == "." }
+            rest = rest.dropFirst(number.count)
+            let unit = rest.prefix { $0.isLetter }
+            rest = rest.dropFirst(unit.count)
+            let scale: Double? = ["ms": 0.001, "s": 1, "m": 60, "h": 3600][String(unit)]
+            guard let value = Double(number), let scale else { throw ValidationError("'\(text)' is not a duration (e.g. 5s, 10m)") }
+            total += value * scale
+        }
+        guard total > 0 else { throw ValidationError("'\(text)' must be longer than zero") }
+        return .milliseconds(Int64(total * 1000))
     }
 
     static func urls(_ list: String) -> [String] { list.split(separator: ",").map(String.init) }
@@ -199,6 +246,9 @@ struct Store: AsyncParsableCommand {
         peers.setReceiver { member.receive($0) }
         peers.setFrameReceiver { member.receive($0, from: $1) }
         peers.setMembershipSource { member.members }
+        let compactor = try autoCompaction().map { AutoCompactor(member: member, mode: $0) }
+        compactor?.start()
+        defer { compactor?.stop() }
         peers.setRemovedHandler { removed.continuation.yield() }
         let identity = MemberIdentity(clusterID: clusterID, memberID: memberID, name: name)
         let (host, port) = try Self.hostPort(Self.urls(listenClientURLs).first ?? "")
@@ -215,7 +265,8 @@ struct Store: AsyncParsableCommand {
         )
         let server = GRPCServer(transport: transport, services: [
             KVService(member: member, identity: identity), MaintenanceService(member: member, identity: identity),
-            WatchService(member: member, identity: identity), LeaseService(member: member, identity: identity),
+            WatchService(member: member, identity: identity, progressInterval: try Self.duration(watchProgressNotifyInterval)),
+            LeaseService(member: member, identity: identity),
             ClusterService(member: member, identity: identity) { [initialClusterToken] urls in
                 Self.id(urls.sorted() + [initialClusterToken, String(UInt64(Date().timeIntervalSince1970 * 1e9))])
             },
