@@ -10,6 +10,9 @@ public enum LeaderCall: Equatable, Sendable {
     case timeToLive(lease: Int64, keys: Bool)
     /// Whether a learner's log is close enough to the leader's to promote it (etcd: 90%).
     case learnerReady(member: NodeID)
+    /// A member's HashKV at a revision (the leader's consistency check asks every member;
+    /// any member answers this one).
+    case hashKV(revision: Int64)
 }
 
 /// What a lease call gave.
@@ -19,6 +22,7 @@ public enum LeaderCallResult: Equatable, Sendable {
     case timeToLive(LeaseTimeToLiveResponse)
     case notFound
     case ready(Bool)
+    case hash(UInt32, compactRevision: Int64)
     /// The member asked is not the leader (any more): the caller asks again.
     case notLeader
 }
@@ -51,6 +55,7 @@ extension PeerCodec {
         case .renew(let id): w.byte(0); w.int(id)
         case .timeToLive(let id, let keys): w.byte(1); w.int(id); w.bool(keys)
         case .learnerReady(let member): w.byte(2); w.int(member.rawValue)
+        case .hashKV(let revision): w.byte(3); w.int(revision)
         }
     }
 
@@ -61,6 +66,7 @@ extension PeerCodec {
         case 0: return ForwardedLeaderCall(request: request, from: from, call: .renew(lease: try r.int()))
         case 1: return ForwardedLeaderCall(request: request, from: from, call: .timeToLive(lease: try r.int(), keys: try r.bool()))
         case 2: return ForwardedLeaderCall(request: request, from: from, call: .learnerReady(member: NodeID(try r.int())))
+        case 3: return ForwardedLeaderCall(request: request, from: from, call: .hashKV(revision: try r.int()))
         default: throw .init(offset: at, what: "lease call type")
         }
     }
@@ -76,6 +82,7 @@ extension PeerCodec {
         case .notFound: w.byte(2)
         case .notLeader: w.byte(3)
         case .ready(let ok): w.byte(4); w.bool(ok)
+        case .hash(let h, let compact): w.byte(5); w.int(h); w.int(compact)
         }
     }
 
@@ -94,6 +101,7 @@ extension PeerCodec {
         case 2: return LeaderCallAnswer(request: request, result: .notFound)
         case 3: return LeaderCallAnswer(request: request, result: .notLeader)
         case 4: return LeaderCallAnswer(request: request, result: .ready(try r.bool()))
+        case 5: return LeaderCallAnswer(request: request, result: .hash(try r.int(), compactRevision: try r.int()))
         default: throw .init(offset: at, what: "lease answer type")
         }
     }

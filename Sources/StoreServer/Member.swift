@@ -131,6 +131,8 @@ public final class Member: @unchecked Sendable {
     private var nextLeaderCall: UInt64 = 0
     private var forwardedLeaderCalls: [UInt64: (sent: ContinuousClock.Instant, call: LeaderCallWaiter)] = [:]
     private var heldLeaderCalls: [LeaderCallWaiter] = []
+    /// Calls to one named member (the consistency check), waiting for its answer.
+    private var directCalls: [UInt64: LeaderCallWaiter] = [:]
     /// Membership changes proposed (or waiting to be) and not yet applied; leader transfers under way.
     private var confChanges: [ConfChangeWaiter] = []
     private var proposedConfChanges: [ConfChangeWaiter] = []
@@ -158,6 +160,8 @@ public final class Member: @unchecked Sendable {
     private enum Event {
         case messages([Message])
         case leaderCall(LeaderCallWaiter)
+        case directCall(LeaderCallWaiter, to: NodeID)
+        case applyLocally(StateRequest)
         case confChange(ConfChangeWaiter)
         /// A snapshot written, or why it failed.
         case snapshotTaken(LogIndex, failure: String?)
@@ -363,6 +367,22 @@ public final class Member: @unchecked Sendable {
         } catch let e as MemberError { throw e } catch { throw .storage("\(error)") }
     }
 
+    /// Asks one member (this one included) a call any member answers; `.notLeader` when no
+    /// answer came within `timeout`.
+    public func ask(_ call: LeaderCall, member: NodeID, timeout: Duration = .seconds(5)) async -> LeaderCallResult {
+        await withCheckedContinuation { (c: CheckedContinuation<LeaderCallResult, Never>) in
+            lock.lock()
+            defer { lock.unlock() }
+            if stopping { c.resume(returning: .notLeader); return }
+            inbox.append(.directCall(LeaderCallWaiter(call: call, deadline: .now + timeout, continuation: c), to: member))
+            lock.signal()
+        }
+    }
+
+    /// Tests only: applies a request to this member's state without the log, as a bug or a
+    /// damaged disk would leave a member.
+    func applyLocallyForTesting(_ request: StateRequest) { post(.applyLocally(request)) }
+
     /// Every lease ID, ascending (etcd's LeaseLeases, answered from this member's applied state).
     public var leaseIDs: [Int64] { lock.withLock { leaseIDsValue } }
 
@@ -464,6 +484,11 @@ public final class Member: @unchecked Sendable {
                 raft.tick()
                 nextTick = max(nextTick + config.tick, clock.now)
                 expireWaiters(now: clock.now)
+                directCalls = directCalls.filter { _, w in
+                    guard w.deadline <= clock.now else { return true }
+                    w.continuation.resume(returning: .notLeader)
+                    return false
+                }
                 let snapshotTimeout = config.tick * (config.electionTicks * 3)
                 for (to, at) in snapshotsSent where clock.now - at >= snapshotTimeout {
                     snapshotsSent[to] = nil
@@ -484,6 +509,18 @@ public final class Member: @unchecked Sendable {
                 case .propose(let id, let data): proposals.append((id, data))
                 case .read: break
                 case .leaderCall(let w): leaderCallsNow.append(w)
+                case .directCall(let w, let to):
+                    if to == config.id {
+                        w.continuation.resume(returning: answerLeaderCall(w.call))
+                    } else {
+                        nextLeaderCall += 1
+                        directCalls[nextLeaderCall] = w
+                        transport.send(.leaderCalls([ForwardedLeaderCall(request: nextLeaderCall, from: config.id, call: w.call)]), to: to)
+                    }
+                case .applyLocally(let r):
+                    // Tests only: state that did not come through the log (a diverged member).
+                    _ = apply(r)
+                    publisher.publish(store.view)
                 case .snapshotTaken(let index, let failure):
                     snapshotting = false
                     // On failure the log stays as it was (nothing is lost); the next attempt
@@ -518,6 +555,10 @@ public final class Member: @unchecked Sendable {
                     transport.send(.leaderAnswers(answers), to: from)
                 case .leaderAnswers(let answers):
                     for a in answers {
+                        if let d = directCalls.removeValue(forKey: a.request) {
+                            d.continuation.resume(returning: a.result)
+                            continue
+                        }
                         guard let f = forwardedLeaderCalls[a.request] else { continue }
                         if a.result == .notLeader {
                             // The leader changed meanwhile: ask again at the next tick.
@@ -823,6 +864,11 @@ public final class Member: @unchecked Sendable {
 
     /// The leader's answer to a lease call; `notLeader` on any other member.
     private func answerLeaderCall(_ call: LeaderCall) -> LeaderCallResult {
+        if case .hashKV(let revision) = call {
+            // Any member answers: its own hash at that revision, if it has the revision.
+            guard let h = try? store.view.hashKV(revision: revision) else { return .notFound }
+            return .hash(h.hash, compactRevision: h.compactRevision)
+        }
         guard raft.role == .leader else { return .notLeader }
         let now = Self.nanoseconds()
         switch call {
@@ -838,6 +884,7 @@ public final class Member: @unchecked Sendable {
             let progress = Dictionary(raft.replicationProgress.map { ($0.0, $0.1.match) }, uniquingKeysWith: { a, _ in a })
             guard let learner = progress[member], let own = progress[config.id] else { return .ready(false) }
             return .ready(Double(learner.rawValue) >= Double(own.rawValue) * 0.9)
+        case .hashKV: return .notFound
         }
     }
 
@@ -957,6 +1004,7 @@ public final class Member: @unchecked Sendable {
             inbox.removeAll { event in
                 switch event {
                 case .leaderCall(let c): calls.append(c); return true
+                case .directCall(let c, _): calls.append(c); return true
                 case .confChange, .transfer: others.append(event); return true
                 case .snapshotFile(let c): c.resume(throwing: e); return true
                 default: return false
@@ -983,7 +1031,8 @@ public final class Member: @unchecked Sendable {
         proposedConfChanges.removeAll()
         for w in transfers { w.continuation.resume(throwing: e) }
         transfers.removeAll()
-        for w in heldLeaderCalls { w.continuation.resume(returning: .notLeader) }
+        for w in heldLeaderCalls + Array(directCalls.values) { w.continuation.resume(returning: .notLeader) }
+        directCalls.removeAll()
         heldLeaderCalls.removeAll()
         for (_, f) in forwardedLeaderCalls { f.call.continuation.resume(returning: .notLeader) }
         forwardedLeaderCalls.removeAll()

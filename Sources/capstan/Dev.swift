@@ -47,6 +47,7 @@ struct Dev: AsyncParsableCommand {
                     "--initial-advertise-peer-urls", "http://127.0.0.1:\(Self.peerPort(i))",
                     "--initial-cluster", cluster, "--initial-cluster-token", "capstan-dev",
                     "--heartbeat-interval", "\(heartbeatInterval)", "--election-timeout", "\(electionTimeout)",
+                    "--experimental-corrupt-check-time", "1m",
                 ]
                 let existing = FileManager.default.fileExists(atPath: "\(root)/infra\(i)/member/wal")
                 args += ["--initial-cluster-state", existing ? "existing" : "new"]

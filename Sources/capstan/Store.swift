@@ -44,6 +44,9 @@ struct Store: AsyncParsableCommand {
     @Option(name: .customLong("auto-compaction-retention"),
             help: "periodic: history to keep (e.g. 1h, 30m; a bare number is hours); revision: revisions to keep; 0 turns it off.")
     var autoCompactionRetention = "0"
+    @Option(name: .customLong("experimental-corrupt-check-time"),
+            help: "How often the leader compares HashKV with every member and raises CORRUPT on a mismatch (0s: never).")
+    var corruptCheckTime = "0s"
     @Option(name: .customLong("listen-metrics-urls"), help: "URL to serve /metrics (Prometheus) and /health on (http only).")
     var listenMetricsURLs: String?
     @Option(name: .customLong("experimental-watch-progress-notify-interval"),
@@ -78,6 +81,7 @@ struct Store: AsyncParsableCommand {
         if let m = listenMetricsURLs { _ = try Self.hostPort(Self.urls(m).first ?? "") }
         _ = try Self.duration(watchProgressNotifyInterval)
         _ = try autoCompaction()
+        if corruptCheckTime != "0s" && corruptCheckTime != "0" { _ = try Self.duration(corruptCheckTime) }
     }
 
     /// The auto-compaction the flags ask for, or nil when it is off.
@@ -249,6 +253,12 @@ struct Store: AsyncParsableCommand {
         let compactor = try autoCompaction().map { AutoCompactor(member: member, mode: $0) }
         compactor?.start()
         defer { compactor?.stop() }
+        let checker = corruptCheckTime == "0s" || corruptCheckTime == "0" ? nil
+            : ConsistencyChecker(member: member, interval: try Self.duration(corruptCheckTime)) { [name] line in
+                FileHandle.standardError.write(Data("capstan store: \(name): \(line)\n".utf8))
+            }
+        checker?.start()
+        defer { checker?.stop() }
         peers.setRemovedHandler { removed.continuation.yield() }
         let identity = MemberIdentity(clusterID: clusterID, memberID: memberID, name: name)
         let (host, port) = try Self.hostPort(Self.urls(listenClientURLs).first ?? "")

@@ -31,3 +31,32 @@ import Testing
         #expect(try m.view.range(RangeRequest(key: b("k"), revision: 16)).kvs.count == 1)
     }
 }
+
+@Suite(.serialized) struct ConsistencyCheckerTests {
+    @Test func aDivergedMemberIsFoundAndAlarmed() async throws {
+        let c = try LocalCluster()
+        defer { c.shutdown() }
+        let leader = try await c.leader()
+        for i in 0..<10 { _ = try await c.write(via: leader, .put(PutRequest(key: b("k\(i)"), value: b("v")))) }
+        let checker = ConsistencyChecker(member: c.members[leader]!, interval: .seconds(3600)) { _ in }
+        // Wait until everyone applied everything: then all agree.
+        let deadline = ContinuousClock.now + .seconds(20)
+        while Set(c.members.values.map(\.status.appliedIndex)).count > 1 && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(await checker.check().isEmpty)
+        // One follower's state changes without the log (same revision, different value).
+        let follower = c.ids.first { $0 != leader }!
+        c.members[follower]!.applyLocallyForTesting(.put(PutRequest(key: b("k3"), value: b("damaged"))))
+        _ = try await c.write(via: leader, .put(PutRequest(key: b("k99"), value: b("v"))))
+        // The leader's state and the follower's now differ in one value at the same revision.
+        let end = ContinuousClock.now + .seconds(20)
+        var found: [NodeID] = []
+        while found.isEmpty && ContinuousClock.now < end {
+            found = await checker.check()
+            if found.isEmpty { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        #expect(found == [follower])
+        #expect(c.members[leader]!.status.alarms.contains(AlarmMember(memberID: follower.rawValue, alarm: .corrupt)))
+    }
+}

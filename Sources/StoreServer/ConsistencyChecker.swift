@@ -1,0 +1,68 @@
+import Foundation
+import MVCC
+public import Raft
+
+/// etcd's periodic corruption check (`--experimental-corrupt-check-time`), on the leader: every
+/// interval it takes its own HashKV at its applied revision and asks every other member for
+/// theirs at the same revision. A member with the same compaction revision and a different
+/// hash has diverged: the leader raises the CORRUPT alarm for it through the log (every member
+/// then reports the alarm; /health turns unhealthy) and logs both hashes. A member that has
+/// not applied the revision yet, or has compacted past it, or does not answer is skipped.
+public final class ConsistencyChecker: @unchecked Sendable {
+    let member: Member
+    let interval: Duration
+    let log: @Sendable (String) -> Void
+    private let condition = NSCondition()
+    private var stopping = false
+
+    public init(member: Member, interval: Duration, log: @escaping @Sendable (String) -> Void) {
+        self.member = member
+        self.interval = interval
+        self.log = log
+    }
+
+    public func start() {
+        let t = Thread { [self] in
+            while true {
+                let seconds = Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18
+                let quit = condition.withLock { () -> Bool in
+                    if !stopping { _ = condition.wait(until: Date(timeIntervalSinceNow: seconds)) }
+                    return stopping
+                }
+                if quit { return }
+                let done = DispatchSemaphore(value: 0)
+                Task {
+                    _ = await check()
+                    done.signal()
+                }
+                done.wait()
+            }
+        }
+        t.name = "capstan-consistency-check"
+        t.start()
+    }
+
+    public func stop() {
+        condition.withLock {
+            stopping = true
+            condition.broadcast()
+        }
+    }
+
+    /// One round (the leader only); returns the members found to differ.
+    @discardableResult
+    public func check() async -> [NodeID] {
+        let status = member.status
+        guard status.role == .leader, let own = try? member.view.hashKV(revision: 0) else { return [] }
+        var diverged: [NodeID] = []
+        for peer in member.members where peer.id != member.config.id {
+            guard case .hash(let hash, let compact) = await member.ask(.hashKV(revision: own.revision), member: peer.id),
+                  compact == own.compactRevision, hash != own.hash else { continue }
+            diverged.append(peer.id)
+            log("consistency check: member \(String(peer.id.rawValue, radix: 16)) has hash \(hash) at revision \(own.revision), "
+                + "the leader \(own.hash): raising the CORRUPT alarm for it")
+            _ = try? await member.write(.alarm(activate: true, AlarmMember(memberID: peer.id.rawValue, alarm: .corrupt)))
+        }
+        return diverged
+    }
+}
