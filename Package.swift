@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "Storage", targets: ["Storage"]),
         .library(name: "MVCC", targets: ["MVCC"]),
         .library(name: "EtcdAPI", targets: ["EtcdAPI"]),
+        .library(name: "EtcdClient", targets: ["EtcdClient"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -60,6 +61,14 @@ let package = Package(
                            .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf")],
             swiftSettings: strictSettings
         ),
+        // A Swift client for etcd's v3 API: endpoints with fail-over, KV, Txn, watch, leases.
+        .target(
+            name: "EtcdClient",
+            dependencies: ["EtcdProto", .product(name: "GRPCCore", package: "grpc-swift-2"),
+                           .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+                           .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf")],
+            swiftSettings: strictSettings
+        ),
         // A store member: the Raft core driven with the durable log, the state machine and the watch hub.
         .target(
             name: "StoreServer",
@@ -95,7 +104,8 @@ let package = Package(
                     swiftSettings: strictSettings),
         .testTarget(name: "StoreServerTests", dependencies: ["StoreServer", "MVCC", "Raft"], swiftSettings: strictSettings),
         // Real processes: `capstan store` driven by the real etcdctl.
-        .testTarget(name: "EndToEndTests", swiftSettings: strictSettings),
+        .testTarget(name: "EndToEndTests", dependencies: ["EtcdClient", "EtcdProto", .product(name: "GRPCCore", package: "grpc-swift-2")],
+                    swiftSettings: strictSettings),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "StorageTestSupport", "Raft", "RaftSimulation"],
                     swiftSettings: strictSettings),
     ],
