@@ -314,17 +314,18 @@ extension ClusterTests {
 }
 
 extension ClusterTests {
-    /// With a small --snapshot-count the leader compacts its log: a member that was down while
-    /// it did catches up by snapshot. `etcdctl snapshot save` then gives a file that
+    /// With a small --snapshot-count the leader compacts its log: the old leader, killed with
+    /// kill -9 and down while the new leader did so, catches up by snapshot. `etcdctl snapshot save` then gives a file that
     /// `capstan snapshot restore` turns into a new member with the same keys and leases.
     @Test func farBehindMembersCatchUpBySnapshotAndSnapshotsRestore() throws {
         let capstan = try #require(E.capstanBinary(), "the capstan executable was not built")
         _ = try #require(E.etcdctlBinary(), "etcdctl is missing: apt-get install -y etcd-client (what .ci/run does)")
         let c = try Cluster(binary: capstan, extraArguments: ["--snapshot-count", "20"])
         defer { c.shutdown() }
-        let leader = try #require(c.leader(among: [0, 1, 2]), "no leader")
-        let behind = (leader + 1) % 3
-        let up = [0, 1, 2].filter { $0 != behind }.map { c.endpoints[$0] }.joined(separator: ",")
+        // The leader is the one killed: it comes back far behind the new leader's compacted log.
+        let behind = try #require(c.leader(among: [0, 1, 2]), "no leader")
+        let survivors = [0, 1, 2].filter { $0 != behind }
+        let up = survivors.map { c.endpoints[$0] }.joined(separator: ",")
         func ok(_ endpoints: String, _ args: [String]) throws -> String {
             let (status, out, err) = try E.etcdctl(endpoints, args)
             #expect(status == 0, "etcdctl \(args.joined(separator: " ")) failed: \(err)")
@@ -332,6 +333,7 @@ extension ClusterTests {
         }
         for i in 0..<10 { _ = try ok(c.all, ["put", "k\(i)", "v\(i)"]) }
         c.members[behind].process?.kill9()
+        let leader = try #require(c.leader(among: survivors), "no new leader")
         for i in 10..<80 { _ = try ok(up, ["put", "k\(i)", "v\(i)"]) }
         let granted = try ok(up, ["lease", "grant", "600"])
         let lease = String(try #require(granted.firstMatch(of: /lease ([0-9a-f]+) granted/)?.1))
