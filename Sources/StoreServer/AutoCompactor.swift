@@ -15,9 +15,8 @@ public final class AutoCompactor: @unchecked Sendable {
     let member: Member
     let mode: Mode
     private let every: Duration?
-    private var thread: Thread?
-    private let stopped = NSCondition()
-    private var stopping = false
+    private let samples = LockedBox<(list: [(ContinuousClock.Instant, Int64)], lastCompacted: Int64)>(([], 0))
+    private var thread: PeriodicThread?
 
     /// `every` overrides how often it wakes up (tests).
     public init(member: Member, mode: Mode, every: Duration? = nil) {
@@ -48,56 +47,39 @@ public final class AutoCompactor: @unchecked Sendable {
     }
 
     public func start() {
-        let t = Thread { [self] in run() }
-        t.name = "capstan-auto-compactor"
-        thread = t
-        t.start()
+        thread = PeriodicThread(name: "capstan-auto-compactor", interval: interval) { [self] in round() }
     }
 
-    public func stop() {
-        stopped.withLock {
-            stopping = true
-            stopped.broadcast()
-        }
-    }
+    public func stop() { thread?.stop() }
 
-    private func run() {
-        var samples: [(ContinuousClock.Instant, Int64)] = []
-        var lastCompacted: Int64 = 0
-        let every = interval
-        while true {
-            let seconds = Double(every.components.seconds) + Double(every.components.attoseconds) / 1e18
-            let quit = stopped.withLock { () -> Bool in
-                if !stopping { _ = stopped.wait(until: Date(timeIntervalSinceNow: seconds)) }
-                return stopping
-            }
-            if quit { return }
-            let status = member.status
-            let now = ContinuousClock.now
-            samples.append((now, status.revision))
+    /// One wake-up: sample the revision; on the leader, compact when something is old enough.
+    private func round() {
+        let status = member.status
+        let now = ContinuousClock.now
+        let mode = mode
+        let target = samples.mutate { s -> Int64? in
+            s.list.append((now, status.revision))
             if case .periodic(let retention) = mode {
                 // Keep one sample older than the retention, and everything after it.
-                while samples.count > 1 && now - samples[1].0 >= retention { samples.removeFirst() }
+                while s.list.count > 1 && now - s.list[1].0 >= retention { s.list.removeFirst() }
             }
-            guard status.role == .leader,
-                  let target = Self.target(mode, samples: samples, now: now, revision: status.revision),
-                  target > lastCompacted else { continue }
-            let done = DispatchSemaphore(value: 0)
-            let member = member
-            let result = LockedBox<String?>(nil)
-            Task {
-                do { _ = try await member.write(.compact(revision: target)) } catch { result.value = "\(error)" }
-                done.signal()
+            guard status.role == .leader, let t = Self.target(mode, samples: s.list, now: now, revision: status.revision),
+                  t > s.lastCompacted else { return nil }
+            s.lastCompacted = t
+            return t
+        }
+        guard let target else { return }
+        let member = member
+        let result = LockedBox<String?>(nil)
+        PeriodicThread.wait {
+            do { _ = try await member.write(.compact(revision: target)) } catch { result.value = "\(error)" }
+        }
+        if let failure = result.value {
+            if !failure.contains("compacted") {
+                FileHandle.standardError.write(Data("capstan store: auto-compaction to revision \(target) failed: \(failure)\n".utf8))
             }
-            done.wait()
-            if let failure = result.value {
-                if !failure.contains("compacted") {
-                    FileHandle.standardError.write(Data("capstan store: auto-compaction to revision \(target) failed: \(failure)\n".utf8))
-                }
-            } else {
-                FileHandle.standardError.write(Data("capstan store: auto-compacted to revision \(target)\n".utf8))
-            }
-            lastCompacted = target
+        } else {
+            FileHandle.standardError.write(Data("capstan store: auto-compacted to revision \(target)\n".utf8))
         }
     }
 }

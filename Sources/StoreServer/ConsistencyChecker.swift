@@ -12,8 +12,7 @@ public final class ConsistencyChecker: @unchecked Sendable {
     let member: Member
     let interval: Duration
     let log: @Sendable (String) -> Void
-    private let condition = NSCondition()
-    private var stopping = false
+    private var thread: PeriodicThread?
 
     public init(member: Member, interval: Duration, log: @escaping @Sendable (String) -> Void) {
         self.member = member
@@ -22,32 +21,12 @@ public final class ConsistencyChecker: @unchecked Sendable {
     }
 
     public func start() {
-        let t = Thread { [self] in
-            while true {
-                let seconds = Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18
-                let quit = condition.withLock { () -> Bool in
-                    if !stopping { _ = condition.wait(until: Date(timeIntervalSinceNow: seconds)) }
-                    return stopping
-                }
-                if quit { return }
-                let done = DispatchSemaphore(value: 0)
-                Task {
-                    _ = await check()
-                    done.signal()
-                }
-                done.wait()
-            }
+        thread = PeriodicThread(name: "capstan-consistency-check", interval: interval) { [self] in
+            PeriodicThread.wait { _ = await self.check() }
         }
-        t.name = "capstan-consistency-check"
-        t.start()
     }
 
-    public func stop() {
-        condition.withLock {
-            stopping = true
-            condition.broadcast()
-        }
-    }
+    public func stop() { thread?.stop() }
 
     /// One round (the leader only); returns the members found to differ.
     @discardableResult
