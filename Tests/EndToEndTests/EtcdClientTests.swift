@@ -62,14 +62,16 @@ import Testing
         _ = try #require(c.leader(among: [0, 1, 2]), "no leader")
         let client = try EtcdClient(endpoints: c.endpoints)
         defer { client.close() }
-        let lease = try await client.grantLease(ttl: 2)
-        #expect(lease.ttl == 2)
+        // A 4 s lease kept for 9 s: long enough apart that a loaded CI machine scheduling the
+        // renewals late still shows the difference between renewed and not.
+        let lease = try await client.grantLease(ttl: 4)
+        #expect(lease.ttl == 4)
         try await client.put("leased", "v", lease: lease.id)
         let keeper = client.keepAlive(lease.id, ttl: lease.ttl)
-        try await Task.sleep(for: .seconds(5))
+        try await Task.sleep(for: .seconds(9))
         #expect(try await client.get("leased") == Array("v".utf8), "kept alive past its TTL")
         keeper.cancel()
-        let deadline = ContinuousClock.now + .seconds(20)
+        let deadline = ContinuousClock.now + .seconds(30)
         while try await client.get("leased") != nil && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(200)) }
         #expect(try await client.get("leased") == nil, "expired once nobody renewed it")
         #expect(try await client.timeToLive(lease.id).ttl == -1)
