@@ -62,16 +62,16 @@ import Testing
         _ = try #require(c.leader(among: [0, 1, 2]), "no leader")
         let client = try EtcdClient(endpoints: c.endpoints)
         defer { client.close() }
-        // A 4 s lease kept for 9 s: long enough apart that a loaded CI machine scheduling the
-        // renewals late still shows the difference between renewed and not.
-        let lease = try await client.grantLease(ttl: 4)
-        #expect(lease.ttl == 4)
+        // A 10 s lease kept for 22 s: a full test run on 2 cores can hold this process's async
+        // tasks (the renewals among them) for several seconds, so the margins are wide.
+        let lease = try await client.grantLease(ttl: 10)
+        #expect(lease.ttl == 10)
         try await client.put("leased", "v", lease: lease.id)
         let keeper = client.keepAlive(lease.id, ttl: lease.ttl)
-        try await Task.sleep(for: .seconds(9))
+        try await Task.sleep(for: .seconds(22))
         #expect(try await client.get("leased") == Array("v".utf8), "kept alive past its TTL")
         keeper.cancel()
-        let deadline = ContinuousClock.now + .seconds(30)
+        let deadline = ContinuousClock.now + .seconds(60)
         while try await client.get("leased") != nil && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(200)) }
         #expect(try await client.get("leased") == nil, "expired once nobody renewed it")
         #expect(try await client.timeToLive(lease.id).ttl == -1)
