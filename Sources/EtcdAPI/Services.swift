@@ -155,25 +155,28 @@ public struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol
         } catch { throw EtcdError(error).rpcError }
     }
 
+    /// As etcd answers: GET lists the alarms (of the type asked, or all); ACTIVATE answers the
+    /// alarm raised; DEACTIVATE answers the alarm cleared, or nothing when it was not raised.
     public func alarm(request: Etcdserverpb_AlarmRequest, context: ServerContext) async throws -> Etcdserverpb_AlarmResponse {
         var out = Etcdserverpb_AlarmResponse()
         let type = AlarmType(rawValue: request.alarm.rawValue) ?? .none
+        var answered: [AlarmMember]
         switch request.action {
         case .get:
-            break
+            answered = member.status.alarms.filter { type == .none || $0.alarm == type }
         case .activate, .deactivate:
             guard type != .none else { throw RPCError(code: .invalidArgument, message: "etcdserver: alarm type must be set") }
+            let target = AlarmMember(memberID: request.memberID, alarm: type)
+            let wasRaised = member.status.alarms.contains(target)
             do {
-                _ = try await member.write(.alarm(activate: request.action == .activate, AlarmMember(memberID: request.memberID, alarm: type)))
+                _ = try await member.write(.alarm(activate: request.action == .activate, target))
             } catch { throw rpcError(error) }
+            answered = request.action == .activate || wasRaised ? [target] : []
         case .UNRECOGNIZED:
             throw RPCError(code: .invalidArgument, message: "etcdserver: unknown alarm action")
         }
-        let alarms = member.status.alarms
         out.header = Wire.header(member.header(identity), revision: member.status.revision)
-        out.alarms = alarms.filter { a in
-            request.action == .get ? (type == .none || a.alarm == type) : true
-        }.map { a in
+        out.alarms = answered.map { a in
             var m = Etcdserverpb_AlarmMember()
             m.memberID = a.memberID
             m.alarm = Etcdserverpb_AlarmType(rawValue: a.alarm.rawValue) ?? .none

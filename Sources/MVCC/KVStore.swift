@@ -23,6 +23,9 @@ public final class KVStore {
     public private(set) var alarms: Set<AlarmMember> = []
     /// The bytes charged against the quota: every retained version's key, value and overhead.
     public private(set) var accountedBytes: Int64 = 0
+    /// The member a NOSPACE alarm raised now is raised for. The apply loop sets it to the
+    /// member that proposed the request being applied, so every member raises the same alarm.
+    public var alarmMemberID: UInt64 = 0
 
     public init(limits: MVCCLimits = MVCCLimits()) {
         self.limits = limits
@@ -56,7 +59,7 @@ public final class KVStore {
     private func reserve(_ cost: Int64) throws(MVCCError) {
         if noSpace { throw .noSpace }
         if accountedBytes + cost > limits.quotaBytes {
-            alarms.insert(AlarmMember(memberID: 0, alarm: .noSpace))
+            alarms.insert(AlarmMember(memberID: alarmMemberID, alarm: .noSpace))
             throw .noSpace
         }
     }

@@ -668,6 +668,7 @@ public final class Member: @unchecked Sendable {
                     continue
                 }
                 let started = ContinuousClock.now
+                store.alarmMemberID = origin
                 let result = apply(request)
                 config.metrics.apply.recordNanoseconds(Self.nanoseconds(ContinuousClock.now - started))
                 // Only the member that proposed it has a caller waiting for it.

@@ -214,6 +214,35 @@ import FoundationNetworking
 #endif
 
 extension EtcdctlTests {
+    /// `--quota-backend-bytes`: writes past the quota raise NOSPACE for the member, fail with
+    /// etcd's error, and work again once space is freed and the alarm disarmed.
+    @Test func aFullStoreRaisesNoSpace() throws {
+        let capstan = try #require(Self.capstanBinary(), "the capstan executable was not built")
+        _ = try #require(Self.etcdctlBinary(), "etcdctl is missing: apt-get install -y etcd-client (what .ci/run does)")
+        let dataDir = FileManager.default.temporaryDirectory.appendingPathComponent("capstan-e2e-\(UInt64.random(in: 0...UInt64.max))").path
+        let store = try StoreProcess(binary: capstan, dataDir: dataDir, arguments: [
+            "--name", "quota", "--listen-client-urls", "http://127.0.0.1:0", "--listen-peer-urls", "http://127.0.0.1:0",
+            "--quota-backend-bytes", "2000", "--heartbeat-interval", "20", "--election-timeout", "200",
+        ])
+        defer { store.stop() }
+        let ep = store.endpoint
+        var failed = ""
+        for i in 0..<40 {
+            let (status, _, err) = try Self.etcdctl(ep, ["put", "k\(i)", String(repeating: "v", count: 40)])
+            if status != 0 { failed = err; break }
+        }
+        #expect(failed.contains("etcdserver: mvcc: database space exceeded"), "\(failed)")
+        let memberID = try #require(try Self.etcdctl(ep, ["endpoint", "status", "-w", "json"]).1.firstMatch(of: /"member_id":(\d+)/)?.1)
+        #expect(try Self.etcdctl(ep, ["alarm", "list"]).1 == "memberID:\(memberID) alarm:NOSPACE \n")
+        // Reads still work; free space, disarm, and writes work again.
+        #expect(try Self.etcdctl(ep, ["get", "k0", "--print-value-only"]).1 == String(repeating: "v", count: 40) + "\n")
+        _ = try Self.etcdctl(ep, ["del", "k", "--prefix"])
+        let revision = try #require(try Self.etcdctl(ep, ["get", "x", "-w", "json"]).1.firstMatch(of: /"revision":(\d+)/)?.1)
+        _ = try Self.etcdctl(ep, ["compaction", String(revision)])
+        #expect(try Self.etcdctl(ep, ["alarm", "disarm"]).1 == "memberID:\(memberID) alarm:NOSPACE \n")
+        #expect(try Self.etcdctl(ep, ["put", "after", "ok"]).1 == "OK\n")
+    }
+
     /// `--listen-metrics-urls`: Prometheus text on /metrics under etcd's metric names, etcd's
     /// JSON on /health.
     @Test func metricsAndHealthAreServed() async throws {
