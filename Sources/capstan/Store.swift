@@ -75,6 +75,11 @@ struct Store: AsyncParsableCommand {
                 + "--initial-advertise-peer-urls says \(advertised.joined(separator: ","))")
         }
         for (_, urls) in cluster { for u in urls { _ = try Self.hostPort(u) } }
+        for (flag, list) in [("--listen-client-urls", listenClientURLs), ("--listen-peer-urls", listenPeerURLs),
+                             ("--listen-metrics-urls", listenMetricsURLs ?? "")] where Self.urls(list).count > 1 {
+            throw ValidationError("\(flag) names \(Self.urls(list).count) URLs; listening on more than one is not supported yet "
+                + "(use one address, e.g. http://0.0.0.0:PORT)")
+        }
         _ = try Self.hostPort(Self.urls(listenClientURLs).first ?? "")
         _ = try Self.hostPort(Self.urls(listenPeerURLs).first ?? "")
         for u in Self.urls(advertiseClientURLs) { _ = try Self.hostPort(u) }
