@@ -24,11 +24,20 @@ public enum PeerFrame: Equatable, Sendable {
     case joined(memberID: NodeID, clusterID: UInt64, members: [ClusterMember])
     /// The answer to a hello from a member that was removed from the cluster.
     case removed
+    /// A piece of one Raft message too large for one frame (a snapshot): the message's encoding,
+    /// cut into pieces of `snapshotChunkBytes`, sent in order; the receiver decodes the message
+    /// once `offset + bytes.count == total`.
+    case chunk(transfer: UInt64, total: UInt64, offset: UInt64, bytes: [UInt8])
 
     public static let version: UInt8 = 1
     /// Frames larger than this are refused: a length prefix read from a broken or hostile
     /// connection must not make the reader allocate gigabytes.
     public static let maxFrameBytes = 256 << 20
+    /// Messages with a snapshot travel in chunks of this size, so a snapshot's size is not
+    /// bounded by `maxFrameBytes` and other frames are never stuck behind one huge write.
+    public static let snapshotChunkBytes = 1 << 20
+    /// The largest message a chunked transfer may carry (a bound on what a receiver buffers).
+    public static let maxChunkedMessageBytes: UInt64 = 16 << 30
 }
 
 /// Encodes and decodes `PeerFrame`s and Raft messages. Integers little-endian, byte strings as
@@ -52,6 +61,8 @@ public enum PeerCodec {
             w.int(UInt32(calls.count))
             for c in calls { leaderCall(c, into: &w) }
         case .removed: w.byte(9)
+        case .chunk(let transfer, let total, let offset, let bytes):
+            w.byte(10); w.int(transfer); w.int(total); w.int(offset); w.bytes(bytes)
         case .join(let version, let urls): w.byte(7); w.byte(version); w.strings(urls)
         case .joined(let id, let cluster, let members):
             w.byte(8); w.int(id.rawValue); w.int(cluster)
@@ -97,6 +108,7 @@ public enum PeerCodec {
             for _ in 0..<n { answers.append(try leaderAnswer(from: &r)) }
             frame = .leaderAnswers(answers)
         case 9: frame = .removed
+        case 10: frame = .chunk(transfer: try r.int(), total: try r.int(), offset: try r.int(), bytes: try r.bytes())
         case 7: frame = .join(version: try r.byte(), peerURLs: try r.strings())
         case 8:
             let id = NodeID(try r.int()), cluster: UInt64 = try r.int()
@@ -112,6 +124,20 @@ public enum PeerCodec {
         }
         guard r.offset == body.count else { throw .init(offset: r.offset, what: "trailing bytes") }
         return frame
+    }
+
+    /// One message's encoding (as inside a `messages` frame), for chunked transfers.
+    public static func encode(message m: Message) -> [UInt8] {
+        var w = RequestCodec.Writer()
+        message(m, into: &w)
+        return w.out
+    }
+
+    public static func decode(message bytes: [UInt8]) throws(RequestCodec.DecodeError) -> Message {
+        var r = RequestCodec.Reader(data: bytes)
+        let m = try message(from: &r)
+        guard r.offset == bytes.count else { throw .init(offset: r.offset, what: "trailing bytes") }
+        return m
     }
 
     static func message(_ m: Message, into w: inout RequestCodec.Writer) {

@@ -342,9 +342,23 @@ final class PeerLink: @unchecked Sendable {
         }
         guard !batch.isEmpty || !frames.isEmpty else { return }
         var buffer = channel.allocator.buffer(capacity: 0)
-        if !batch.isEmpty { buffer.writeBytes(PeerCodec.encode(.messages(batch))) }
+        let small = batch.filter { $0.snapshot == nil }
+        if !small.isEmpty { buffer.writeBytes(PeerCodec.encode(.messages(small))) }
         for f in frames { buffer.writeBytes(f) }
         channel.writeAndFlush(buffer, promise: nil)
+        // Snapshots go in chunks, each its own write, so the connection's buffers hold one at a time.
+        for m in batch where m.snapshot != nil {
+            let bytes = PeerCodec.encode(message: m)
+            let transfer = UInt64.random(in: 1...UInt64.max)
+            var offset = 0
+            repeat {
+                let end = min(offset + PeerFrame.snapshotChunkBytes, bytes.count)
+                let frame = PeerCodec.encode(.chunk(transfer: transfer, total: UInt64(bytes.count), offset: UInt64(offset),
+                                                    bytes: Array(bytes[offset..<end])))
+                channel.writeAndFlush(channel.allocator.buffer(bytes: frame), promise: nil)
+                offset = end
+            } while offset < bytes.count
+        }
     }
 
     private func connect() {
@@ -508,6 +522,8 @@ final class InboundPeerHandler: ChannelInboundHandler {
     private let transport: PeerTransport
     private var peer: NodeID?
     private var batch: [Message] = []
+    /// A chunked message being received: its transfer ID, size, and the bytes so far.
+    private var transfer: (id: UInt64, total: UInt64, bytes: [UInt8])?
 
     init(transport: PeerTransport) { self.transport = transport }
 
@@ -537,6 +553,34 @@ final class InboundPeerHandler: ChannelInboundHandler {
             batch += ms.filter { $0.from == from && $0.to == transport.id }
         case (let from?, .leaderCalls), (let from?, .leaderAnswers):
             transport.deliver(frame, from: from)
+        case (let from?, .chunk(let id, let total, let offset, let bytes)):
+            if offset == 0 {
+                guard total <= PeerFrame.maxChunkedMessageBytes else {
+                    transport.report("closing the connection from peer \(hex(from)): a chunked message of \(total) bytes exceeds the limit")
+                    context.close(promise: nil)
+                    return
+                }
+                transfer = (id, total, [])
+            }
+            guard var t = transfer, t.id == id, t.total == total, UInt64(t.bytes.count) == offset,
+                  offset + UInt64(bytes.count) <= total else {
+                transport.report("closing the connection from peer \(hex(from)): chunk out of order (transfer \(id), offset \(offset))")
+                context.close(promise: nil)
+                return
+            }
+            transfer = nil
+            t.bytes += bytes
+            if UInt64(t.bytes.count) < total {
+                transfer = t
+                return
+            }
+            do {
+                let m = try PeerCodec.decode(message: t.bytes)
+                if m.from == from && m.to == transport.id { batch.append(m) }
+            } catch {
+                transport.report("closing the connection from peer \(hex(from)): damaged chunked message (\(error))")
+                context.close(promise: nil)
+            }
         case (nil, .join(let version, let urls)):
             let answer = transport.answerJoin(version: version, peerURLs: urls)
             let channel = context.channel

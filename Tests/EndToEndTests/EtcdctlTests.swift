@@ -276,5 +276,31 @@ extension EtcdctlTests {
         let applied = metrics.firstMatch(of: /\netcd_server_proposals_applied_total ([0-9.]+)\n/).flatMap { Double($0.1) } ?? 0
         #expect(applied >= 5)
         #expect(try await get("/nope").0 == 404)
+
+        // A watching client killed mid-stream leaves nothing behind: its watchers and stream go.
+        func gauge(_ name: String) async throws -> Double {
+            let text = try await get("/metrics").1
+            return text.firstMatch(of: try Regex("\n\(name) ([0-9.]+)\n")).flatMap { Double(String($0.output[1].substring ?? "")) } ?? -1
+        }
+        let watcher = Process()
+        watcher.executableURL = URL(fileURLWithPath: Self.etcdctlBinary()!)
+        watcher.arguments = ["--endpoints", store.endpoint, "watch", "k", "--prefix"]
+        watcher.environment = ["ETCDCTL_API": "3"]
+        watcher.standardOutput = FileHandle.nullDevice
+        watcher.standardError = FileHandle.nullDevice
+        try watcher.run()
+        var deadline = ContinuousClock.now + .seconds(20)
+        while try await gauge("etcd_debugging_mvcc_watcher_total") != 1 && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(try await gauge("etcd_debugging_mvcc_watcher_total") == 1)
+        kill(watcher.processIdentifier, SIGKILL)
+        watcher.waitUntilExit()
+        deadline = ContinuousClock.now + .seconds(20)
+        while try await gauge("etcd_debugging_mvcc_watch_stream_total") != 0 && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(try await gauge("etcd_debugging_mvcc_watcher_total") == 0)
+        #expect(try await gauge("etcd_debugging_mvcc_watch_stream_total") == 0)
     }
 }

@@ -17,6 +17,9 @@ import Testing
         let frames: [PeerFrame] = [
             .hello(version: 1, clusterID: 0x1234_5678_9ABC, from: 3, to: 4), .welcome, .refuse("cluster ID mismatch ✗"),
             .messages([]), .messages([Self.sample, Message(kind: .heartbeat, from: 1, to: 2, term: 1, commit: 3, context: 8)]),
+            .chunk(transfer: 9, total: 100, offset: 40, bytes: [1, 2, 3]), .removed,
+            .join(version: 1, peerURLs: ["http://a:1", "http://b:2"]),
+            .joined(memberID: 4, clusterID: 5, members: [ClusterMember(id: 4, name: "m4", peerURLs: ["http://a:1"], isLearner: true)]),
             .leaderCalls([ForwardedLeaderCall(request: 1, from: 2, call: .renew(lease: -5)),
                          ForwardedLeaderCall(request: 2, from: 2, call: .timeToLive(lease: 7, keys: true))]),
             .leaderAnswers([LeaderCallAnswer(request: 1, result: .renewed(ttl: 60)), LeaderCallAnswer(request: 2, result: .notFound),
@@ -95,6 +98,36 @@ final class LogLines: @unchecked Sendable {
         #expect(inbox.all.dropFirst(500).allSatisfy { $0.term == 2 })
         a.shutdown()
         b.shutdown()
+    }
+
+    /// A snapshot bigger than a chunk travels in pieces and arrives whole, between the small
+    /// messages sent before and after it, in order.
+    @Test func aLargeSnapshotArrivesInChunks() async throws {
+        let a = PeerTransport(id: 1, clusterID: 77) { _ in }
+        let inbox = Inbox()
+        let b = PeerTransport(id: 2, clusterID: 77) { _ in }
+        b.setReceiver { inbox.add($0) }
+        a.setPeer(2, address: try await b.listen(host: "127.0.0.1", port: 0))
+        defer {
+            a.shutdown()
+            b.shutdown()
+        }
+        let data = (0..<(5 * PeerFrame.snapshotChunkBytes + 123)).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        let snapshot = Message(kind: .snapshot, from: 1, to: 2, term: 3,
+                               snapshot: Snapshot(metadata: SnapshotMetadata(index: 900, term: 3, confState: ConfState(voters: [1, 2])), data: data))
+        // Dial first, so that nothing is dropped while the handshake runs.
+        let deadline = ContinuousClock.now + .seconds(20)
+        while inbox.all.isEmpty && ContinuousClock.now < deadline {
+            a.send([Message(kind: .heartbeat, from: 1, to: 2, term: 3, context: 1)])
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let before = inbox.all.count
+        a.send([Message(kind: .heartbeat, from: 1, to: 2, term: 3, context: 2), snapshot])
+        a.send([Message(kind: .heartbeat, from: 1, to: 2, term: 3, context: 3)])
+        let got = Array(await inbox.wait(for: before + 3).dropFirst(before))
+        #expect(got.count == 3)
+        #expect(got.first { $0.kind == .snapshot } == snapshot)
+        #expect(got.filter { $0.kind == .heartbeat }.map(\.context) == [2, 3])
     }
 
     @Test func aMemberOfAnotherClusterIsRefused() async throws {
