@@ -101,6 +101,12 @@ import Testing
         (["member", "remove", "1234"], nil),
         (["member", "promote", "1234"], nil),
         (["member", "add", "x", "--peer-urls", "bad"], nil),
+        (["get", "b", "a"], nil),
+        (["del", "b", "a"], nil),
+        (["get", "a", "--from-key", "--keys-only", "--limit", "1"], nil),
+        (["txn"], "\n" + (0..<129).map { "put many\($0) v\n" }.joined() + "\n\n"),
+        (["txn"], "\n" + (0..<128).map { "put many\($0) v\n" }.joined() + "\n\n"),
+        (["get", "many", "--prefix", "--count-only", "-w", "fields"], nil),
         (["endpoint", "health"], nil),
         (["endpoint", "hashkv", "-w", "json"], nil),
     ]
