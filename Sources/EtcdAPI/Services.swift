@@ -31,7 +31,7 @@ func rpcError(_ e: MemberError) -> RPCError {
     switch e {
     case .mvcc(let m): EtcdError(m).rpcError
     case .noLeader: RPCError(code: .unavailable, message: e.description)
-    case .timedOut: RPCError(code: .unavailable, message: e.description)
+    case .timedOut, .timedOutDueToLeaderFail: RPCError(code: .unavailable, message: e.description)
     case .stopped: RPCError(code: .unavailable, message: e.description)
     case .overloaded: RPCError(code: .resourceExhausted, message: e.description)
     case .storage: RPCError(code: .internalError, message: e.description)

@@ -58,6 +58,7 @@ public enum MemberError: Error, Equatable, Sendable, CustomStringConvertible {
     case storage(String)
     case cluster(ClusterError)
     case requestTooLarge
+    case timedOutDueToLeaderFail
 
     public var description: String {
         switch self {
@@ -69,6 +70,7 @@ public enum MemberError: Error, Equatable, Sendable, CustomStringConvertible {
         case .storage(let s): "etcdserver: storage failure: \(s)"
         case .cluster(let e): e.rawValue
         case .requestTooLarge: "etcdserver: request is too large"
+        case .timedOutDueToLeaderFail: "etcdserver: request timed out, possibly due to previous leader failure"
         }
     }
 }
@@ -178,6 +180,8 @@ public final class Member: @unchecked Sendable {
     private struct WriteWaiter {
         let deadline: ContinuousClock.Instant
         let continuation: CheckedContinuation<StateResult, any Error>
+        /// The leader when the write arrived: a timeout after a leader change says so, as etcd's does.
+        var leader: NodeID? = nil
     }
 
     private struct ConfChangeWaiter {
@@ -415,7 +419,7 @@ public final class Member: @unchecked Sendable {
                 let entry = RequestCodec.encode(origin: config.id.rawValue, sequence: nextRequest, request)
                 // etcd's --max-request-bytes, on the request as it goes into the log.
                 if entry.count - 16 > config.maxRequestBytes { c.resume(throwing: MemberError.requestTooLarge); return }
-                writeWaiters[nextRequest] = WriteWaiter(deadline: .now + config.requestTimeout, continuation: c)
+                writeWaiters[nextRequest] = WriteWaiter(deadline: .now + config.requestTimeout, continuation: c, leader: statusValue.leader)
                 inbox.append(.propose(nextRequest, entry))
                 lock.signal()
             }
@@ -974,7 +978,11 @@ public final class Member: @unchecked Sendable {
             return Array(gone.values)
         }
         if !expired.isEmpty { config.metrics.proposalsFailed.increment(by: expired.count) }
-        for w in expired { w.continuation.resume(throwing: reason) }
+        for w in expired {
+            // A write whose leader failed may or may not be committed: etcd says which case it is.
+            let leaderFailed = reason == .timedOut && w.leader != nil && w.leader != raft.leader
+            w.continuation.resume(throwing: leaderFailed ? MemberError.timedOutDueToLeaderFail : reason)
+        }
         heldReads.removeAll { r in
             guard r.deadline <= now else { return false }
             r.continuation.resume(throwing: reason)

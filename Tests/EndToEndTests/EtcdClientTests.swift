@@ -46,6 +46,10 @@ import Testing
         #expect(seen == ["a/1", "a/2"])
         let victim = try #require(c.endpoints.firstIndex(of: client.currentEndpoint))
         c.members[victim].process?.kill9()
+        // As an operator would, let the survivors agree on a leader first: a write forwarded to a
+        // leader that just died times out (maybe committed, maybe not), and only the caller can
+        // know whether repeating it is safe.
+        _ = try #require(c.leader(among: [0, 1, 2].filter { $0 != victim }), "no leader among the survivors")
         for i in 3...8 { try await client.put("a/\(i)", "v") }
         while seen.count < 8, let batch = try await iterator.next() {
             seen += batch.events.map { String(decoding: $0.kv.key, as: UTF8.self) }
