@@ -48,6 +48,7 @@ public struct ClusterService: Etcdserverpb_Cluster.SimpleServiceProtocol {
     }
 
     public func memberAdd(request: Etcdserverpb_MemberAddRequest, context: ServerContext) async throws -> Etcdserverpb_MemberAddResponse {
+        try member.refuseIfLearner()
         guard Self.validPeerURLs(request.peerUrls) else { throw rpcError(MemberError.cluster(.badURLs)) }
         let added = ClusterMember(id: NodeID(newMemberID(request.peerUrls)), peerURLs: request.peerUrls, isLearner: request.isLearner)
         let members = try await change(ConfChange(kind: request.isLearner ? .addLearner : .addVoter, nodeID: added.id,
@@ -60,6 +61,7 @@ public struct ClusterService: Etcdserverpb_Cluster.SimpleServiceProtocol {
     }
 
     public func memberRemove(request: Etcdserverpb_MemberRemoveRequest, context: ServerContext) async throws -> Etcdserverpb_MemberRemoveResponse {
+        try member.refuseIfLearner()
         let members = try await change(ConfChange(kind: .removeNode, nodeID: NodeID(request.id)))
         var out = Etcdserverpb_MemberRemoveResponse()
         out.header = header()
@@ -68,6 +70,7 @@ public struct ClusterService: Etcdserverpb_Cluster.SimpleServiceProtocol {
     }
 
     public func memberUpdate(request: Etcdserverpb_MemberUpdateRequest, context: ServerContext) async throws -> Etcdserverpb_MemberUpdateResponse {
+        try member.refuseIfLearner()
         guard Self.validPeerURLs(request.peerUrls) else { throw rpcError(MemberError.cluster(.badURLs)) }
         let current = member.members
         guard current.contains(where: { $0.id.rawValue == request.id }) else { throw rpcError(MemberError.cluster(.memberNotFound)) }
@@ -81,6 +84,7 @@ public struct ClusterService: Etcdserverpb_Cluster.SimpleServiceProtocol {
     }
 
     public func memberList(request: Etcdserverpb_MemberListRequest, context: ServerContext) async throws -> Etcdserverpb_MemberListResponse {
+        try member.refuseIfLearner()
         var out = Etcdserverpb_MemberListResponse()
         out.header = header()
         out.members = member.members.map(Self.wire)
@@ -89,6 +93,7 @@ public struct ClusterService: Etcdserverpb_Cluster.SimpleServiceProtocol {
 
     /// A learner is promoted only when the leader says its log is in sync (etcd: 90% of the leader's).
     public func memberPromote(request: Etcdserverpb_MemberPromoteRequest, context: ServerContext) async throws -> Etcdserverpb_MemberPromoteResponse {
+        try member.refuseIfLearner()
         let id = NodeID(request.id)
         guard let target = member.members.first(where: { $0.id == id }) else { throw rpcError(MemberError.cluster(.memberNotFound)) }
         guard target.isLearner else { throw rpcError(MemberError.cluster(.notLearner)) }

@@ -34,6 +34,7 @@ public struct LeaseService: Etcdserverpb_Lease.SimpleServiceProtocol {
     }
 
     public func leaseGrant(request: Etcdserverpb_LeaseGrantRequest, context: ServerContext) async throws -> Etcdserverpb_LeaseGrantResponse {
+        try member.refuseIfLearner()
         // etcd checks the TTL before proposing.
         if request.ttl > member.config.limits.maxLeaseTTL { throw EtcdError(MVCCError.leaseTTLTooLarge).rpcError }
         let id = request.id != 0 ? request.id : ids.next()
@@ -48,6 +49,7 @@ public struct LeaseService: Etcdserverpb_Lease.SimpleServiceProtocol {
     }
 
     public func leaseRevoke(request: Etcdserverpb_LeaseRevokeRequest, context: ServerContext) async throws -> Etcdserverpb_LeaseRevokeResponse {
+        try member.refuseIfLearner()
         let answer: StateResult
         do { answer = try await member.write(.leaseRevoke(id: request.id)) } catch { throw rpcError(error) }
         guard case .leaseRevoke(let revision) = answer else { throw RPCError(code: .internalError, message: "unexpected answer") }
@@ -60,6 +62,7 @@ public struct LeaseService: Etcdserverpb_Lease.SimpleServiceProtocol {
     /// more) is answered with TTL 0, as etcd does, and the stream stays open.
     public func leaseKeepAlive(request: RPCAsyncSequence<Etcdserverpb_LeaseKeepAliveRequest, any Error>,
                                response: RPCWriter<Etcdserverpb_LeaseKeepAliveResponse>, context: ServerContext) async throws {
+        try member.refuseIfLearner()
         for try await r in request {
             let result: LeaderCallResult
             do { result = try await member.leaderCall(.renew(lease: r.id)) } catch { throw rpcError(error) }
@@ -73,6 +76,7 @@ public struct LeaseService: Etcdserverpb_Lease.SimpleServiceProtocol {
 
     /// A lease that does not exist is answered with TTL -1 (etcd's answer, not an error).
     public func leaseTimeToLive(request: Etcdserverpb_LeaseTimeToLiveRequest, context: ServerContext) async throws -> Etcdserverpb_LeaseTimeToLiveResponse {
+        try member.refuseIfLearner()
         let result: LeaderCallResult
         do { result = try await member.leaderCall(.timeToLive(lease: request.id, keys: request.keys)) } catch { throw rpcError(error) }
         var out = Etcdserverpb_LeaseTimeToLiveResponse()
@@ -90,6 +94,7 @@ public struct LeaseService: Etcdserverpb_Lease.SimpleServiceProtocol {
     }
 
     public func leaseLeases(request: Etcdserverpb_LeaseLeasesRequest, context: ServerContext) async throws -> Etcdserverpb_LeaseLeasesResponse {
+        try member.refuseIfLearner()
         var out = Etcdserverpb_LeaseLeasesResponse()
         out.header = header()
         out.leases = member.leaseIDs.map { id in

@@ -49,6 +49,13 @@ func rpcError(_ e: MemberError) -> RPCError {
 
 func rpcError(_ e: EtcdError) -> RPCError { e.rpcError }
 
+extension Member {
+    /// etcd's learners answer only Status and serializable Range; everything else gets this.
+    func refuseIfLearner() throws {
+        if isLearner { throw RPCError(code: .unavailable, message: "etcdserver: rpc not supported for learner") }
+    }
+}
+
 /// etcd's KV service: validate, call the member, map the answer. Range is linearizable unless
 /// the request asks for a serializable read.
 public struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
@@ -65,6 +72,7 @@ public struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
     }
 
     public func range(request: Etcdserverpb_RangeRequest, context: ServerContext) async throws -> Etcdserverpb_RangeResponse {
+        if !request.serializable { try member.refuseIfLearner() }
         let r: RangeRequest
         do { r = try Wire.request(request) } catch { throw rpcError(error) }
         do { try Validation.check(r) } catch { throw EtcdError(error).rpcError }
@@ -75,6 +83,7 @@ public struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
     }
 
     public func put(request: Etcdserverpb_PutRequest, context: ServerContext) async throws -> Etcdserverpb_PutResponse {
+        try member.refuseIfLearner()
         let r = Wire.request(request)
         do { try Validation.check(r) } catch { throw EtcdError(error).rpcError }
         guard case .put(let answer) = try await write(.put(r)) else { throw RPCError(code: .internalError, message: "unexpected answer") }
@@ -82,6 +91,7 @@ public struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
     }
 
     public func deleteRange(request: Etcdserverpb_DeleteRangeRequest, context: ServerContext) async throws -> Etcdserverpb_DeleteRangeResponse {
+        try member.refuseIfLearner()
         let r = Wire.request(request)
         do { try Validation.check(r) } catch { throw EtcdError(error).rpcError }
         guard case .deleteRange(let answer) = try await write(.deleteRange(r)) else {
@@ -91,6 +101,7 @@ public struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
     }
 
     public func txn(request: Etcdserverpb_TxnRequest, context: ServerContext) async throws -> Etcdserverpb_TxnResponse {
+        try member.refuseIfLearner()
         let t: TxnRequest
         do { t = try Wire.request(request) } catch { throw rpcError(error) }
         do { try Validation.check(t, limits: member.config.limits) } catch { throw EtcdError(error).rpcError }
@@ -99,6 +110,7 @@ public struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
     }
 
     public func compact(request: Etcdserverpb_CompactionRequest, context: ServerContext) async throws -> Etcdserverpb_CompactionResponse {
+        try member.refuseIfLearner()
         guard case .compact(let answer) = try await write(.compact(revision: request.revision)) else {
             throw RPCError(code: .internalError, message: "unexpected answer")
         }
@@ -135,6 +147,7 @@ public struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol
     }
 
     public func hashKV(request: Etcdserverpb_HashKVRequest, context: ServerContext) async throws -> Etcdserverpb_HashKVResponse {
+        try member.refuseIfLearner()
         do {
             let h = try member.view.hashKV(revision: request.revision)
             var out = Etcdserverpb_HashKVResponse()
@@ -146,6 +159,7 @@ public struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol
     }
 
     public func hash(request: Etcdserverpb_HashRequest, context: ServerContext) async throws -> Etcdserverpb_HashResponse {
+        try member.refuseIfLearner()
         do {
             let h = try member.view.hashKV(revision: 0)
             var out = Etcdserverpb_HashResponse()
@@ -158,6 +172,7 @@ public struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol
     /// As etcd answers: GET lists the alarms (of the type asked, or all); ACTIVATE answers the
     /// alarm raised; DEACTIVATE answers the alarm cleared, or nothing when it was not raised.
     public func alarm(request: Etcdserverpb_AlarmRequest, context: ServerContext) async throws -> Etcdserverpb_AlarmResponse {
+        try member.refuseIfLearner()
         var out = Etcdserverpb_AlarmResponse()
         let type = AlarmType(rawValue: request.alarm.rawValue) ?? .none
         var answered: [AlarmMember]
@@ -186,6 +201,7 @@ public struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol
     }
 
     public func defragment(request: Etcdserverpb_DefragmentRequest, context: ServerContext) async throws -> Etcdserverpb_DefragmentResponse {
+        try member.refuseIfLearner()
         // Nothing to defragment: the state lives in memory and compaction frees it.
         var out = Etcdserverpb_DefragmentResponse()
         out.header = Wire.header(member.header(identity), revision: member.status.revision)
@@ -196,6 +212,7 @@ public struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol
     /// pieces with the bytes remaining after each, as etcd streams its database.
     public func snapshot(request: Etcdserverpb_SnapshotRequest, response: RPCWriter<Etcdserverpb_SnapshotResponse>,
                          context: ServerContext) async throws {
+        try member.refuseIfLearner()
         let file: [UInt8]
         do { file = try await member.snapshotFile() } catch { throw rpcError(error) }
         let header = Wire.header(member.header(identity), revision: member.status.revision)
@@ -214,6 +231,7 @@ public struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol
     /// Only the leader hands over leadership (etcd answers "not leader" elsewhere; etcdctl
     /// finds the leader among its endpoints first).
     public func moveLeader(request: Etcdserverpb_MoveLeaderRequest, context: ServerContext) async throws -> Etcdserverpb_MoveLeaderResponse {
+        try member.refuseIfLearner()
         do { try await member.transferLeadership(to: NodeID(request.targetID)) } catch { throw rpcError(error) }
         var out = Etcdserverpb_MoveLeaderResponse()
         out.header = Wire.header(member.header(identity), revision: member.status.revision)

@@ -48,6 +48,7 @@ public struct WatchService: RegistrableRPCService {
     }
 
     private func serve(_ requests: RPCAsyncSequence<Etcdserverpb_WatchRequest, any Error>, _ writer: RPCWriter<WatchFrame>) async throws {
+        try member.refuseIfLearner()
         let hub = member.hub
         let (signals, signal) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
         let stream = hub.openStream(onReadable: { signal.yield() })

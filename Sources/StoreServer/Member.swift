@@ -155,6 +155,7 @@ public final class Member: @unchecked Sendable {
     private var headerIDs: (cluster: UInt64, member: UInt64) = (0, 0)
     private var headerTerm: Term = 0
     private var membersValue: [ClusterMember] = []
+    private var isLearnerValue = false
     private var leaseIDsValue: [Int64] = []
     private var leasesChanged = false
     private var lastLeader: NodeID = .none
@@ -278,6 +279,9 @@ public final class Member: @unchecked Sendable {
             publisher.start()
         }
     }
+
+    /// Whether this member is a learner (it then serves only Status and serializable reads, as etcd's learners do).
+    public var isLearner: Bool { lock.withLock { isLearnerValue } }
 
     /// The membership as applied here, in member ID order.
     public var members: [ClusterMember] { lock.withLock { membersValue } }
@@ -948,7 +952,11 @@ public final class Member: @unchecked Sendable {
 
     private func membershipChanged() {
         let list = cluster.sorted
-        lock.withLock { membersValue = list }
+        let learner = cluster[config.id]?.isLearner ?? false
+        lock.withLock {
+            membersValue = list
+            isLearnerValue = learner
+        }
         membershipObserver(cluster)
     }
 

@@ -286,6 +286,9 @@ extension ClusterTests {
         } while seen != "join\n" && Date() < deadline
         #expect(seen == "join\n")
         #expect(try ok(["endpoint", "status"], on: m4Endpoint).contains(", true, ") , "a learner says so in its status")
+        // As etcd's, a learner serves Status and serializable reads only.
+        let (learnerPut, _, learnerErr) = try E.etcdctl(m4Endpoint, ["put", "x", "y"])
+        #expect(learnerPut != 0 && learnerErr.contains("etcdserver: rpc not supported for learner"), "\(learnerErr)")
         try fails(["member", "promote", c.memberIDs()[0]], "etcdserver: can only promote a learner member")
         // Promotion waits until the leader sees the learner in sync; retry as an operator would.
         var promoted = ""
