@@ -305,7 +305,7 @@ struct Store: AsyncParsableCommand {
             }
         }
         defer { metricsEndpoint?.shutdown() }
-        enum Finished { case served, announced, stopping }
+        enum Finished { case served, announced, stopping, forced }
         try await withThrowingTaskGroup(of: Finished.self) { group in
             group.addTask {
                 try await server.serve()
@@ -321,7 +321,10 @@ struct Store: AsyncParsableCommand {
             group.addTask {
                 for await _ in stop { break }
                 server.beginGracefulShutdown()
-                return .stopping
+                // Watches and keep-alive streams never end by themselves: like etcd, give the
+                // calls in flight a moment, then stop the rest (cancelled if the server ends first).
+                try? await Task.sleep(for: .seconds(2))
+                return Task.isCancelled ? .stopping : .forced
             }
             group.addTask { [name] in
                 for await _ in removed.stream {
@@ -333,7 +336,9 @@ struct Store: AsyncParsableCommand {
                 return .stopping
             }
             // The server ends after a graceful shutdown or on its own: either way, stop waiting.
-            while let finished = try await group.next() { if finished == .served { group.cancelAll() } }
+            while let finished = try await group.next() {
+                if finished == .served || finished == .forced { group.cancelAll() }
+            }
         }
         member.stop()
         peers.shutdown()
