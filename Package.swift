@@ -30,6 +30,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     ],
     targets: [
         // The consensus core: a pure, synchronous state machine. No I/O, clock, threads or async.
@@ -69,6 +70,15 @@ let package = Package(
                            .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf")],
             swiftSettings: strictSettings
         ),
+        // `capstan bench`'s workloads: etcd's benchmark tool's, against any etcd v3 endpoint.
+        .target(
+            name: "Bench",
+            dependencies: ["EtcdProto", "EtcdClient", .product(name: "GRPCCore", package: "grpc-swift-2"),
+                           .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+                           .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                           .product(name: "Histogram", package: "hdrhistogram-swift")],
+            swiftSettings: strictSettings
+        ),
         // A store member: the Raft core driven with the durable log, the state machine and the watch hub.
         .target(
             name: "StoreServer",
@@ -84,7 +94,7 @@ let package = Package(
         .executableTarget(
             name: "capstan",
             dependencies: [
-                "Raft", "RaftSimulation", "Storage", "MVCC", "StoreServer", "EtcdAPI", "EtcdProto",
+                "Raft", "RaftSimulation", "Storage", "MVCC", "StoreServer", "EtcdAPI", "EtcdProto", "Bench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
@@ -105,6 +115,8 @@ let package = Package(
         .testTarget(name: "StoreServerTests", dependencies: ["StoreServer", "MVCC", "Raft"], swiftSettings: strictSettings),
         // Real processes: `capstan store` driven by the real etcdctl.
         .testTarget(name: "EndToEndTests", dependencies: ["EtcdClient", "EtcdProto", .product(name: "GRPCCore", package: "grpc-swift-2")],
+                    swiftSettings: strictSettings),
+        .testTarget(name: "BenchTests", dependencies: ["Bench", "EtcdProto", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
                     swiftSettings: strictSettings),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "StorageTestSupport", "Raft", "RaftSimulation"],
                     swiftSettings: strictSettings),

@@ -1,0 +1,83 @@
+import Foundation
+
+/// CPU seconds and resident memory of the server processes, read from /proc: to report CPU per
+/// operation next to throughput (on two shared cores the fairest efficiency figure).
+public struct ServerProcesses: Sendable {
+    public let pids: [Int32]
+
+    public init(pids: [Int32]) { self.pids = pids }
+
+    public struct Sample: Sendable {
+        public var cpuSeconds: Double
+        public var rssBytes: Int64
+    }
+
+    /// User plus system CPU seconds of all the processes, and the sum of their RSS.
+    public func sample() -> Sample {
+        var s = Sample(cpuSeconds: 0, rssBytes: 0)
+        for pid in pids {
+            s.cpuSeconds += Self.cpuSeconds(pid) ?? 0
+            s.rssBytes += Self.rssBytes(pid) ?? 0
+        }
+        return s
+    }
+
+    static let ticksPerSecond = Double(sysconf(Int32(_SC_CLK_TCK)))
+
+    /// utime + stime from /proc/PID/stat (fields 14 and 15, after the parenthesised name).
+    public static func cpuSeconds(_ pid: Int32) -> Double? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return nil }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        // fields[0] is the state (field 3): utime is field 14, stime field 15.
+        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
+        return (user + system) / ticksPerSecond
+    }
+
+    /// VmRSS from /proc/PID/status.
+    public static func rssBytes(_ pid: Int32) -> Int64? {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
+        for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
+            let parts = line.split(separator: " ", omittingEmptySubsequences: true)
+            if parts.count >= 2, let kb = Int64(parts[1]) { return kb * 1024 }
+        }
+        return nil
+    }
+
+    /// The processes listening on these TCP ports on this machine (from /proc/net/tcp{,6} and
+    /// the socket links in /proc/PID/fd), in port order; ports nobody here listens on are skipped.
+    public static func listening(on ports: [Int]) -> [Int32] {
+        var inodes: [String: Int] = [:]  // socket inode → port
+        for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+            guard let text = try? String(contentsOfFile: table, encoding: .utf8) else { continue }
+            for line in text.split(separator: "\n").dropFirst() {
+                let f = line.split(separator: " ", omittingEmptySubsequences: true)
+                guard f.count > 9, f[3] == "0A", let colon = f[1].lastIndex(of: ":"),
+                      let port = Int(f[1][f[1].index(after: colon)...], radix: 16), ports.contains(port) else { continue }
+                inodes["socket:[\(f[9])]"] = port
+            }
+        }
+        guard !inodes.isEmpty, let procs = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
+        var found: [Int32: Int] = [:]
+        for p in procs {
+            guard let pid = Int32(p) else { continue }
+            guard let fds = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(p)/fd") else { continue }
+            for fd in fds {
+                if let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(p)/fd/\(fd)"),
+                   let port = inodes[target] {
+                    found[pid] = port
+                    break
+                }
+            }
+        }
+        return found.sorted { ($0.value, $0.key) < ($1.value, $1.key) }.map(\.key)
+    }
+
+    /// CPU seconds this process (the benchmark client) has used.
+    public static func ownCPUSeconds() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        func s(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
+        return s(usage.ru_utime) + s(usage.ru_stime)
+    }
+}

@@ -1,0 +1,179 @@
+import Foundation
+import EtcdClient
+import EtcdProto
+import GRPCCore
+import GRPCProtobuf
+import Synchronization
+
+/// The watch workloads' own flags.
+public struct WatchOptions: Sendable {
+    /// Watchers in all, spread evenly over the streams.
+    public var watchers = 100
+    /// Watch streams (gRPC streams), spread over the connections.
+    public var streams = 10
+    /// 0: every watcher watches one prefix (each put reaches every watcher); K > 0: watcher i
+    /// watches key i mod K, and puts go round-robin over the K keys.
+    public var watchKeys = 0
+    public var putTotal = 1000
+    /// Puts per second in all (0: as fast as the put clients go).
+    public var putRate: Double = 0
+    /// Give up waiting for events this long after the last one arrived.
+    public var drainTimeout: Duration = .seconds(10)
+
+    public init() {}
+}
+
+/// What the streams and the put clients count, read by the main task.
+final class WatchCounters: Sendable {
+    let received = Atomic<Int>(0)
+    let expected = Atomic<Int>(0)
+    let lastEvent = Atomic<UInt64>(0)
+}
+
+/// Per stream: the put→event lag histogram, and the counters the main task watches.
+final class StreamStats: Sendable {
+    let lags = Mutex(newLatencyHistogram())
+    let created = Atomic<Int>(0)
+    let canceled = Atomic<Int>(0)
+}
+
+extension Bench {
+    /// N watchers over M streams with a put load: events delivered per second and the put→event
+    /// lag (each put's value starts with its send time). `name` is `watch` or `watch-latency`.
+    public func watch(_ w: WatchOptions, name: String = "watch") async throws -> BenchReport {
+        guard w.watchers > 0, w.streams > 0, w.streams <= w.watchers, w.putTotal > 0, w.watchKeys >= 0, w.putRate >= 0 else {
+            throw BenchError.invalid("--watchers and --put-total must be positive, --streams between 1 and --watchers")
+        }
+        guard options.valSize >= 8 else { throw BenchError.invalid("--val-size must be at least 8 for \(name) (the value carries the send time)") }
+        let prefix = Array("capstan-bench-watch/".utf8)
+        let keys = KeyMaker(size: options.keySize, space: w.watchKeys > 0 ? w.watchKeys : options.keySpaceSize,
+                            sequential: w.watchKeys > 0 || options.sequentialKeys, prefix: prefix)
+        // Watchers per key (key mode) or on the prefix.
+        var perKey = [Int](repeating: 0, count: max(w.watchKeys, 1))
+        for i in 0..<w.watchers { perKey[w.watchKeys > 0 ? i % w.watchKeys : 0] += 1 }
+        let watchersOn = perKey
+        let connections = connections
+        let streams = (0..<w.streams).map { _ in StreamStats() }
+        let counters = WatchCounters()
+        let failures = Recorder()
+
+        // Open the streams and create every watcher before the first put.
+        let watching = Task {
+            await withTaskGroup(of: Void.self) { group in
+                for s in 0..<w.streams {
+                    var creates: [Etcdserverpb_WatchRequest] = []
+                    for i in stride(from: s, to: w.watchers, by: w.streams) {
+                        var c = Etcdserverpb_WatchCreateRequest()
+                        if w.watchKeys > 0 {
+                            c.key = Data(keys.key(number: i % w.watchKeys))
+                        } else {
+                            c.key = Data(prefix)
+                            c.rangeEnd = Data(EtcdClient.prefixEnd(prefix))
+                        }
+                        creates.append(.with { $0.createRequest = c })
+                    }
+                    let requests = creates, stats = streams[s]
+                    group.addTask {
+                        do {
+                            try await connections.client(s).bidirectionalStreaming(
+                                request: StreamingClientRequest(of: Etcdserverpb_WatchRequest.self) { writer in
+                                    for r in requests { try await writer.write(r) }
+                                    while true { try await Task.sleep(for: .seconds(3600)) }
+                                },
+                                descriptor: Etcdserverpb_Watch.Method.Watch.descriptor,
+                                serializer: ProtobufSerializer<Etcdserverpb_WatchRequest>(),
+                                deserializer: RawMessageDeserializer(),
+                                options: .defaults
+                            ) { response in
+                                for try await bytes in response.messages {
+                                    let now = monotonicNanos()
+                                    let view = try stats.lags.withLock { h in
+                                        try bytes.withUnsafeBytes { raw in
+                                            try WatchResponseView.read(raw) { e in
+                                                if let s = e.stamp, now > s { _ = h.record(min(max((now - s) / 1000, 1), 600_000_000)) }
+                                            }
+                                        }
+                                    }
+                                    if view.created { stats.created.add(1, ordering: .relaxed) }
+                                    if view.canceled {
+                                        stats.canceled.add(1, ordering: .relaxed)
+                                        failures.fail(BenchError.invalid("watch canceled: \(view.cancelReason)"))
+                                    }
+                                    if view.events > 0 {
+                                        counters.received.add(view.events, ordering: .relaxed)
+                                        counters.lastEvent.max(now, ordering: .relaxed)
+                                    }
+                                }
+                            }
+                        } catch where !Task.isCancelled {
+                            failures.fail(error)
+                        } catch {}
+                    }
+                }
+            }
+        }
+        defer { watching.cancel() }
+        let setupDeadline = ContinuousClock.now + .seconds(60)
+        while streams.reduce(0, { $0 + $1.created.load(ordering: .relaxed) }) < w.watchers {
+            guard ContinuousClock.now < setupDeadline, failures.errors == 0 else {
+                throw BenchError.invalid("only \(streams.reduce(0) { $0 + $1.created.load(ordering: .relaxed) }) of \(w.watchers) watchers were created within 60 s"
+                    + (failures.errorMessages.keys.first.map { ": \($0)" } ?? ""))
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+
+        let puts = Recorder()
+        let pacer = Pacer(total: w.putTotal, rate: w.putRate)
+        let events = Recorder()  // for the progress line and the totals: one record per stream at the end
+        let valSize = options.valSize, watchKeys = w.watchKeys
+        var report = await measure(name, expected: w.putTotal, recorder: puts) {
+            let start = monotonicNanos()
+            await self.runClients(pacer, recorder: puts) { c in
+                let kv = Etcdserverpb_KV.Client(wrapping: connections.client(c))
+                return { n in
+                    var r = Etcdserverpb_PutRequest()
+                    let number = watchKeys > 0 ? n % watchKeys : (keys.sequential ? n % keys.space : Int.random(in: 0..<keys.space))
+                    r.key = Data(keys.key(number: number))
+                    var v = Data(count: valSize)
+                    v.withUnsafeMutableBytes { $0.storeBytes(of: monotonicNanos().littleEndian, as: UInt64.self) }
+                    if valSize > 8 { v.replaceSubrange(8..<valSize, with: repeatElement(UInt8(ascii: "v"), count: valSize - 8)) }
+                    r.value = v
+                    _ = try await kv.put(r)
+                    counters.expected.add(watchersOn[watchKeys > 0 ? number : 0], ordering: .relaxed)
+                }
+            }
+            let putsEnd = monotonicNanos()
+            // Wait for every event of every acknowledged put, or until none came for a while.
+            var lastCount = -1, quietSince = ContinuousClock.now
+            while counters.received.load(ordering: .relaxed) < counters.expected.load(ordering: .relaxed) {
+                let now = counters.received.load(ordering: .relaxed)
+                if now != lastCount { lastCount = now; quietSince = .now }
+                if ContinuousClock.now - quietSince > w.drainTimeout { break }
+                try? await Task.sleep(for: .milliseconds(5))
+            }
+            let got = counters.received.load(ordering: .relaxed), want = counters.expected.load(ordering: .relaxed)
+            let end = max(counters.lastEvent.load(ordering: .relaxed), putsEnd)
+            let seconds = Double(end - start) / 1e9
+            return [("events_per_second", f(Double(got) / max(seconds, 1e-9), 1)),
+                    ("events_expected", String(want)), ("events_missing", String(max(want - got, 0))),
+                    ("puts", String(puts.ops)), ("put_errors", String(puts.errors)),
+                    ("puts_per_second", f(Double(puts.ops) / max(Double(putsEnd - start) / 1e9, 1e-9), 1)),
+                    ("put_latency_ms_p99", f(puts.ops == 0 ? 0 : Double(puts.histogram.valueAtPercentile(99)) / 1000, 3)),
+                    ("watchers", String(w.watchers)), ("streams", String(w.streams)),
+                    ("watch_keys", String(w.watchKeys)), ("events_seconds", f(seconds, 3))]
+        }
+        watching.cancel()
+        await watching.value
+        // The report counts delivered events as its operations, with their lag as latency.
+        for s in streams { events.merge(s.lags.withLock { $0 }) }
+        let eventsPerSecond = report.extra.first { $0.key == "events_per_second" }.map { Double($0.json) ?? 0 } ?? 0
+        let missing = report.extra.first { $0.key == "events_missing" }.map { Int($0.json) ?? 0 } ?? 0
+        report.ops = counters.received.load(ordering: .relaxed)
+        report.histogram = events.histogram
+        report.errors = puts.errors + failures.errors + missing
+        report.errorMessages = puts.errorMessages.merging(failures.errorMessages, uniquingKeysWith: +)
+        if missing > 0 { report.errorMessages["events missing (never delivered)"] = missing }
+        if eventsPerSecond > 0, report.ops > 0 { report.seconds = Double(report.ops) / eventsPerSecond }
+        return report
+    }
+}

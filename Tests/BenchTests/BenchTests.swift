@@ -1,0 +1,113 @@
+import Bench
+import EtcdProto
+import Foundation
+import SwiftProtobuf
+import Testing
+
+@Suite struct BenchTests {
+    /// The watch reader agrees with SwiftProtobuf's decoder on etcd's WatchResponse, including
+    /// fields it skips (header, prev_kv, fragment) and the send stamp in each value.
+    @Test func watchResponsesAreReadFromTheirBytes() throws {
+        var r = Etcdserverpb_WatchResponse()
+        r.header.revision = 77
+        r.header.clusterID = 0xFFFF_FFFF_FFFF_FFFF
+        r.watchID = 12
+        r.created = false
+        r.fragment = true
+        r.compactRevision = 3
+        for i in 0..<5 {
+            var e = Mvccpb_Event()
+            e.type = i == 3 ? .delete : .put
+            e.kv.key = Data("key-\(i)".utf8)
+            e.kv.modRevision = Int64(70 + i)
+            e.kv.createRevision = 2
+            e.kv.version = Int64(i)
+            e.kv.lease = -5
+            var v = Data(count: i == 4 ? 4 : 16)
+            if i != 4 { v.withUnsafeMutableBytes { $0.storeBytes(of: UInt64(1_000 + i).littleEndian, as: UInt64.self) } }
+            e.kv.value = v
+            e.prevKv.key = e.kv.key
+            e.prevKv.value = Data("old".utf8)
+            r.events.append(e)
+        }
+        let bytes: [UInt8] = try r.serializedBytes()
+        var seen: [WatchResponseView.Event] = []
+        let view = try bytes.withUnsafeBytes { try WatchResponseView.read($0) { seen.append($0) } }
+        #expect(view.watchID == 12 && !view.created && !view.canceled && view.compactRevision == 3 && view.events == 5)
+        #expect(seen.map(\.modRevision) == [70, 71, 72, 73, 74])
+        #expect(seen.map(\.isDelete) == [false, false, false, true, false])
+        #expect(seen.map(\.stamp) == [1000, 1001, 1002, 1003, nil])
+
+        var cancel = Etcdserverpb_WatchResponse()
+        cancel.watchID = -1
+        cancel.canceled = true
+        cancel.created = true
+        cancel.cancelReason = "mvcc: required revision has been compacted"
+        let cancelBytes: [UInt8] = try cancel.serializedBytes()
+        let c = try cancelBytes.withUnsafeBytes { try WatchResponseView.read($0) { _ in Issue.record("no events") } }
+        #expect(c.canceled && c.created && c.watchID == -1 && c.cancelReason == "mvcc: required revision has been compacted")
+    }
+
+    /// Cut-off and damaged messages are reported, never read past their end.
+    @Test func damagedWatchResponsesAreRefused() throws {
+        var r = Etcdserverpb_WatchResponse()
+        r.events = [Mvccpb_Event.with { $0.kv.key = Data("k".utf8); $0.kv.value = Data(count: 32) }]
+        let bytes: [UInt8] = try r.serializedBytes()
+        for cut in 1..<bytes.count {
+            let prefix = Array(bytes[..<cut])
+            #expect(throws: WatchResponseView.Malformed.self) {
+                _ = try prefix.withUnsafeBytes { try WatchResponseView.read($0) { _ in } }
+            }
+        }
+        let bad: [UInt8] = [0x07]  // field 0
+        #expect(throws: WatchResponseView.Malformed.self) { _ = try bad.withUnsafeBytes { try WatchResponseView.read($0) { _ in } } }
+    }
+
+    /// Keys hold their number zero-padded to --key-size (so they sort by number), after the prefix.
+    @Test func keysAreNumberedLikeEtcdsBenchmark() {
+        let k = KeyMaker(size: 8, space: 100, sequential: true, prefix: Array("p/".utf8))
+        #expect(String(decoding: k.key(7), as: UTF8.self) == "p/00000007")
+        #expect(String(decoding: k.key(107), as: UTF8.self) == "p/00000007")
+        #expect(String(decoding: KeyMaker(size: 2, space: 1000, sequential: true).key(number: 345), as: UTF8.self) == "45")
+        let random = KeyMaker(size: 3, space: 10, sequential: false)
+        for n in 0..<100 { #expect(Int(String(decoding: random.key(n), as: UTF8.self))! < 10) }
+    }
+
+    /// The JSON line has the fields the issue and bench-compare.sh read.
+    @Test func theJSONLineHasEveryField() throws {
+        var h = newLatencyHistogram()
+        for v in [1000, 2000, 3000, 50_000] as [UInt64] { _ = h.record(v) }
+        let report = BenchReport(workload: "put", ops: 4, errors: 1, errorMessages: ["unavailable: \"x\"": 1], seconds: 2,
+                                 histogram: h, serverPIDs: [10, 11], serverCPUSeconds: 0.5, serverRSSBytes: 1 << 20,
+                                 clientCPUSeconds: 0.25, extra: [("conflicts", "3")])
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(report.json.utf8)) as? [String: Any])
+        #expect(object["workload"] as? String == "put")
+        #expect(object["ops"] as? Int == 4 && object["errors"] as? Int == 1)
+        #expect(object["throughput"] as? Double == 2 && object["seconds"] as? Double == 2)
+        let latency = try #require(object["latency_ms"] as? [String: Double])
+        #expect(latency["p50"] == 2 && latency["max"].map { $0 >= 49.9 && $0 <= 50.1 } == true)
+        #expect(object["server_cpu_seconds"] as? Double == 0.5 && object["server_rss_bytes"] as? Int == 1 << 20)
+        #expect(object["server_cpu_us_per_op"] as? Double == 125_000)
+        #expect(object["conflicts"] as? Int == 3 && object["first_error"] as? String == "unavailable: \"x\"")
+        #expect(report.text.contains("125000.0 CPU-µs per operation"))
+    }
+
+    /// The server processes are found from the ports they listen on, and measured.
+    @Test func serversAreFoundByTheirListeningPort() throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        #expect(fd >= 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        #expect(bound == 0 && listen(fd, 1) == 0)
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        let port = Int(UInt16(bigEndian: address.sin_port))
+        #expect(ServerProcesses.listening(on: [port]) == [getpid()])
+        let sample = ServerProcesses(pids: [getpid()]).sample()
+        #expect(sample.cpuSeconds > 0 && sample.rssBytes > 1 << 20)
+    }
+}
