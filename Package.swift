@@ -66,6 +66,7 @@ let package = Package(
         .target(
             name: "EtcdClient",
             dependencies: ["EtcdProto", .product(name: "GRPCCore", package: "grpc-swift-2"),
+                           .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
                            .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf")],
             swiftSettings: strictSettings
@@ -116,7 +117,9 @@ let package = Package(
         // Real processes: `capstan store` driven by the real etcdctl.
         .testTarget(name: "EndToEndTests", dependencies: ["EtcdClient", "EtcdProto", .product(name: "GRPCCore", package: "grpc-swift-2")],
                     swiftSettings: strictSettings),
-        .testTarget(name: "BenchTests", dependencies: ["Bench", "EtcdProto", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+        .testTarget(name: "BenchTests", dependencies: ["Bench", "EtcdProto", "EtcdClient",
+                                                    .product(name: "NIOCore", package: "swift-nio"),
+                                                    .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "SwiftProtobuf", package: "swift-protobuf")],
                     swiftSettings: strictSettings),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "StorageTestSupport", "Raft", "RaftSimulation"],
                     swiftSettings: strictSettings),

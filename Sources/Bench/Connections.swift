@@ -1,3 +1,4 @@
+import EtcdClient
 import Foundation
 public import GRPCCore
 public import GRPCNIOTransportHTTP2Posix
@@ -21,6 +22,7 @@ public final class Connections: Sendable {
                 target: .ipv4(address: host, port: port), transportSecurity: .plaintext,
                 config: .defaults { c in
                     c.connection.keepalive = .init(time: .seconds(10), timeout: .seconds(5), allowWithoutCalls: true)
+                    c.channelDebuggingCallbacks.onCreateTCPConnection = ServerPingAnswerer.install
                     c.backoff = .init(initial: .milliseconds(50), max: .seconds(1), multiplier: 2, jitter: 0.2)
                 })
             clients.append(GRPCClient(transport: transport))

@@ -34,6 +34,7 @@ public final class EtcdClient: Sendable {
                 target: .ipv4(address: host, port: port), transportSecurity: .plaintext,
                 config: .defaults { c in
                     c.connection.keepalive = .init(time: .seconds(10), timeout: .seconds(5), allowWithoutCalls: true)
+                    c.channelDebuggingCallbacks.onCreateTCPConnection = ServerPingAnswerer.install
                     c.backoff = .init(initial: .milliseconds(50), max: .seconds(2), multiplier: 2, jitter: 0.2)
                 })
             clients.append(GRPCClient(transport: transport))

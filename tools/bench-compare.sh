@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# bench-compare.sh — races Capstan against a real etcd 3.4 on this machine, side by side.
+#
+# Starts a 3-member etcd (Debian's etcd-server) and a 3-member Capstan on loopback, runs each
+# workload of `capstan bench` against one and then the other, back to back, and prints a table:
+# workload, figure, etcd, Capstan, ratio, and the servers' CPU-µs per operation. Then runs
+# `etcdctl check perf` at increasing loads against both.
+#
+# Usage: tools/bench-compare.sh [--quick] [--no-check-perf] [--loads "s m l"] [--out FILE]
+#   --quick          smaller totals (a minute or two; for trying the script, not for figures)
+#   --no-check-perf  skip `etcdctl check perf` (60 s per load per side)
+#   --out FILE       also append the table (markdown) to FILE
+# Environment: CAPSTAN (a capstan binary; default: builds .build/release/capstan),
+#   ETCD (default: etcd on PATH), ETCDCTL (default: etcdctl on PATH), WORK (default: a temp dir).
+# Needs: apt-get install -y etcd-server etcd-client liblz4-dev pkg-config python3
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+QUICK=0 CHECK_PERF=1 LOADS="s m l" OUT=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) QUICK=1 ;;
+    --no-check-perf) CHECK_PERF=0 ;;
+    --loads) LOADS="$2"; shift ;;
+    --out) OUT="$2"; shift ;;
+    *) echo "unknown argument: $1 (see the header of $0)" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+ETCD="${ETCD:-$(command -v etcd || true)}"
+ETCDCTL="${ETCDCTL:-$(command -v etcdctl || true)}"
+[ -x "$ETCD" ] && [ -x "$ETCDCTL" ] || { echo "etcd and etcdctl are needed: apt-get install -y etcd-server etcd-client" >&2; exit 2; }
+command -v python3 >/dev/null || { echo "python3 is needed (it prints the table)" >&2; exit 2; }
+if [ -z "${CAPSTAN:-}" ]; then
+  echo "building capstan (release; about 17 minutes cold on 2 cores)..." >&2
+  (cd "$ROOT" && swift build -c release --product capstan >&2)
+  CAPSTAN="$ROOT/.build/release/capstan"
+fi
+WORK="${WORK:-$(mktemp -d /tmp/bench-compare.XXXXXX)}"
+mkdir -p "$WORK"
+RESULTS="$WORK/results.jsonl"
+: > "$RESULTS"
+
+# start_cluster NAME BASEPORT CMD... — three members on 127.0.0.1, client ports BASEPORT+1..3,
+# peer ports BASEPORT+11..13, data and logs in $WORK/NAME; pids in $WORK/NAME/pids.
+start_cluster() {
+  local name=$1 base=$2; shift 2
+  local dir="$WORK/$name" cluster="" i
+  mkdir -p "$dir"; : > "$dir/pids"
+  for i in 1 2 3; do cluster="${cluster:+$cluster,}m$i=http://127.0.0.1:$((base + 10 + i))"; done
+  for i in 1 2 3; do
+    "$@" --name "m$i" --data-dir "$dir/m$i.etcd" \
+      --listen-client-urls "http://127.0.0.1:$((base + i))" --advertise-client-urls "http://127.0.0.1:$((base + i))" \
+      --listen-peer-urls "http://127.0.0.1:$((base + 10 + i))" --initial-advertise-peer-urls "http://127.0.0.1:$((base + 10 + i))" \
+      --initial-cluster "$cluster" --initial-cluster-token "bench-$name" --initial-cluster-state new \
+      >"$dir/m$i.log" 2>&1 </dev/null &
+    echo $! >> "$dir/pids"
+  done
+  local eps="127.0.0.1:$((base + 1)),127.0.0.1:$((base + 2)),127.0.0.1:$((base + 3))" t
+  for t in $(seq 1 60); do
+    if ETCDCTL_API=3 "$ETCDCTL" --endpoints "$eps" --command-timeout=3s endpoint health >/dev/null 2>&1; then return 0; fi
+    sleep 1
+  done
+  echo "$name did not become healthy; logs in $dir" >&2
+  return 1
+}
+
+stop_clusters() {
+  local f pid
+  for f in "$WORK"/*/pids; do
+    [ -f "$f" ] || continue
+    while read -r pid; do kill -TERM "$pid" 2>/dev/null || true; done < "$f"
+    for pid in $(cat "$f"); do
+      for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      kill -KILL "$pid" 2>/dev/null || true
+    done
+    rm -f "$f"
+  done
+}
+trap stop_clusters EXIT
+
+ETCD_EPS="127.0.0.1:24001,127.0.0.1:24002,127.0.0.1:24003"
+CAPSTAN_EPS="127.0.0.1:25001,127.0.0.1:25002,127.0.0.1:25003"
+echo "starting etcd ($("$ETCD" --version | head -1)) and capstan, 3 members each, in $WORK" >&2
+start_cluster etcd 24000 "$ETCD" --logger zap --log-outputs stderr
+start_cluster capstan 25000 "$CAPSTAN" store
+
+# bench LABEL ARGS... — runs one workload against etcd, then Capstan; records both JSON lines.
+bench() {
+  local label=$1; shift
+  local side eps pids line
+  for side in etcd capstan; do
+    if [ "$side" = etcd ]; then eps=$ETCD_EPS; else eps=$CAPSTAN_EPS; fi
+    pids=$(paste -sd, "$WORK/$side/pids")
+    echo "== $label on $side: capstan bench $* --endpoints $eps" >&2
+    line=$("$CAPSTAN" bench "$@" --endpoints "$eps" --server-pids "$pids" --json | tee -a "$WORK/bench.log" | tail -1)
+    echo "$line" >&2
+    python3 -c 'import json,sys; d=json.loads(sys.argv[3]); d["label"]=sys.argv[1]; d["side"]=sys.argv[2]; print(json.dumps(d))' \
+      "$label" "$side" "$line" >> "$RESULTS"
+  done
+}
+
+if [ "$QUICK" = 1 ]; then N=1; else N=10; fi
+bench "put, 1 client (P2)"            put --conns 1 --clients 1 --total $((300 * N)) --val-size 256 --key-space-size 100000
+bench "put, 1000 clients (P1)"        put --conns 100 --clients 1000 --total $((5000 * N)) --val-size 256 --key-space-size 100000
+bench "range l, 1000 clients (P3)"    range 00000001 --conns 100 --clients 1000 --total $((5000 * N)) --consistency l
+bench "range s, 1000 clients (P3)"    range 00000001 --conns 100 --clients 1000 --total $((5000 * N)) --consistency s
+bench "txn-put, 100 clients"          txn-put --conns 10 --clients 100 --total $((2000 * N)) --val-size 256 --key-space-size 100000
+bench "lease-keepalive, 100 clients"  lease-keepalive --conns 10 --clients 100 --total $((2000 * N))
+bench "watch 10k/100 streams (P4)"    watch --conns 10 --clients 10 --watchers 10000 --streams 100 --put-total $((10 * N))
+bench "watch-latency 10k, 10 puts/s (P4)" watch-latency --conns 10 --clients 10 --watchers 10000 --streams 100 --put-total $((5 * N)) --put-rate 10
+
+# RSS after the workloads (P6 needs 1M keys: see docs/benchmarks.md for that run).
+for side in etcd capstan; do
+  rss=0
+  for pid in $(cat "$WORK/$side/pids"); do rss=$((rss + $(awk '/VmRSS/{print $2}' "/proc/$pid/status") * 1024)); done
+  echo "{\"label\": \"RSS of 3 members after the workloads\", \"side\": \"$side\", \"workload\": \"rss\", \"server_rss_bytes\": $rss}" >> "$RESULTS"
+done
+
+if [ "$CHECK_PERF" = 1 ]; then
+  for load in $LOADS; do
+    for side in etcd capstan; do
+      if [ "$side" = etcd ]; then eps=$ETCD_EPS; else eps=$CAPSTAN_EPS; fi
+      echo "== etcdctl check perf --load=$load on $side" >&2
+      out=$(ETCDCTL_API=3 "$ETCDCTL" --endpoints "$eps" check perf --load="$load" 2>&1 | tr '\r' '\n' | grep -E "PASS|FAIL" || true)
+      echo "$out" >&2
+      python3 -c 'import json,sys; print(json.dumps({"label": "etcdctl check perf --load="+sys.argv[1], "side": sys.argv[2], "workload": "check-perf", "check": sys.argv[3]}))' \
+        "$load" "$side" "$out" >> "$RESULTS"
+    done
+  done
+fi
+
+python3 "$ROOT/tools/bench-table.py" "$RESULTS" | tee -a "${OUT:-/dev/null}"
+echo "(raw results: $RESULTS; bench output: $WORK/bench.log)" >&2

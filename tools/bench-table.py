@@ -1,0 +1,50 @@
+#!/usr/bin/env python3
+"""Prints bench-compare.sh's results (one JSON object per line, each with "label" and "side")
+as a markdown table: per workload, etcd's and Capstan's throughput, latency and server CPU per
+operation, with the Capstan ÷ etcd ratio. For watch workloads the operations are delivered
+events and the latency is the put→event lag."""
+import json
+import sys
+
+
+def ratio(c, e):
+    return f"{c / e:.2f}×" if e else "–"
+
+
+def main(path):
+    rows, order = {}, []
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if not line:
+                continue
+            d = json.loads(line)
+            if d["label"] not in rows:
+                rows[d["label"]] = {}
+                order.append(d["label"])
+            rows[d["label"]][d["side"]] = d
+    print("| workload | etcd ops/s | Capstan ops/s | ratio | etcd p50 / p99 ms | Capstan p50 / p99 ms | p50 ratio | etcd CPU-µs/op | Capstan CPU-µs/op | errors (etcd / Capstan) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for label in order:
+        e, c = rows[label].get("etcd"), rows[label].get("capstan")
+        if not e or not c:
+            continue
+        if e["workload"] == "rss":
+            mb = lambda d: d["server_rss_bytes"] / 1048576
+            print(f"| {label} | {mb(e):.0f} MiB | {mb(c):.0f} MiB | {ratio(mb(c), mb(e))} | | | | | | |")
+            continue
+        if e["workload"] == "check-perf":
+            short = lambda d: d["check"].replace("\n", "; ") or "no result"
+            print(f"| {label} | {short(e)} | {short(c)} | | | | | | | |")
+            continue
+        tp = lambda d: float(d.get("events_per_second", d["throughput"]))
+        lat = lambda d: f'{d["latency_ms"]["p50"]:.2f} / {d["latency_ms"]["p99"]:.2f}'
+        cpu = lambda d: d["server_cpu_us_per_op"]
+        cpus = lambda d: "–" if cpu(d) is None else f"{cpu(d):.1f}"
+        cpu_ratio = f" ({ratio(cpu(c), cpu(e))})" if cpu(e) and cpu(c) else ""
+        print(f"| {label} | {tp(e):,.0f} | {tp(c):,.0f} | {ratio(tp(c), tp(e))} | {lat(e)} | {lat(c)} | "
+              f"{ratio(c['latency_ms']['p50'], e['latency_ms']['p50'])} | {cpus(e)} | {cpus(c)}{cpu_ratio} | {e['errors']} / {c['errors']} |")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
