@@ -122,7 +122,8 @@ if [ "$CHECK_PERF" = 1 ]; then
     for side in etcd capstan; do
       if [ "$side" = etcd ]; then eps=$ETCD_EPS; else eps=$CAPSTAN_EPS; fi
       echo "== etcdctl check perf --load=$load on $side" >&2
-      out=$(ETCDCTL_API=3 "$ETCDCTL" --endpoints "$eps" check perf --load="$load" 2>&1 | tr '\r' '\n' | grep -E "PASS|FAIL" || true)
+      ETCDCTL_API=3 "$ETCDCTL" --endpoints "$eps" check perf --load="$load" > "$WORK/check-perf-$load-$side.txt" 2>&1 || true
+      out=$(tr '\r' '\n' < "$WORK/check-perf-$load-$side.txt" | grep -oE "(PASS|FAIL)(: .*)?$" || true)
       echo "$out" >&2
       python3 -c 'import json,sys; print(json.dumps({"label": "etcdctl check perf --load="+sys.argv[1], "side": sys.argv[2], "workload": "check-perf", "check": sys.argv[3]}))' \
         "$load" "$side" "$out" >> "$RESULTS"

@@ -1,5 +1,6 @@
 import EtcdClient
 import Foundation
+import Synchronization
 public import GRPCCore
 public import GRPCNIOTransportHTTP2Posix
 
@@ -33,11 +34,35 @@ public final class Connections: Sendable {
 
     public var count: Int { clients.count }
 
+    /// The lean unary connections (same layout as the gRPC clients), made by `connectUnary`.
+    private let unaryConnections = Mutex<[UnaryConnection]>([])
+
+    /// Opens the unary connections the request workloads use (see `UnaryConnection`).
+    public func connectUnary() async throws {
+        var made: [UnaryConnection] = []
+        for i in 0..<clients.count {
+            let (host, port) = try Self.parse(endpoints[i % endpoints.count])
+            do {
+                made.append(try await UnaryConnection.connect(host: host, port: port))
+            } catch {
+                for m in made { await m.close() }
+                throw BenchError.invalid("cannot connect to \(endpoints[i % endpoints.count]): \(error)")
+            }
+        }
+        unaryConnections.withLock { $0 = made }
+    }
+
+    /// The unary connection client `i` uses.
+    public func unary(_ i: Int) -> UnaryConnection {
+        unaryConnections.withLock { $0[i % $0.count] }
+    }
+
     /// The connection client `i` uses.
     public func client(_ i: Int) -> GRPCClient<Transport> { clients[i % clients.count] }
 
     /// Closes every connection and waits until they are closed.
     public func close() async {
+        for u in unaryConnections.withLock({ $0 }) { await u.close() }
         for c in clients { c.beginGracefulShutdown() }
         for r in runners { await r.value }
     }

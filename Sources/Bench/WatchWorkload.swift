@@ -21,6 +21,13 @@ public struct WatchOptions: Sendable {
     public var drainTimeout: Duration = .seconds(10)
 
     public init() {}
+
+    /// Refuses flags that make no sense together.
+    public func check() throws {
+        guard watchers > 0, streams > 0, streams <= watchers, putTotal > 0, watchKeys >= 0, putRate >= 0 else {
+            throw BenchError.invalid("--watchers and --put-total must be positive, --streams between 1 and --watchers")
+        }
+    }
 }
 
 /// What the streams and the put clients count, read by the main task.
@@ -41,9 +48,7 @@ extension Bench {
     /// N watchers over M streams with a put load: events delivered per second and the put→event
     /// lag (each put's value starts with its send time). `name` is `watch` or `watch-latency`.
     public func watch(_ w: WatchOptions, name: String = "watch") async throws -> BenchReport {
-        guard w.watchers > 0, w.streams > 0, w.streams <= w.watchers, w.putTotal > 0, w.watchKeys >= 0, w.putRate >= 0 else {
-            throw BenchError.invalid("--watchers and --put-total must be positive, --streams between 1 and --watchers")
-        }
+        try w.check()
         guard options.valSize >= 8 else { throw BenchError.invalid("--val-size must be at least 8 for \(name) (the value carries the send time)") }
         let prefix = Array("capstan-bench-watch/".utf8)
         let keys = KeyMaker(size: options.keySize, space: w.watchKeys > 0 ? w.watchKeys : options.keySpaceSize,
@@ -129,7 +134,7 @@ extension Bench {
         var report = await measure(name, expected: w.putTotal, recorder: puts) {
             let start = monotonicNanos()
             await self.runClients(pacer, recorder: puts) { c in
-                let kv = Etcdserverpb_KV.Client(wrapping: connections.client(c))
+                let kv = connections.unary(c), put = kv.headers(path: "/etcdserverpb.KV/Put")
                 return { n in
                     var r = Etcdserverpb_PutRequest()
                     let number = watchKeys > 0 ? n % watchKeys : (keys.sequential ? n % keys.space : Int.random(in: 0..<keys.space))
@@ -138,7 +143,7 @@ extension Bench {
                     v.withUnsafeMutableBytes { $0.storeBytes(of: monotonicNanos().littleEndian, as: UInt64.self) }
                     if valSize > 8 { v.replaceSubrange(8..<valSize, with: repeatElement(UInt8(ascii: "v"), count: valSize - 8)) }
                     r.value = v
-                    _ = try await kv.put(r)
+                    _ = try await kv.call(put, try r.serializedBytes())
                     counters.expected.add(watchersOn[watchKeys > 0 ? number : 0], ordering: .relaxed)
                 }
             }

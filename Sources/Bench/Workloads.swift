@@ -49,6 +49,11 @@ public final class Bench: Sendable {
     // MARK: - Measuring
 
     /// Runs `body` and measures it: wall time, server and client CPU, server RSS at the end.
+    /// Opens the lean unary connections once (the request workloads use them).
+    public func prepareUnary() async throws {
+        try await connections.connectUnary()
+    }
+
     func measure(_ workload: String, expected: Int, recorder: Recorder,
                  body: @Sendable () async -> [(key: String, json: String)]) async -> BenchReport {
         let before = servers.sample()
@@ -115,12 +120,12 @@ public final class Bench: Sendable {
         let keys = keys, value = value, connections = connections
         return await measure("put", expected: options.total, recorder: recorder) {
             await self.runClients(pacer, recorder: recorder) { c in
-                let kv = Etcdserverpb_KV.Client(wrapping: connections.client(c))
+                let kv = connections.unary(c), put = kv.headers(path: "/etcdserverpb.KV/Put")
                 return { n in
                     var r = Etcdserverpb_PutRequest()
                     r.key = Data(keys.key(n))
                     r.value = value
-                    _ = try await kv.put(r)
+                    _ = try await kv.call(put, try r.serializedBytes())
                 }
             }
             return []
@@ -137,8 +142,9 @@ public final class Bench: Sendable {
         let r = request, connections = connections
         return await measure("range", expected: options.total, recorder: recorder) {
             await self.runClients(pacer, recorder: recorder) { c in
-                let kv = Etcdserverpb_KV.Client(wrapping: connections.client(c))
-                return { _ in _ = try await kv.range(r) }
+                let kv = connections.unary(c), range = kv.headers(path: "/etcdserverpb.KV/Range")
+                let bytes: [UInt8] = (try? r.serializedBytes()) ?? []
+                return { _ in _ = try await kv.call(range, bytes) }
             }
             return [("consistency", quote(self.options.linearizable ? "l" : "s"))]
         }
@@ -154,7 +160,7 @@ public final class Bench: Sendable {
         let conflicts = Counter()
         return await measure("txn-put", expected: options.total, recorder: recorder) {
             await self.runClients(pacer, recorder: recorder) { c in
-                let kv = Etcdserverpb_KV.Client(wrapping: connections.client(c))
+                let kv = connections.unary(c), txnPath = kv.headers(path: "/etcdserverpb.KV/Txn")
                 let share = max(keys.space / clients, 1)
                 let first = keys.space >= clients ? c * share : c % keys.space
                 let revisions = Mutex<[Int: Int64]>([:])
@@ -176,7 +182,7 @@ public final class Bench: Sendable {
                     txn.compare = [compare]
                     txn.success = [Etcdserverpb_RequestOp.with { $0.requestPut = put }]
                     txn.failure = [Etcdserverpb_RequestOp.with { $0.requestRange = get }]
-                    let answer = try await kv.txn(txn)
+                    let answer = try Etcdserverpb_TxnResponse(serializedBytes: try await kv.call(txnPath, try txn.serializedBytes()))
                     if answer.succeeded {
                         revisions.withLock { $0[number] = answer.header.revision }
                     } else {

@@ -15,6 +15,15 @@ public struct LeaseGrantResponse: Equatable, Sendable {
 /// The replicated state machine: the revisioned key space, the leases and the alarms. Every
 /// member applies the same committed requests in the same order and reaches the same state.
 /// Owned by one apply loop (not thread-safe); readers on other threads use `view`.
+/// Everything a snapshot holds, taken from a `KVStore` in O(1) (the key space is a
+/// copy-on-write read view): encoded later, on another thread, while the store goes on.
+public struct StoreImage: Sendable {
+    public let view: ReadView
+    public let leases: [Int64: LeaseRecord]
+    public let alarms: Set<AlarmMember>
+    public let accountedBytes: Int64
+}
+
 public final class KVStore {
     public let limits: MVCCLimits
     /// The current image; reading this property is the O(1) way to publish a read view.
@@ -30,6 +39,9 @@ public final class KVStore {
     public init(limits: MVCCLimits = MVCCLimits()) {
         self.limits = limits
     }
+
+    /// The state as a snapshot image (O(1)).
+    public var image: StoreImage { StoreImage(view: view, leases: leases, alarms: alarms, accountedBytes: accountedBytes) }
 
     public var revision: Int64 { view.revision }
     public var compactRevision: Int64 { view.compactRevision }

@@ -25,7 +25,10 @@ public enum MVCCSnapshot {
         }
     }
 
-    public static func encode(_ store: KVStore) -> [UInt8] {
+    public static func encode(_ store: KVStore) -> [UInt8] { encode(store.image) }
+
+    /// Encodes an image taken with `KVStore.image` (O(1) on the apply thread); safe on any thread.
+    public static func encode(_ store: StoreImage) -> [UInt8] {
         var out = magic
         func put<T: FixedWidthInteger>(_ x: T) { withUnsafeBytes(of: x.littleEndian) { out.append(contentsOf: $0) } }
         put(store.view.revision)

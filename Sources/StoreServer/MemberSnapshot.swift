@@ -7,7 +7,10 @@ import Storage
 /// restarts from one, knows every member's name and URLs). Encoding: the MVCC image as a byte
 /// string, then the members and the removed IDs (`RequestCodec`'s rules).
 public enum MemberSnapshot {
-    public static func encode(_ store: KVStore, _ cluster: ClusterMembers) -> [UInt8] {
+    public static func encode(_ store: KVStore, _ cluster: ClusterMembers) -> [UInt8] { encode(store.image, cluster) }
+
+    /// Encodes an image taken on the apply thread; safe on any thread.
+    public static func encode(_ store: StoreImage, _ cluster: ClusterMembers) -> [UInt8] {
         var w = RequestCodec.Writer()
         w.bytes(MVCCSnapshot.encode(store))
         let members = cluster.sorted

@@ -63,6 +63,7 @@ struct BenchCommand: AsyncParsableCommand {
         do { bench = try Bench(options: options) } catch let e as BenchError { throw ValidationError(e.description) }
         let report: BenchReport
         do {
+            try await bench.prepareUnary()
             report = try await work(bench)
         } catch {
             await bench.close()
@@ -154,6 +155,7 @@ struct BenchCommand: AsyncParsableCommand {
         base.putTotal = defaults.puts
         base.putRate = defaults.rate
         let w = flags.options(defaults: base)
+        do { try w.check() } catch let e as BenchError { throw ValidationError(e.description) }
         try await run(common, o) { try await $0.watch(w, name: name) }
     }
 
