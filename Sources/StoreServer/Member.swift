@@ -104,7 +104,16 @@ public final class Member: @unchecked Sendable {
     // Owned by the loop thread.
     private var raft: RaftNode
     private var store: KVStore
-    private var nextReadRound: UInt64 = 0
+    /// ReadIndex round IDs. The leader knows a round by its ID alone, so the IDs of different
+    /// members must not meet: each member counts from its own random start in a 2^62 space
+    /// (counting from 0 everywhere, a follower's round that met the leader's own round of the
+    /// same number was dropped and waited 500 ms for its retry: the p99 of linearizable reads).
+    private var nextReadRound: UInt64
+    /// Where this member's round IDs start (tests check that members' IDs never meet).
+    public let firstReadRound = UInt64.random(in: 1 ... (1 << 62))
+    /// Rounds asked again because no answer came within `readRetry` (loop thread; tests read
+    /// it through `retriedReadRounds`).
+    private let retriedRounds = LockedBox(0)
     /// ReadIndex rounds in flight: when each was asked, and the reads waiting for it.
     private var readRounds: [UInt64: (asked: ContinuousClock.Instant, waiters: [ReadWaiter])] = [:]
     private var confirmedReads: [(index: LogIndex, waiters: [ReadWaiter])] = []
@@ -215,6 +224,7 @@ public final class Member: @unchecked Sendable {
     public init(config: MemberConfig, transport: any MessageTransport,
                 membershipObserver: @escaping @Sendable (ClusterMembers) -> Void = { _ in }) throws(MemberError) {
         self.config = config
+        nextReadRound = firstReadRound
         self.transport = transport
         self.membershipObserver = membershipObserver
         let opened: (DiskLogStorage, Snapshot?)
@@ -406,6 +416,9 @@ public final class Member: @unchecked Sendable {
 
     public var status: MemberStatus { lock.withLock { statusValue } }
 
+    /// How many ReadIndex rounds went unanswered for 500 ms and were asked again.
+    public var retriedReadRounds: Int { retriedRounds.mutate { $0 } }
+
     /// The newest applied state (a serializable read).
     public var view: ReadView { publisher.current }
 
@@ -506,6 +519,7 @@ public final class Member: @unchecked Sendable {
                 // members, or the leader changed) is asked again, as etcd does after 500 ms.
                 for (round, r) in readRounds where clock.now - r.asked >= Self.readRetry {
                     retriedReads += r.waiters
+                    retriedRounds.mutate { $0 += 1 }
                     readRounds[round] = nil
                 }
             }
