@@ -10,18 +10,21 @@
 #   --quick          smaller totals (a minute or two; for trying the script, not for figures)
 #   --no-check-perf  skip `etcdctl check perf` (60 s per load per side)
 #   --out FILE       also append the table (markdown) to FILE
+#   --keys N         then load N keys of 256 B into each (P6: RSS holding them, after compaction;
+#                    P7: seconds until a restarted member serves a read). PERFORMANCE.md: 1000000
 # Environment: CAPSTAN (a capstan binary; default: builds .build/release/capstan),
 #   ETCD (default: etcd on PATH), ETCDCTL (default: etcdctl on PATH), WORK (default: a temp dir).
 # Needs: apt-get install -y etcd-server etcd-client liblz4-dev pkg-config python3
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-QUICK=0 CHECK_PERF=1 LOADS="s m l" OUT=""
+QUICK=0 CHECK_PERF=1 LOADS="s m l" OUT="" KEYS=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) QUICK=1 ;;
     --no-check-perf) CHECK_PERF=0 ;;
     --loads) LOADS="$2"; shift ;;
     --out) OUT="$2"; shift ;;
+    --keys) KEYS="$2"; shift ;;
     *) echo "unknown argument: $1 (see the header of $0)" >&2; exit 2 ;;
   esac
   shift
@@ -41,39 +44,47 @@ mkdir -p "$WORK"
 RESULTS="$WORK/results.jsonl"
 : > "$RESULTS"
 
-# start_cluster NAME BASEPORT CMD... — three members on 127.0.0.1, client ports BASEPORT+1..3,
-# peer ports BASEPORT+11..13, data and logs in $WORK/NAME; pids in $WORK/NAME/pids.
+# start_member NAME BASEPORT I STATE CMD... — member I of cluster NAME on 127.0.0.1: client port
+# BASEPORT+I, peer port BASEPORT+10+I, data and log in $WORK/NAME; its pid goes to $WORK/NAME/pid.I.
+start_member() {
+  local name=$1 base=$2 i=$3 state=$4; shift 4
+  local dir="$WORK/$name" cluster="" j
+  for j in 1 2 3; do cluster="${cluster:+$cluster,}m$j=http://127.0.0.1:$((base + 10 + j))"; done
+  "$@" --name "m$i" --data-dir "$dir/m$i.etcd" \
+    --listen-client-urls "http://127.0.0.1:$((base + i))" --advertise-client-urls "http://127.0.0.1:$((base + i))" \
+    --listen-peer-urls "http://127.0.0.1:$((base + 10 + i))" --initial-advertise-peer-urls "http://127.0.0.1:$((base + 10 + i))" \
+    --initial-cluster "$cluster" --initial-cluster-token "bench-$name" --initial-cluster-state "$state" \
+    >>"$dir/m$i.log" 2>&1 </dev/null &
+  echo $! > "$dir/pid.$i"
+}
+
+# start_cluster NAME BASEPORT CMD... — three members; waits until the cluster is healthy.
 start_cluster() {
   local name=$1 base=$2; shift 2
-  local dir="$WORK/$name" cluster="" i
-  mkdir -p "$dir"; : > "$dir/pids"
-  for i in 1 2 3; do cluster="${cluster:+$cluster,}m$i=http://127.0.0.1:$((base + 10 + i))"; done
-  for i in 1 2 3; do
-    "$@" --name "m$i" --data-dir "$dir/m$i.etcd" \
-      --listen-client-urls "http://127.0.0.1:$((base + i))" --advertise-client-urls "http://127.0.0.1:$((base + i))" \
-      --listen-peer-urls "http://127.0.0.1:$((base + 10 + i))" --initial-advertise-peer-urls "http://127.0.0.1:$((base + 10 + i))" \
-      --initial-cluster "$cluster" --initial-cluster-token "bench-$name" --initial-cluster-state new \
-      >"$dir/m$i.log" 2>&1 </dev/null &
-    echo $! >> "$dir/pids"
-  done
+  mkdir -p "$WORK/$name"
+  for i in 1 2 3; do start_member "$name" "$base" "$i" new "$@"; done
   local eps="127.0.0.1:$((base + 1)),127.0.0.1:$((base + 2)),127.0.0.1:$((base + 3))" t
   for t in $(seq 1 60); do
     if ETCDCTL_API=3 "$ETCDCTL" --endpoints "$eps" --command-timeout=3s endpoint health >/dev/null 2>&1; then return 0; fi
     sleep 1
   done
-  echo "$name did not become healthy; logs in $dir" >&2
+  echo "$name did not become healthy; logs in $WORK/$name" >&2
   return 1
 }
 
+pids() { cat "$WORK/$1"/pid.? 2>/dev/null; }
+
+stop_pid() {
+  kill -TERM "$1" 2>/dev/null || return 0
+  for _ in $(seq 1 100); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
+  kill -KILL "$1" 2>/dev/null || true
+}
+
 stop_clusters() {
-  local f pid
-  for f in "$WORK"/*/pids; do
+  local f
+  for f in "$WORK"/*/pid.?; do
     [ -f "$f" ] || continue
-    while read -r pid; do kill -TERM "$pid" 2>/dev/null || true; done < "$f"
-    for pid in $(cat "$f"); do
-      for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-      kill -KILL "$pid" 2>/dev/null || true
-    done
+    stop_pid "$(cat "$f")"
     rm -f "$f"
   done
 }
@@ -82,8 +93,10 @@ trap stop_clusters EXIT
 ETCD_EPS="127.0.0.1:24001,127.0.0.1:24002,127.0.0.1:24003"
 CAPSTAN_EPS="127.0.0.1:25001,127.0.0.1:25002,127.0.0.1:25003"
 echo "starting etcd ($("$ETCD" --version | head -1)) and capstan, 3 members each, in $WORK" >&2
-start_cluster etcd 24000 "$ETCD" --logger zap --log-outputs stderr
-start_cluster capstan 25000 "$CAPSTAN" store
+ETCD_CMD=("$ETCD" --logger zap --log-outputs stderr)
+CAPSTAN_CMD=("$CAPSTAN" store)
+start_cluster etcd 24000 "${ETCD_CMD[@]}"
+start_cluster capstan 25000 "${CAPSTAN_CMD[@]}"
 
 # bench LABEL ARGS... — runs one workload against etcd, then Capstan; records both JSON lines.
 bench() {
@@ -91,7 +104,7 @@ bench() {
   local side eps pids line
   for side in etcd capstan; do
     if [ "$side" = etcd ]; then eps=$ETCD_EPS; else eps=$CAPSTAN_EPS; fi
-    pids=$(paste -sd, "$WORK/$side/pids")
+    pids=$(pids "$side" | paste -sd,)
     echo "== $label on $side: capstan bench $* --endpoints $eps" >&2
     line=$("$CAPSTAN" bench "$@" --endpoints "$eps" --server-pids "$pids" --json | tee -a "$WORK/bench.log" | tail -1)
     echo "$line" >&2
@@ -113,9 +126,44 @@ bench "watch-latency 10k, 10 puts/s (P4)" watch-latency --conns 10 --clients 10 
 # RSS after the workloads (P6 needs 1M keys: see docs/benchmarks.md for that run).
 for side in etcd capstan; do
   rss=0
-  for pid in $(cat "$WORK/$side/pids"); do rss=$((rss + $(awk '/VmRSS/{print $2}' "/proc/$pid/status") * 1024)); done
+  for pid in $(pids "$side"); do rss=$((rss + $(awk '/VmRSS/{print $2}' "/proc/$pid/status") * 1024)); done
   echo "{\"label\": \"RSS of 3 members after the workloads\", \"side\": \"$side\", \"workload\": \"rss\", \"server_rss_bytes\": $rss}" >> "$RESULTS"
 done
+
+record() {  # record LABEL SIDE WORKLOAD KEY VALUE
+  echo "{\"label\": \"$1\", \"side\": \"$2\", \"workload\": \"$3\", \"$4\": $5}" >> "$RESULTS"
+}
+
+if [ "$KEYS" -gt 0 ]; then
+  last=$(printf %08d $((KEYS - 1)))
+  for side in etcd capstan; do
+    if [ "$side" = etcd ]; then eps=$ETCD_EPS base=24000 cmd=("${ETCD_CMD[@]}"); else eps=$CAPSTAN_EPS base=25000 cmd=("${CAPSTAN_CMD[@]}"); fi
+    echo "== loading $KEYS keys of 256 B into $side" >&2
+    line=$("$CAPSTAN" bench put --endpoints "$eps" --server-pids "$(pids "$side" | paste -sd,)" --conns 100 --clients 1000 \
+      --total "$KEYS" --sequential-keys --key-space-size "$KEYS" --val-size 256 --json | tee -a "$WORK/bench.log" | tail -1)
+    python3 -c 'import json,sys; d=json.loads(sys.argv[3]); d["label"]=sys.argv[1]; d["side"]=sys.argv[2]; print(json.dumps(d))' \
+      "put $KEYS keys of 256 B, 1000 clients" "$side" "$line" >> "$RESULTS"
+    rev=$(ETCDCTL_API=3 "$ETCDCTL" --endpoints "${eps%%,*}" endpoint status -w json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["Status"]["header"]["revision"])')
+    ETCDCTL_API=3 "$ETCDCTL" --endpoints "$eps" --command-timeout=600s compact "$rev" --physical >&2
+    ETCDCTL_API=3 "$ETCDCTL" --endpoints "$eps" --command-timeout=600s defrag >&2
+    sleep 3
+    rss=0
+    for pid in $(pids "$side"); do rss=$((rss + $(awk '/VmRSS/{print $2}' "/proc/$pid/status") * 1024)); done
+    record "RSS of 3 members holding $KEYS keys (compacted) (P6)" "$side" rss server_rss_bytes "$rss"
+    # P7: member 3 stops and starts again; how long until it serves a read.
+    stop_pid "$(cat "$WORK/$side/pid.3")"
+    t0=$(date +%s.%N)
+    start_member "$side" "$base" 3 existing "${cmd[@]}"
+    # Wait for the port first: etcdctl against a closed port backs off for its whole dial timeout.
+    until (exec 3<>"/dev/tcp/127.0.0.1/$((base + 3))") 2>/dev/null; do sleep 0.01; done
+    until ETCDCTL_API=3 "$ETCDCTL" --endpoints "127.0.0.1:$((base + 3))" --dial-timeout 1s --command-timeout 1s \
+        get "$last" --consistency s --print-value-only 2>/dev/null | grep -q .; do
+      sleep 0.02
+      if awk "BEGIN { exit !($(date +%s.%N) - $t0 > 120) }"; then echo "$side member 3 did not serve within 120 s" >&2; break; fi
+    done
+    record "restart holding $KEYS keys: seconds until a read is served (P7)" "$side" seconds seconds "$(awk "BEGIN { printf \"%.3f\", $(date +%s.%N) - $t0 }")"
+  done
+fi
 
 if [ "$CHECK_PERF" = 1 ]; then
   for load in $LOADS; do

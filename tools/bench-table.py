@@ -33,6 +33,9 @@ def main(path):
             mb = lambda d: d["server_rss_bytes"] / 1048576
             print(f"| {label} | {mb(e):.0f} MiB | {mb(c):.0f} MiB | {ratio(mb(c), mb(e))} | | | | | | |")
             continue
+        if e["workload"] == "seconds":
+            print(f"| {label} | {e['seconds']:.2f} s | {c['seconds']:.2f} s | {ratio(c['seconds'], e['seconds'])} | | | | | | |")
+            continue
         if e["workload"] == "check-perf":
             short = lambda d: d["check"].replace("\n", "; ") or "no result"
             print(f"| {label} | {short(e)} | {short(c)} | | | | | | | |")

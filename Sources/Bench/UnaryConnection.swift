@@ -86,6 +86,23 @@ public final class UnaryConnection: Sendable {
         }
     }
 
+    /// Opens a bidirectional stream: `messages` are sent at once (the stream stays open), and
+    /// `onMessage` is called on the connection's event loop with each answer's bytes, in order,
+    /// without copying them out of the frames; `onEnd` once when the stream ends (nil: status OK).
+    /// Cancel the stream with `cancel(stream:)`.
+    public func openStream(_ headers: HPACKHeaders, messages: [[UInt8]],
+                           onMessage: @escaping @Sendable (UnsafeRawBufferPointer) -> Void,
+                           onEnd: @escaping @Sendable ((any Error)?) -> Void) async throws -> Int {
+        try await channel.eventLoop.submit { [handler] in
+            try handler.value.openStream(headers, messages, onMessage: onMessage, onEnd: onEnd)
+        }.get()
+    }
+
+    /// Cancels a stream opened with `openStream` (RST_STREAM CANCEL); its `onEnd` is not called.
+    public func cancel(stream: Int) async {
+        try? await channel.eventLoop.submit { [handler] in handler.value.cancel(HTTP2StreamID(stream)) }.get()
+    }
+
     public func close() async {
         try? await channel.close()
     }
@@ -101,8 +118,19 @@ final class UnaryCallHandler: ChannelInboundHandler {
         var body = ByteBuffer()
     }
 
+    /// A long-lived stream: its messages are cut out of the DATA frames as they arrive.
+    struct Stream {
+        var onMessage: @Sendable (UnsafeRawBufferPointer) -> Void
+        var onEnd: @Sendable ((any Error)?) -> Void
+        /// Bytes of a message cut by a frame boundary.
+        var partial = ByteBuffer()
+        /// DATA bytes not yet given back to this stream's window.
+        var unacknowledged = 0
+    }
+
     private var context: ChannelHandlerContext?
     private var calls: [HTTP2StreamID: Call] = [:]
+    private var streams: [HTTP2StreamID: Stream] = [:]
     private var nextStream = 1
     private var flushPending = false
     private var closed: (any Error)?
@@ -127,12 +155,37 @@ final class UnaryCallHandler: ChannelInboundHandler {
         let id = HTTP2StreamID(nextStream)
         nextStream += 2
         calls[id] = Call(continuation: c)
-        var body = context.channel.allocator.buffer(capacity: 5 + message.count)
-        body.writeInteger(UInt8(0))
-        body.writeInteger(UInt32(message.count))
-        body.writeBytes(message)
         context.write(wrapOutboundOut(HTTP2Frame(streamID: id, payload: .headers(.init(headers: headers)))), promise: nil)
-        context.write(wrapOutboundOut(HTTP2Frame(streamID: id, payload: .data(.init(data: .byteBuffer(body), endStream: true)))), promise: nil)
+        write([message], on: id, end: true, context: context)
+    }
+
+    func openStream(_ headers: HPACKHeaders, _ messages: [[UInt8]], onMessage: @escaping @Sendable (UnsafeRawBufferPointer) -> Void,
+                    onEnd: @escaping @Sendable ((any Error)?) -> Void) throws -> Int {
+        guard let context, closed == nil, nextStream < Int(Int32.max) - 2 else {
+            throw closed ?? GRPCStatusError(code: 14, message: "connection closed")
+        }
+        let id = HTTP2StreamID(nextStream)
+        nextStream += 2
+        streams[id] = Stream(onMessage: onMessage, onEnd: onEnd)
+        context.write(wrapOutboundOut(HTTP2Frame(streamID: id, payload: .headers(.init(headers: headers)))), promise: nil)
+        write(messages, on: id, end: false, context: context)
+        return Int(id)
+    }
+
+    func cancel(_ id: HTTP2StreamID) {
+        guard streams.removeValue(forKey: id) != nil, let context else { return }
+        context.writeAndFlush(wrapOutboundOut(HTTP2Frame(streamID: id, payload: .rstStream(.cancel))), promise: nil)
+    }
+
+    /// Writes length-prefixed messages as one DATA frame; the flush comes once per loop turn.
+    private func write(_ messages: [[UInt8]], on id: HTTP2StreamID, end: Bool, context: ChannelHandlerContext) {
+        var body = context.channel.allocator.buffer(capacity: messages.reduce(0) { $0 + 5 + $1.count })
+        for message in messages {
+            body.writeInteger(UInt8(0))
+            body.writeInteger(UInt32(message.count))
+            body.writeBytes(message)
+        }
+        context.write(wrapOutboundOut(HTTP2Frame(streamID: id, payload: .data(.init(data: .byteBuffer(body), endStream: end)))), promise: nil)
         if !flushPending {
             flushPending = true
             context.eventLoop.assumeIsolatedUnsafeUnchecked().execute { [self] in
@@ -145,6 +198,18 @@ final class UnaryCallHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
         switch frame.payload {
+        case .headers(let h) where streams[frame.streamID] != nil:
+            if h.endStream, let stream = streams.removeValue(forKey: frame.streamID) {
+                let status = Int(h.headers.first(name: "grpc-status") ?? "2") ?? 2
+                stream.onEnd(status == 0 ? nil : GRPCStatusError(code: status, message: h.headers.first(name: "grpc-message") ?? ""))
+            }
+        case .data(let d) where streams[frame.streamID] != nil:
+            if case .byteBuffer(let b) = d.data { deliver(b, padding: d.paddingBytes ?? 0, on: frame.streamID, context: context) }
+            if d.endStream, let stream = streams.removeValue(forKey: frame.streamID) {
+                stream.onEnd(GRPCStatusError(code: 13, message: "the stream ended without trailers"))
+            }
+        case .rstStream(let code) where streams[frame.streamID] != nil:
+            streams.removeValue(forKey: frame.streamID)?.onEnd(GRPCStatusError(code: 14, message: "stream reset by the server (\(code))"))
         case .headers(let h):
             if let status = h.headers.first(name: "grpc-status") {
                 finish(frame.streamID, status: Int(status) ?? 2, message: h.headers.first(name: "grpc-message") ?? "")
@@ -171,6 +236,41 @@ final class UnaryCallHandler: ChannelInboundHandler {
         default:
             break
         }
+    }
+
+    /// Cuts the messages of a stream out of a DATA frame and hands each to the stream's callback.
+    private func deliver(_ data: ByteBuffer, padding: Int, on id: HTTP2StreamID, context: ChannelHandlerContext) {
+        guard var stream = streams[id] else { return }
+        let flowControlled = data.readableBytes + padding
+        var input = data
+        if stream.partial.readableBytes > 0 {
+            stream.partial.writeBuffer(&input)
+            input = stream.partial
+            stream.partial = ByteBuffer()
+        }
+        while input.readableBytes >= 5 {
+            let length = Int(input.getInteger(at: input.readerIndex + 1, as: UInt32.self)!)
+            guard input.readableBytes >= 5 + length else { break }
+            input.moveReaderIndex(forwardBy: 5)
+            input.withUnsafeReadableBytes { stream.onMessage(UnsafeRawBufferPointer(rebasing: $0[..<length])) }
+            input.moveReaderIndex(forwardBy: length)
+        }
+        if input.readableBytes > 0 { stream.partial = input }
+        stream.unacknowledged += flowControlled
+        unacknowledged += flowControlled
+        var wrote = false
+        if stream.unacknowledged >= 4 << 20 {
+            context.write(wrapOutboundOut(HTTP2Frame(streamID: id, payload: .windowUpdate(windowSizeIncrement: stream.unacknowledged))), promise: nil)
+            stream.unacknowledged = 0
+            wrote = true
+        }
+        if unacknowledged >= 4 << 20 {
+            context.write(wrapOutboundOut(HTTP2Frame(streamID: .rootStream, payload: .windowUpdate(windowSizeIncrement: unacknowledged))), promise: nil)
+            unacknowledged = 0
+            wrote = true
+        }
+        if wrote { context.flush() }
+        streams[id] = stream
     }
 
     private func finish(_ id: HTTP2StreamID, status: Int, message: String) {
@@ -204,5 +304,8 @@ final class UnaryCallHandler: ChannelInboundHandler {
         let pending = calls
         calls.removeAll()
         for (_, call) in pending { call.continuation.resume(throwing: e) }
+        let open = streams
+        streams.removeAll()
+        for (_, stream) in open { stream.onEnd(e) }
     }
 }

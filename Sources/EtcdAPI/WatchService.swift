@@ -78,7 +78,8 @@ public struct WatchService: RegistrableRPCService {
                     while true {
                         let frames = hub.drain(stream, max: 256)
                         if frames.isEmpty { break }
-                        for f in frames { try await writer.write(f) }
+                        // One write per batch: each awaited write is a hop to the connection's event loop.
+                        try await writer.write(contentsOf: frames)
                     }
                 }
             }
