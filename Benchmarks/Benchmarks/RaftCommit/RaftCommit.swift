@@ -10,7 +10,16 @@ let benchmarks: @Sendable () -> Void = {
         metrics: [.throughput, .wallClock, .mallocCountTotal, .instructions],
         warmupIterations: 10,
         maxDuration: .seconds(5),
-        maxIterations: 100_000
+        maxIterations: 100_000,
+        // Regression guards, checked against the committed Thresholds/ by
+        // `swift package benchmark thresholds check`: allocations are nearly deterministic
+        // (5 %, or 2 per operation); time on a shared 2-core machine is not (35 %). The static
+        // check compares p90s, so the tolerances name p90 (and p50 for baseline comparisons).
+        thresholds: [
+            .mallocCountTotal: .init(relative: [.p50: 5, .p90: 5], absolute: [.p50: 2, .p90: 2]),
+            .wallClock: .init(relative: [.p50: 35, .p90: 35]),
+            .throughput: .init(relative: [.p50: 35, .p90: 35]),
+        ]
     )
 
     for batchSize in [1, 64] {
