@@ -112,6 +112,16 @@ public final class DiskLogStorage: RaftLogStorage, Sendable {
     public func save(entries: [Entry], hardState: HardState?, snapshot: Snapshot?,
                      completion: @escaping @Sendable (Result<Void, DiskStorageError>) -> Void)
     {
+        save(entries: entries, hardState: hardState, snapshot: snapshot, sync: true, completion: completion)
+    }
+
+    /// `sync: false` is for a HardState whose only change is the commit index (and nothing
+    /// else): written to the WAL at once, made durable by the next synced write. etcd's rule
+    /// (raft's `MustSync`): only entries, a snapshot, or a new term or vote need an fsync.
+    public func save(entries: [Entry], hardState: HardState?, snapshot: Snapshot?, sync: Bool,
+                     completion: @escaping @Sendable (Result<Void, DiskStorageError>) -> Void)
+    {
+        precondition(sync || (entries.isEmpty && snapshot == nil), "entries and snapshots are always synced")
         var records: [WALRecord] = []
         if let snapshot {
             do { try snapshots.save(snapshot) } catch {
@@ -126,7 +136,7 @@ public final class DiskLogStorage: RaftLogStorage, Sendable {
             completion(.success(()))
             return
         }
-        wal.append(records) { [self] result in
+        wal.append(records, sync: sync) { [self] result in
             switch result {
             case .failure(let error):
                 completion(.failure(.wal(error)))

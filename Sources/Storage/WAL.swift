@@ -67,6 +67,8 @@ public final class WAL: @unchecked Sendable {
     struct PendingAppend {
         var records: [WALRecord]
         var bytes: Int
+        /// false: written without waiting for an fsync (see `append(_:sync:completion:)`).
+        var sync = true
         var completion: Completion
     }
 
@@ -172,6 +174,14 @@ public final class WAL: @unchecked Sendable {
     /// Appends records; `completion` runs on the completer thread once they are durable (with
     /// the position of each entry record, in order) or failed. It must not call `close()`.
     public func append(_ records: [WALRecord], completion: @escaping Completion) {
+        append(records, sync: true, completion: completion)
+    }
+
+    /// `sync: false` answers once the records are written, without an fsync of their own: they
+    /// become durable with the next synced round (or the next segment roll). For what may be
+    /// lost in a crash without harm — a Raft HardState whose only change is the commit index,
+    /// which etcd's WAL does not sync either. A round with at least one synced append is synced.
+    public func append(_ records: [WALRecord], sync: Bool, completion: @escaping Completion) {
         var bytes = 0
         for record in records {
             let payload = WALFormat.payloadBytes(of: record)
@@ -185,7 +195,7 @@ public final class WAL: @unchecked Sendable {
             if let failure { return .failed(failure.description) }
             if closing { return .closed }
             if pending.count >= StorageLimits.walPendingAppendsMax { return .queueFull }
-            pending.append(PendingAppend(records: records, bytes: bytes, completion: completion))
+            pending.append(PendingAppend(records: records, bytes: bytes, sync: sync, completion: completion))
             if writerWaiting { lock.broadcast() }
             return nil
         }
@@ -339,9 +349,11 @@ public final class WAL: @unchecked Sendable {
             result.ends.append(result.positions.count)
         }
         try flush(&buffer, at: bufferStart)
-        let started = ContinuousClock.now
-        try file.sync()
-        syncObserver.report(ContinuousClock.now - started)
+        if batch.contains(where: \.sync) {
+            let started = ContinuousClock.now
+            try file.sync()
+            syncObserver.report(ContinuousClock.now - started)
+        }
         return result
     }
 

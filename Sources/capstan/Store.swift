@@ -5,6 +5,7 @@ import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
 import MVCC
+import NIOPosix
 import Prometheus
 import Raft
 import StoreServer
@@ -267,6 +268,10 @@ struct Store: AsyncParsableCommand {
         peers.setRemovedHandler { removed.continuation.yield() }
         let identity = MemberIdentity(clusterID: clusterID, memberID: memberID, name: name)
         let (host, port) = try Self.hostPort(Self.urls(listenClientURLs).first ?? "")
+        // One event loop serves the client port, and the gRPC handlers run on it as well (see
+        // EventLoopTaskExecutor): no thread hop between a connection and its calls.
+        let clientLoops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let handlerExecutor = EventLoopTaskExecutor(clientLoops.next())
         let transport = HTTP2ServerTransport.Posix(
             address: .ipv4(host: host, port: port),
             transportSecurity: .plaintext,
@@ -276,7 +281,8 @@ struct Store: AsyncParsableCommand {
                 // As etcd: gRPC takes up to 512 KiB more, so that a request over --max-request-bytes
                 // gets etcd's "request is too large" from the member rather than gRPC's limit.
                 c.rpc.maxRequestPayloadSize = maxRequestBytes + 512 * 1024
-            }
+            },
+            eventLoopGroup: clientLoops
         )
         let server = GRPCServer(transport: transport, services: [
             KVService(member: member, identity: identity), MaintenanceService(member: member, identity: identity),
@@ -307,7 +313,7 @@ struct Store: AsyncParsableCommand {
         defer { metricsEndpoint?.shutdown() }
         enum Finished { case served, announced, stopping, forced }
         try await withThrowingTaskGroup(of: Finished.self) { group in
-            group.addTask {
+            group.addTask(executorPreference: handlerExecutor) {
                 try await server.serve()
                 return .served
             }

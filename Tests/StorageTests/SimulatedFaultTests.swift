@@ -29,6 +29,37 @@ struct SeededGenerator: RandomNumberGenerator {
 }
 
 struct SimulatedFaultTests {
+    /// An append with `sync: false` (a commit-only HardState) is answered without an fsync of its
+    /// own, and the next synced append makes it durable with it: after a crash both are there.
+    @Test(arguments: 1...10)
+    func unsyncedAppendsBecomeDurableWithTheNextSyncedOne(seed: UInt64) async throws {
+        let fs = SimulatedFileSystem()
+        try fs.createDirectory("/data")
+        var generator = SeededGenerator(random: SimRandom(seed: seed))
+        let (wal, _) = try WAL.open(directory: "/data/wal", fs: fs, segmentBytes: 1 << 20)
+        let syncs = Mutex(0)
+        wal.observeSyncs { _ in syncs.withLock { $0 += 1 } }
+        try await wal.append([.entry(Storage_entry(1)), .hardState(HardState(term: 1, vote: NodeID(1), commit: 0))])
+        let before = syncs.withLock { $0 }
+        let unsynced: Result<ArraySlice<RecordPosition>, WALError> = await withCheckedContinuation { c in
+            wal.append([.hardState(HardState(term: 1, vote: NodeID(1), commit: 1))], sync: false) { c.resume(returning: $0) }
+        }
+        #expect((try? unsynced.get()) != nil)
+        #expect(syncs.withLock { $0 } == before, "answered without an fsync")
+        try await wal.append([.entry(Storage_entry(2))])
+        #expect(syncs.withLock { $0 } == before + 1)
+        fs.failWrites = .io
+        fs.failSyncs = .io
+        fs.crash(random: &generator)
+        wal.close()
+        fs.failWrites = nil
+        fs.failSyncs = nil
+        let (reopened, contents) = try WAL.open(directory: "/data/wal", fs: fs, segmentBytes: 1 << 20)
+        reopened.close()
+        #expect(contents.entries.map(\.index) == [1, 2])
+        #expect(contents.hardState == HardState(term: 1, vote: NodeID(1), commit: 1))
+    }
+
     /// Many rounds of: append entries concurrently, crash at an arbitrary moment (unsynced
     /// writes lost or torn), reopen. Every acknowledged entry must be there, with its data.
     @Test(arguments: 1...40)
