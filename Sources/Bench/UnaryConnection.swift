@@ -98,6 +98,12 @@ public final class UnaryConnection: Sendable {
         }.get()
     }
 
+    /// Sends one more message on a stream opened with `openStream`.
+    public func send(stream: Int, _ message: [UInt8]) {
+        let handler = handler
+        channel.eventLoop.execute { handler.value.send(HTTP2StreamID(stream), message) }
+    }
+
     /// Cancels a stream opened with `openStream` (RST_STREAM CANCEL); its `onEnd` is not called.
     public func cancel(stream: Int) async {
         try? await channel.eventLoop.submit { [handler] in handler.value.cancel(HTTP2StreamID(stream)) }.get()
@@ -172,6 +178,11 @@ final class UnaryCallHandler: ChannelInboundHandler {
         return Int(id)
     }
 
+    func send(_ id: HTTP2StreamID, _ message: [UInt8]) {
+        guard streams[id] != nil, let context else { return }
+        write([message], on: id, end: false, context: context)
+    }
+
     func cancel(_ id: HTTP2StreamID) {
         guard streams.removeValue(forKey: id) != nil, let context else { return }
         context.writeAndFlush(wrapOutboundOut(HTTP2Frame(streamID: id, payload: .rstStream(.cancel))), promise: nil)
@@ -179,6 +190,12 @@ final class UnaryCallHandler: ChannelInboundHandler {
 
     /// Writes length-prefixed messages as one DATA frame; the flush comes once per loop turn.
     private func write(_ messages: [[UInt8]], on id: HTTP2StreamID, end: Bool, context: ChannelHandlerContext) {
+        // An empty DATA frame without END_STREAM is refused by NIO's HTTP/2 servers (a DoS
+        // heuristic): a stream opened with nothing to say sends its HEADERS alone.
+        if messages.isEmpty && !end {
+            scheduleFlush(context)
+            return
+        }
         var body = context.channel.allocator.buffer(capacity: messages.reduce(0) { $0 + 5 + $1.count })
         for message in messages {
             body.writeInteger(UInt8(0))
@@ -186,12 +203,16 @@ final class UnaryCallHandler: ChannelInboundHandler {
             body.writeBytes(message)
         }
         context.write(wrapOutboundOut(HTTP2Frame(streamID: id, payload: .data(.init(data: .byteBuffer(body), endStream: end)))), promise: nil)
-        if !flushPending {
-            flushPending = true
-            context.eventLoop.assumeIsolatedUnsafeUnchecked().execute { [self] in
-                flushPending = false
-                self.context?.flush()
-            }
+        scheduleFlush(context)
+    }
+
+    /// One flush per event-loop turn, however many calls wrote in it.
+    private func scheduleFlush(_ context: ChannelHandlerContext) {
+        guard !flushPending else { return }
+        flushPending = true
+        context.eventLoop.assumeIsolatedUnsafeUnchecked().execute { [self] in
+            flushPending = false
+            self.context?.flush()
         }
     }
 

@@ -197,7 +197,8 @@ public final class Bench: Sendable {
     }
 
     /// Lease keep-alives: each client grants a lease (60 s), then renews it on one keep-alive
-    /// stream, one request at a time; the latency is a request's round trip on the stream.
+    /// stream (on its lean connection), one request at a time; the latency is a request's round
+    /// trip on the stream.
     public func leaseKeepAlive() async -> BenchReport {
         let recorder = Recorder(), pacer = Pacer(total: options.total, rate: options.rate)
         let connections = connections
@@ -205,34 +206,41 @@ public final class Bench: Sendable {
             await withTaskGroup(of: Void.self) { group in
                 for c in 0..<self.options.clients {
                     group.addTask {
-                        let lease = Etcdserverpb_Lease.Client(wrapping: connections.client(c))
+                        let connection = connections.unary(c)
                         do {
                             var grant = Etcdserverpb_LeaseGrantRequest()
                             grant.ttl = 60
-                            let id = try await lease.leaseGrant(grant).id
-                            let (answers, answered) = AsyncStream<Void>.makeStream()
-                            let sent = Mutex<UInt64>(0)
-                            try await lease.leaseKeepAlive(requestProducer: { writer in
-                                var next = answers.makeAsyncIterator()
-                                var r = Etcdserverpb_LeaseKeepAliveRequest()
-                                r.id = id
-                                while await pacer.take() != nil {
-                                    sent.withLock { $0 = monotonicNanos() }
-                                    try await writer.write(r)
-                                    guard await next.next() != nil else { break }
+                            let granted = try Etcdserverpb_LeaseGrantResponse(serializedBytes: try await connection.call(
+                                connection.headers(path: "/etcdserverpb.Lease/LeaseGrant"), try grant.serializedBytes()))
+                            let id = granted.id
+                            // Each answer (its TTL, or an end) goes to the loop below, one at a time.
+                            let (answers, answered) = AsyncStream<Int64?>.makeStream()
+                            let stream = try await connection.openStream(
+                                connection.headers(path: "/etcdserverpb.Lease/LeaseKeepAlive"), messages: [],
+                                onMessage: { bytes in
+                                    let ttl = (try? Etcdserverpb_LeaseKeepAliveResponse(serializedBytes: Array(bytes)))?.ttl ?? 0
+                                    answered.yield(ttl)
+                                },
+                                onEnd: { error in
+                                    if let error { recorder.fail(error) }
+                                    answered.yield(nil)
+                                    answered.finish()
+                                })
+                            let request: [UInt8] = try Etcdserverpb_LeaseKeepAliveRequest.with { $0.id = id }.serializedBytes()
+                            var next = answers.makeAsyncIterator()
+                            while await pacer.take() != nil {
+                                let sent = monotonicNanos()
+                                connection.send(stream: stream, request)
+                                guard let answer = await next.next(), let ttl = answer else { break }
+                                if ttl > 0 {
+                                    recorder.record(nanos: monotonicNanos() - sent)
+                                } else {
+                                    recorder.fail(BenchError.invalid("lease \(id) expired"))
                                 }
-                            }, onResponse: { response in
-                                defer { answered.finish() }
-                                for try await a in response.messages {
-                                    if a.ttl > 0 {
-                                        recorder.record(nanos: monotonicNanos() - sent.withLock { $0 })
-                                    } else {
-                                        recorder.fail(BenchError.invalid("lease \(id) expired"))
-                                    }
-                                    answered.yield()
-                                }
-                            })
-                            _ = try? await lease.leaseRevoke(.with { $0.id = id })
+                            }
+                            await connection.cancel(stream: stream)
+                            _ = try? await connection.call(connection.headers(path: "/etcdserverpb.Lease/LeaseRevoke"),
+                                                           try Etcdserverpb_LeaseRevokeRequest.with { $0.id = id }.serializedBytes())
                         } catch {
                             recorder.fail(error)
                         }
