@@ -93,6 +93,9 @@ let package = Package(
                            .product(name: "CoreMetrics", package: "swift-metrics")],
             swiftSettings: strictSettings
         ),
+        // History checkers for the robustness harness (issue 7): linearizability (Wing-Gong with
+        // memoization, per-key partitions) and its models.
+        .target(name: "Checker", swiftSettings: strictSettings),
         // Test support: a simulated file system with crashes and injected faults.
         .target(name: "StorageTestSupport", dependencies: ["Storage"], swiftSettings: strictSettings),
         .executableTarget(
@@ -126,6 +129,7 @@ let package = Package(
                                                     .product(name: "NIOCore", package: "swift-nio"),
                                                     .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "SwiftProtobuf", package: "swift-protobuf")],
                     swiftSettings: strictSettings),
+        .testTarget(name: "CheckerTests", dependencies: ["Checker", "RaftSimulation"], swiftSettings: strictSettings),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "StorageTestSupport", "Raft", "RaftSimulation"],
                     swiftSettings: strictSettings),
     ],
