@@ -75,9 +75,7 @@ let package = Package(
         // `capstan bench`'s workloads: etcd's benchmark tool's, against any etcd v3 endpoint.
         .target(
             name: "Bench",
-            dependencies: ["EtcdProto", "EtcdClient", .product(name: "GRPCCore", package: "grpc-swift-2"),
-                           .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
-                           .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+            dependencies: ["EtcdProto", "EtcdClient", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                            .product(name: "Histogram", package: "hdrhistogram-swift"),
                            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                            .product(name: "NIOHTTP2", package: "swift-nio-http2"), .product(name: "NIOHPACK", package: "swift-nio-http2")],

@@ -1,47 +1,28 @@
-import EtcdClient
 import Foundation
 import Synchronization
-public import GRPCCore
-public import GRPCNIOTransportHTTP2Posix
 
-/// The benchmark's gRPC connections: `count` HTTP/2 connections spread round-robin over the
-/// endpoints, as etcd's benchmark tool spreads `--conns`. Client `i` uses connection `i % count`.
+/// The benchmark's connections: `count` lean HTTP/2 connections (`UnaryConnection`) spread
+/// round-robin over the endpoints, as etcd's benchmark tool spreads `--conns`. Client `i` uses
+/// connection `i % count`.
 public final class Connections: Sendable {
-    public typealias Transport = HTTP2ClientTransport.Posix
-
     public let endpoints: [String]
-    private let clients: [GRPCClient<Transport>]
-    private let runners: [Task<Void, Never>]
+    /// Each endpoint as an IPv4 address and port, checked when the benchmark is set up.
+    public let addresses: [(host: String, port: Int)]
+    public let count: Int
+    private let connections = Mutex<[UnaryConnection]>([])
 
     public init(endpoints: [String], count: Int) throws {
         precondition(!endpoints.isEmpty && count > 0)
         self.endpoints = endpoints
-        var clients: [GRPCClient<Transport>] = []
-        for i in 0..<count {
-            let (host, port) = try Self.parse(endpoints[i % endpoints.count])
-            let transport = try HTTP2ClientTransport.Posix(
-                target: .ipv4(address: host, port: port), transportSecurity: .plaintext,
-                config: .defaults { c in
-                    c.connection.keepalive = .init(time: .seconds(10), timeout: .seconds(5), allowWithoutCalls: true)
-                    c.channelDebuggingCallbacks.onCreateTCPConnection = ServerPingAnswerer.install
-                    c.backoff = .init(initial: .milliseconds(50), max: .seconds(1), multiplier: 2, jitter: 0.2)
-                })
-            clients.append(GRPCClient(transport: transport))
-        }
-        self.clients = clients
-        runners = clients.map { c in Task { try? await c.runConnections() } }
+        self.count = count
+        addresses = try endpoints.map(Self.parse)
     }
 
-    public var count: Int { clients.count }
-
-    /// The lean unary connections (same layout as the gRPC clients), made by `connectUnary`.
-    private let unaryConnections = Mutex<[UnaryConnection]>([])
-
-    /// Opens the unary connections the request workloads use (see `UnaryConnection`).
-    public func connectUnary() async throws {
+    /// Opens the connections (before a workload starts).
+    public func connect() async throws {
         var made: [UnaryConnection] = []
-        for i in 0..<clients.count {
-            let (host, port) = try Self.parse(endpoints[i % endpoints.count])
+        for i in 0..<count {
+            let (host, port) = addresses[i % addresses.count]
             do {
                 made.append(try await UnaryConnection.connect(host: host, port: port))
             } catch {
@@ -49,22 +30,17 @@ public final class Connections: Sendable {
                 throw BenchError.invalid("cannot connect to \(endpoints[i % endpoints.count]): \(error)")
             }
         }
-        unaryConnections.withLock { $0 = made }
-    }
-
-    /// The unary connection client `i` uses.
-    public func unary(_ i: Int) -> UnaryConnection {
-        unaryConnections.withLock { $0[i % $0.count] }
+        connections.withLock { $0 = made }
     }
 
     /// The connection client `i` uses.
-    public func client(_ i: Int) -> GRPCClient<Transport> { clients[i % clients.count] }
+    public func connection(_ i: Int) -> UnaryConnection {
+        connections.withLock { $0[i % $0.count] }
+    }
 
-    /// Closes every connection and waits until they are closed.
+    /// Closes every connection.
     public func close() async {
-        for u in unaryConnections.withLock({ $0 }) { await u.close() }
-        for c in clients { c.beginGracefulShutdown() }
-        for r in runners { await r.value }
+        for c in connections.withLock({ $0 }) { await c.close() }
     }
 
     /// `host:port` or `http://host:port` (etcdctl's forms) as an IPv4 address and port.

@@ -16,6 +16,13 @@ public func newLatencyHistogram() -> LatencyHistogram {
     LatencyHistogram(lowestDiscernibleValue: 1, highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three)
 }
 
+extension Histogram where Count == UInt64 {
+    /// Records a duration in nanoseconds as microseconds, within the histogram's range.
+    mutating func record(nanos: UInt64) {
+        _ = record(Swift.min(Swift.max(nanos / 1000, 1), 600_000_000))
+    }
+}
+
 /// What every client of a workload shares: the latency histogram, the count of operations and
 /// errors (with the first few distinct messages), behind one lock (held for nanoseconds).
 public final class Recorder: Sendable {
@@ -32,10 +39,9 @@ public final class Recorder: Sendable {
 
     /// A completed operation that took `nanos`.
     public func record(nanos: UInt64) {
-        let micros = max(nanos / 1000, 1)
         state.withLock { s in
             s.ops += 1
-            _ = s.histogram.record(min(micros, 600_000_000))
+            s.histogram.record(nanos: nanos)
         }
     }
 
@@ -52,14 +58,6 @@ public final class Recorder: Sendable {
     public var errors: Int { state.withLock { $0.errors } }
     public var histogram: LatencyHistogram { state.withLock { $0.histogram } }
     public var errorMessages: [String: Int] { state.withLock { $0.messages } }
-
-    /// Adds a histogram recorded elsewhere (a watch stream's) with its count of operations.
-    public func merge(_ other: LatencyHistogram) {
-        state.withLock { s in
-            s.histogram.add(other)
-            s.ops += Int(other.totalCount)
-        }
-    }
 }
 
 /// Hands out operation numbers 0..<total to the clients and, with a rate, holds each one until
@@ -91,8 +89,6 @@ public final class Pacer: Sendable {
         return n
     }
 
-    /// How many operations were handed out (at most `total`).
-    public var taken: Int { min(next.load(ordering: .relaxed), total) }
 }
 
 /// Keys as etcd's benchmark makes them: `--key-size` bytes holding the key's number (sequential

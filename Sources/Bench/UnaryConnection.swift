@@ -153,27 +153,31 @@ final class UnaryCallHandler: ChannelInboundHandler {
         context.writeAndFlush(wrapOutboundOut(HTTP2Frame(streamID: .rootStream, payload: .windowUpdate(windowSizeIncrement: (16 << 20) - 65_535))), promise: nil)
     }
 
-    func start(_ headers: HPACKHeaders, _ message: [UInt8], _ c: CheckedContinuation<[UInt8], any Error>) {
-        guard let context, closed == nil, nextStream < Int(Int32.max) - 2 else {
-            c.resume(throwing: closed ?? GRPCStatusError(code: 14, message: "connection closed"))
-            return
-        }
-        let id = HTTP2StreamID(nextStream)
-        nextStream += 2
-        calls[id] = Call(continuation: c)
-        context.write(wrapOutboundOut(HTTP2Frame(streamID: id, payload: .headers(.init(headers: headers)))), promise: nil)
-        write([message], on: id, end: true, context: context)
-    }
-
-    func openStream(_ headers: HPACKHeaders, _ messages: [[UInt8]], onMessage: @escaping @Sendable (UnsafeRawBufferPointer) -> Void,
-                    onEnd: @escaping @Sendable ((any Error)?) -> Void) throws -> Int {
+    /// Starts a new stream with its request headers; throws when the connection is closed.
+    private func newStream(_ headers: HPACKHeaders) throws -> (HTTP2StreamID, ChannelHandlerContext) {
         guard let context, closed == nil, nextStream < Int(Int32.max) - 2 else {
             throw closed ?? GRPCStatusError(code: 14, message: "connection closed")
         }
         let id = HTTP2StreamID(nextStream)
         nextStream += 2
-        streams[id] = Stream(onMessage: onMessage, onEnd: onEnd)
         context.write(wrapOutboundOut(HTTP2Frame(streamID: id, payload: .headers(.init(headers: headers)))), promise: nil)
+        return (id, context)
+    }
+
+    func start(_ headers: HPACKHeaders, _ message: [UInt8], _ c: CheckedContinuation<[UInt8], any Error>) {
+        do {
+            let (id, context) = try newStream(headers)
+            calls[id] = Call(continuation: c)
+            write([message], on: id, end: true, context: context)
+        } catch {
+            c.resume(throwing: error)
+        }
+    }
+
+    func openStream(_ headers: HPACKHeaders, _ messages: [[UInt8]], onMessage: @escaping @Sendable (UnsafeRawBufferPointer) -> Void,
+                    onEnd: @escaping @Sendable ((any Error)?) -> Void) throws -> Int {
+        let (id, context) = try newStream(headers)
+        streams[id] = Stream(onMessage: onMessage, onEnd: onEnd)
         write(messages, on: id, end: false, context: context)
         return Int(id)
     }
@@ -241,12 +245,9 @@ final class UnaryCallHandler: ChannelInboundHandler {
             }
         case .data(let d):
             if case .byteBuffer(var b) = d.data {
+                let flowControlled = b.readableBytes + (d.paddingBytes ?? 0)
                 calls[frame.streamID]?.body.writeBuffer(&b)
-                unacknowledged += b.readableBytes + (d.paddingBytes ?? 0)
-                if unacknowledged >= 4 << 20 {
-                    context.writeAndFlush(wrapOutboundOut(HTTP2Frame(streamID: .rootStream, payload: .windowUpdate(windowSizeIncrement: unacknowledged))), promise: nil)
-                    unacknowledged = 0
-                }
+                if giveBack(flowControlled, context: context) { context.flush() }
             }
             if d.endStream { finish(frame.streamID, status: 13, message: "the stream ended without trailers") }
         case .rstStream(let code):
@@ -278,20 +279,25 @@ final class UnaryCallHandler: ChannelInboundHandler {
         }
         if input.readableBytes > 0 { stream.partial = input }
         stream.unacknowledged += flowControlled
-        unacknowledged += flowControlled
         var wrote = false
         if stream.unacknowledged >= 4 << 20 {
             context.write(wrapOutboundOut(HTTP2Frame(streamID: id, payload: .windowUpdate(windowSizeIncrement: stream.unacknowledged))), promise: nil)
             stream.unacknowledged = 0
             wrote = true
         }
-        if unacknowledged >= 4 << 20 {
-            context.write(wrapOutboundOut(HTTP2Frame(streamID: .rootStream, payload: .windowUpdate(windowSizeIncrement: unacknowledged))), promise: nil)
-            unacknowledged = 0
-            wrote = true
-        }
+        if giveBack(flowControlled, context: context) { wrote = true }
         if wrote { context.flush() }
         streams[id] = stream
+    }
+
+    /// Counts DATA bytes consumed against the connection window and, every 4 MiB, writes the
+    /// WINDOW_UPDATE that gives them back; returns whether it wrote (the caller flushes).
+    private func giveBack(_ bytes: Int, context: ChannelHandlerContext) -> Bool {
+        unacknowledged += bytes
+        guard unacknowledged >= 4 << 20 else { return false }
+        context.write(wrapOutboundOut(HTTP2Frame(streamID: .rootStream, payload: .windowUpdate(windowSizeIncrement: unacknowledged))), promise: nil)
+        unacknowledged = 0
+        return true
     }
 
     private func finish(_ id: HTTP2StreamID, status: Int, message: String) {

@@ -1,5 +1,3 @@
-public import GRPCCore
-
 /// A reader of etcd's WatchResponse straight from its protobuf bytes, for the watch workloads:
 /// a benchmark client that fully decoded every event of a 10,000-watcher fan-out would measure
 /// itself. It reads what the workloads need (watch id, created/canceled, compact revision, and
@@ -121,14 +119,5 @@ public struct WatchResponseView: Equatable, Sendable {
             }
             if position > end { throw Malformed(offset: end) }
         }
-    }
-}
-
-/// The raw bytes of a response message, left for the caller to read (see `WatchResponseView`).
-public struct RawMessageDeserializer: MessageDeserializer {
-    public init() {}
-
-    public func deserialize<Bytes: GRPCContiguousBytes>(_ serializedMessageBytes: Bytes) throws -> [UInt8] {
-        serializedMessageBytes.withUnsafeBytes { Array($0) }
     }
 }

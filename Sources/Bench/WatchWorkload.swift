@@ -1,8 +1,6 @@
 import Foundation
 import EtcdClient
 import EtcdProto
-import GRPCCore
-import GRPCProtobuf
 import Synchronization
 
 /// The watch workloads' own flags.
@@ -35,13 +33,15 @@ final class WatchCounters: Sendable {
     let received = Atomic<Int>(0)
     let expected = Atomic<Int>(0)
     let lastEvent = Atomic<UInt64>(0)
+    /// When the puts started and ended (monotonic ns).
+    let putsStart = Atomic<UInt64>(0)
+    let putsEnd = Atomic<UInt64>(0)
 }
 
-/// Per stream: the put→event lag histogram, and the counters the main task watches.
+/// Per stream: the put→event lag histogram, and the watchers it has created.
 final class StreamStats: Sendable {
     let lags = Mutex(newLatencyHistogram())
     let created = Atomic<Int>(0)
-    let canceled = Atomic<Int>(0)
 }
 
 extension Bench {
@@ -79,13 +79,13 @@ extension Bench {
                 }
                 creates.append(try Etcdserverpb_WatchRequest.with { $0.createRequest = c }.serializedBytes())
             }
-            let stats = streams[s], connection = connections.unary(s)
+            let stats = streams[s], connection = connections.connection(s)
             let id = try await connection.openStream(connection.headers(path: "/etcdserverpb.Watch/Watch"), messages: creates,
                 onMessage: { bytes in
                     let now = monotonicNanos()
                     let view = stats.lags.withLock { h in
                         try? WatchResponseView.read(bytes) { e in
-                            if let s = e.stamp, now > s { _ = h.record(min(max((now - s) / 1000, 1), 600_000_000)) }
+                            if let s = e.stamp, now > s { h.record(nanos: now - s) }
                         }
                     }
                     guard let view else {
@@ -94,7 +94,6 @@ extension Bench {
                     }
                     if view.created { stats.created.add(1, ordering: .relaxed) }
                     if view.canceled {
-                        stats.canceled.add(1, ordering: .relaxed)
                         failures.fail(BenchError.invalid("watch canceled: \(view.cancelReason)"))
                     }
                     if view.events > 0 {
@@ -120,12 +119,11 @@ extension Bench {
 
         let puts = Recorder()
         let pacer = Pacer(total: w.putTotal, rate: w.putRate)
-        let events = Recorder()  // for the progress line and the totals: one record per stream at the end
         let valSize = options.valSize, watchKeys = w.watchKeys
         var report = await measure(name, expected: w.putTotal, recorder: puts) {
-            let start = monotonicNanos()
+            counters.putsStart.store(monotonicNanos(), ordering: .relaxed)
             await self.runClients(pacer, recorder: puts) { c in
-                let kv = connections.unary(c), put = kv.headers(path: "/etcdserverpb.KV/Put")
+                let kv = connections.connection(c), put = kv.headers(path: "/etcdserverpb.KV/Put")
                 return { n in
                     var r = Etcdserverpb_PutRequest()
                     let number = watchKeys > 0 ? n % watchKeys : (keys.sequential ? n % keys.space : Int.random(in: 0..<keys.space))
@@ -138,7 +136,7 @@ extension Bench {
                     counters.expected.add(watchersOn[watchKeys > 0 ? number : 0], ordering: .relaxed)
                 }
             }
-            let putsEnd = monotonicNanos()
+            counters.putsEnd.store(monotonicNanos(), ordering: .relaxed)
             // Wait for every event of every acknowledged put, or until none came for a while.
             var lastCount = -1, quietSince = ContinuousClock.now
             while counters.received.load(ordering: .relaxed) < counters.expected.load(ordering: .relaxed) {
@@ -147,28 +145,30 @@ extension Bench {
                 if ContinuousClock.now - quietSince > w.drainTimeout { break }
                 try? await Task.sleep(for: .milliseconds(5))
             }
-            let got = counters.received.load(ordering: .relaxed), want = counters.expected.load(ordering: .relaxed)
-            let end = max(counters.lastEvent.load(ordering: .relaxed), putsEnd)
-            let seconds = Double(end - start) / 1e9
-            return [("events_per_second", f(Double(got) / max(seconds, 1e-9), 1)),
-                    ("events_expected", String(want)), ("events_missing", String(max(want - got, 0))),
-                    ("puts", String(puts.ops)), ("put_errors", String(puts.errors)),
-                    ("puts_per_second", f(Double(puts.ops) / max(Double(putsEnd - start) / 1e9, 1e-9), 1)),
-                    ("put_latency_ms_p99", f(puts.ops == 0 ? 0 : Double(puts.histogram.valueAtPercentile(99)) / 1000, 3)),
-                    ("watchers", String(w.watchers)), ("streams", String(w.streams)),
-                    ("watch_keys", String(w.watchKeys)), ("events_seconds", f(seconds, 3))]
+            return []
         }
         await cancelStreams()
-        // The report counts delivered events as its operations, with their lag as latency.
-        for s in streams { events.merge(s.lags.withLock { $0 }) }
-        let eventsPerSecond = report.extra.first { $0.key == "events_per_second" }.map { Double($0.json) ?? 0 } ?? 0
-        let missing = report.extra.first { $0.key == "events_missing" }.map { Int($0.json) ?? 0 } ?? 0
-        report.ops = counters.received.load(ordering: .relaxed)
-        report.histogram = events.histogram
+        // The report counts delivered events as its operations, over the time from the first
+        // put to the last event, with their lag as latency.
+        let got = counters.received.load(ordering: .relaxed), want = counters.expected.load(ordering: .relaxed)
+        let start = counters.putsStart.load(ordering: .relaxed), putsEnd = counters.putsEnd.load(ordering: .relaxed)
+        let seconds = Double(max(counters.lastEvent.load(ordering: .relaxed), putsEnd) - start) / 1e9
+        let missing = max(want - got, 0)
+        var lags = newLatencyHistogram()
+        for s in streams { lags.add(s.lags.withLock { $0 }) }
+        report.ops = got
+        report.seconds = seconds
+        report.histogram = lags
         report.errors = puts.errors + failures.errors + missing
         report.errorMessages = puts.errorMessages.merging(failures.errorMessages, uniquingKeysWith: +)
         if missing > 0 { report.errorMessages["events missing (never delivered)"] = missing }
-        if eventsPerSecond > 0, report.ops > 0 { report.seconds = Double(report.ops) / eventsPerSecond }
+        report.extra = [("events_per_second", f(Double(got) / max(seconds, 1e-9), 1)),
+                        ("events_expected", String(want)), ("events_missing", String(missing)),
+                        ("puts", String(puts.ops)), ("put_errors", String(puts.errors)),
+                        ("puts_per_second", f(Double(puts.ops) / max(Double(putsEnd - start) / 1e9, 1e-9), 1)),
+                        ("put_latency_ms_p99", f(puts.ops == 0 ? 0 : Double(puts.histogram.valueAtPercentile(99)) / 1000, 3)),
+                        ("watchers", String(w.watchers)), ("streams", String(w.streams)),
+                        ("watch_keys", String(w.watchKeys)), ("events_seconds", f(seconds, 3))]
         return report
     }
 }

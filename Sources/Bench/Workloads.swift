@@ -1,7 +1,5 @@
 import Foundation
 import EtcdProto
-import GRPCCore
-import GRPCProtobuf
 import Synchronization
 
 /// The flags every workload shares (etcd's benchmark tool's, with its defaults).
@@ -40,7 +38,7 @@ public final class Bench: Sendable {
         }
         self.options = options
         connections = try Connections(endpoints: options.endpoints, count: options.conns)
-        let pids = try options.serverPIDs ?? ServerProcesses.listening(on: options.endpoints.map { try Connections.parse($0).port })
+        let pids = options.serverPIDs ?? ServerProcesses.listening(on: connections.addresses.map(\.port))
         servers = ServerProcesses(pids: pids)
     }
 
@@ -48,12 +46,12 @@ public final class Bench: Sendable {
 
     // MARK: - Measuring
 
-    /// Runs `body` and measures it: wall time, server and client CPU, server RSS at the end.
-    /// Opens the lean unary connections once (the request workloads use them).
-    public func prepareUnary() async throws {
-        try await connections.connectUnary()
+    /// Opens the connections every workload uses.
+    public func connect() async throws {
+        try await connections.connect()
     }
 
+    /// Runs `body` and measures it: wall time, server and client CPU, server RSS at the end.
     func measure(_ workload: String, expected: Int, recorder: Recorder,
                  body: @Sendable () async -> [(key: String, json: String)]) async -> BenchReport {
         let before = servers.sample()
@@ -120,7 +118,7 @@ public final class Bench: Sendable {
         let keys = keys, value = value, connections = connections
         return await measure("put", expected: options.total, recorder: recorder) {
             await self.runClients(pacer, recorder: recorder) { c in
-                let kv = connections.unary(c), put = kv.headers(path: "/etcdserverpb.KV/Put")
+                let kv = connections.connection(c), put = kv.headers(path: "/etcdserverpb.KV/Put")
                 return { n in
                     var r = Etcdserverpb_PutRequest()
                     r.key = Data(keys.key(n))
@@ -142,7 +140,7 @@ public final class Bench: Sendable {
         let r = request, connections = connections
         return await measure("range", expected: options.total, recorder: recorder) {
             await self.runClients(pacer, recorder: recorder) { c in
-                let kv = connections.unary(c), range = kv.headers(path: "/etcdserverpb.KV/Range")
+                let kv = connections.connection(c), range = kv.headers(path: "/etcdserverpb.KV/Range")
                 let bytes: [UInt8] = (try? r.serializedBytes()) ?? []
                 return { _ in _ = try await kv.call(range, bytes) }
             }
@@ -160,7 +158,7 @@ public final class Bench: Sendable {
         let conflicts = Counter()
         return await measure("txn-put", expected: options.total, recorder: recorder) {
             await self.runClients(pacer, recorder: recorder) { c in
-                let kv = connections.unary(c), txnPath = kv.headers(path: "/etcdserverpb.KV/Txn")
+                let kv = connections.connection(c), txnPath = kv.headers(path: "/etcdserverpb.KV/Txn")
                 let share = max(keys.space / clients, 1)
                 let first = keys.space >= clients ? c * share : c % keys.space
                 let revisions = Mutex<[Int: Int64]>([:])
@@ -206,7 +204,7 @@ public final class Bench: Sendable {
             await withTaskGroup(of: Void.self) { group in
                 for c in 0..<self.options.clients {
                     group.addTask {
-                        let connection = connections.unary(c)
+                        let connection = connections.connection(c)
                         do {
                             var grant = Etcdserverpb_LeaseGrantRequest()
                             grant.ttl = 60

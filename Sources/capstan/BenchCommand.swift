@@ -63,7 +63,7 @@ struct BenchCommand: AsyncParsableCommand {
         do { bench = try Bench(options: options) } catch let e as BenchError { throw ValidationError(e.description) }
         let report: BenchReport
         do {
-            try await bench.prepareUnary()
+            try await bench.connect()
             report = try await work(bench)
         } catch {
             await bench.close()
