@@ -109,16 +109,10 @@ public final class DiskLogStorage: RaftLogStorage, Sendable {
     /// Makes a `Ready`'s durable part durable: the snapshot file first (synchronously), then one
     /// WAL append of the snapshot marker, the entries and the hard state. `completion` runs once
     /// they are durable and visible through this storage, so it may call `RaftNode.persisted`.
-    public func save(entries: [Entry], hardState: HardState?, snapshot: Snapshot?,
-                     completion: @escaping @Sendable (Result<Void, DiskStorageError>) -> Void)
-    {
-        save(entries: entries, hardState: hardState, snapshot: snapshot, sync: true, completion: completion)
-    }
-
     /// `sync: false` is for a HardState whose only change is the commit index (and nothing
     /// else): written to the WAL at once, made durable by the next synced write. etcd's rule
     /// (raft's `MustSync`): only entries, a snapshot, or a new term or vote need an fsync.
-    public func save(entries: [Entry], hardState: HardState?, snapshot: Snapshot?, sync: Bool,
+    public func save(entries: [Entry], hardState: HardState?, snapshot: Snapshot?, sync: Bool = true,
                      completion: @escaping @Sendable (Result<Void, DiskStorageError>) -> Void)
     {
         precondition(sync || (entries.isEmpty && snapshot == nil), "entries and snapshots are always synced")

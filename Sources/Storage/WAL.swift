@@ -173,15 +173,11 @@ public final class WAL: @unchecked Sendable {
 
     /// Appends records; `completion` runs on the completer thread once they are durable (with
     /// the position of each entry record, in order) or failed. It must not call `close()`.
-    public func append(_ records: [WALRecord], completion: @escaping Completion) {
-        append(records, sync: true, completion: completion)
-    }
-
     /// `sync: false` answers once the records are written, without an fsync of their own: they
     /// become durable with the next synced round (or the next segment roll). For what may be
     /// lost in a crash without harm — a Raft HardState whose only change is the commit index,
     /// which etcd's WAL does not sync either. A round with at least one synced append is synced.
-    public func append(_ records: [WALRecord], sync: Bool, completion: @escaping Completion) {
+    public func append(_ records: [WALRecord], sync: Bool = true, completion: @escaping Completion) {
         var bytes = 0
         for record in records {
             let payload = WALFormat.payloadBytes(of: record)
