@@ -98,19 +98,35 @@ CAPSTAN_CMD=("$CAPSTAN" store)
 start_cluster etcd 24000 "${ETCD_CMD[@]}"
 start_cluster capstan 25000 "${CAPSTAN_CMD[@]}"
 
-# bench LABEL ARGS... — runs one workload against etcd, then Capstan; records both JSON lines.
+eps_of() { if [ "$1" = etcd ]; then echo "$ETCD_EPS"; else echo "$CAPSTAN_EPS"; fi; }
+
+# run_bench LABEL SIDE ARGS... — one workload against one side; records its JSON line, labelled.
+run_bench() {
+  local label=$1 side=$2; shift 2
+  local eps line
+  eps=$(eps_of "$side")
+  echo "== $label on $side: capstan bench $* --endpoints $eps" >&2
+  line=$("$CAPSTAN" bench "$@" --endpoints "$eps" --server-pids "$(pids "$side" | paste -sd,)" --json | tee -a "$WORK/bench.log" | tail -1)
+  echo "$line" >&2
+  python3 -c 'import json,sys; d=json.loads(sys.argv[3]); d["label"]=sys.argv[1]; d["side"]=sys.argv[2]; print(json.dumps(d))' \
+    "$label" "$side" "$line" >> "$RESULTS"
+}
+
+# bench LABEL ARGS... — runs one workload against etcd, then Capstan.
 bench() {
-  local label=$1; shift
-  local side eps pids line
-  for side in etcd capstan; do
-    if [ "$side" = etcd ]; then eps=$ETCD_EPS; else eps=$CAPSTAN_EPS; fi
-    pids=$(pids "$side" | paste -sd,)
-    echo "== $label on $side: capstan bench $* --endpoints $eps" >&2
-    line=$("$CAPSTAN" bench "$@" --endpoints "$eps" --server-pids "$pids" --json | tee -a "$WORK/bench.log" | tail -1)
-    echo "$line" >&2
-    python3 -c 'import json,sys; d=json.loads(sys.argv[3]); d["label"]=sys.argv[1]; d["side"]=sys.argv[2]; print(json.dumps(d))' \
-      "$label" "$side" "$line" >> "$RESULTS"
-  done
+  local label=$1 side; shift
+  for side in etcd capstan; do run_bench "$label" "$side" "$@"; done
+}
+
+# rss_of SIDE — the three members' resident memory in bytes, summed.
+rss_of() {
+  local rss=0 pid
+  for pid in $(pids "$1"); do rss=$((rss + $(awk '/VmRSS/{print $2}' "/proc/$pid/status") * 1024)); done
+  echo "$rss"
+}
+
+record() {  # record LABEL SIDE WORKLOAD KEY VALUE
+  echo "{\"label\": \"$1\", \"side\": \"$2\", \"workload\": \"$3\", \"$4\": $5}" >> "$RESULTS"
 }
 
 if [ "$QUICK" = 1 ]; then N=1; else N=10; fi
@@ -124,32 +140,20 @@ bench "watch 10k/100 streams (P4)"    watch --conns 10 --clients 10 --watchers 1
 bench "watch-latency 10k, 10 puts/s (P4)" watch-latency --conns 10 --clients 10 --watchers 10000 --streams 100 --put-total $((5 * N)) --put-rate 10
 
 # RSS after the workloads (P6 needs 1M keys: see docs/benchmarks.md for that run).
-for side in etcd capstan; do
-  rss=0
-  for pid in $(pids "$side"); do rss=$((rss + $(awk '/VmRSS/{print $2}' "/proc/$pid/status") * 1024)); done
-  echo "{\"label\": \"RSS of 3 members after the workloads\", \"side\": \"$side\", \"workload\": \"rss\", \"server_rss_bytes\": $rss}" >> "$RESULTS"
-done
-
-record() {  # record LABEL SIDE WORKLOAD KEY VALUE
-  echo "{\"label\": \"$1\", \"side\": \"$2\", \"workload\": \"$3\", \"$4\": $5}" >> "$RESULTS"
-}
+for side in etcd capstan; do record "RSS of 3 members after the workloads" "$side" rss server_rss_bytes "$(rss_of "$side")"; done
 
 if [ "$KEYS" -gt 0 ]; then
   last=$(printf %08d $((KEYS - 1)))
   for side in etcd capstan; do
-    if [ "$side" = etcd ]; then eps=$ETCD_EPS base=24000 cmd=("${ETCD_CMD[@]}"); else eps=$CAPSTAN_EPS base=25000 cmd=("${CAPSTAN_CMD[@]}"); fi
-    echo "== loading $KEYS keys of 256 B into $side" >&2
-    line=$("$CAPSTAN" bench put --endpoints "$eps" --server-pids "$(pids "$side" | paste -sd,)" --conns 100 --clients 1000 \
-      --total "$KEYS" --sequential-keys --key-space-size "$KEYS" --val-size 256 --json | tee -a "$WORK/bench.log" | tail -1)
-    python3 -c 'import json,sys; d=json.loads(sys.argv[3]); d["label"]=sys.argv[1]; d["side"]=sys.argv[2]; print(json.dumps(d))' \
-      "put $KEYS keys of 256 B, 1000 clients" "$side" "$line" >> "$RESULTS"
+    eps=$(eps_of "$side")
+    if [ "$side" = etcd ]; then base=24000 cmd=("${ETCD_CMD[@]}"); else base=25000 cmd=("${CAPSTAN_CMD[@]}"); fi
+    run_bench "put $KEYS keys of 256 B, 1000 clients" "$side" put --conns 100 --clients 1000 \
+      --total "$KEYS" --sequential-keys --key-space-size "$KEYS" --val-size 256
     rev=$(ETCDCTL_API=3 "$ETCDCTL" --endpoints "${eps%%,*}" endpoint status -w json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["Status"]["header"]["revision"])')
     ETCDCTL_API=3 "$ETCDCTL" --endpoints "$eps" --command-timeout=600s compact "$rev" --physical >&2
     ETCDCTL_API=3 "$ETCDCTL" --endpoints "$eps" --command-timeout=600s defrag >&2
     sleep 3
-    rss=0
-    for pid in $(pids "$side"); do rss=$((rss + $(awk '/VmRSS/{print $2}' "/proc/$pid/status") * 1024)); done
-    record "RSS of 3 members holding $KEYS keys (compacted) (P6)" "$side" rss server_rss_bytes "$rss"
+    record "RSS of 3 members holding $KEYS keys (compacted) (P6)" "$side" rss server_rss_bytes "$(rss_of "$side")"
     # P7: member 3 stops and starts again; how long until it serves a read.
     stop_pid "$(cat "$WORK/$side/pid.3")"
     t0=$(date +%s.%N)
@@ -168,7 +172,7 @@ fi
 if [ "$CHECK_PERF" = 1 ]; then
   for load in $LOADS; do
     for side in etcd capstan; do
-      if [ "$side" = etcd ]; then eps=$ETCD_EPS; else eps=$CAPSTAN_EPS; fi
+      eps=$(eps_of "$side")
       echo "== etcdctl check perf --load=$load on $side" >&2
       ETCDCTL_API=3 "$ETCDCTL" --endpoints "$eps" check perf --load="$load" > "$WORK/check-perf-$load-$side.txt" 2>&1 || true
       out=$(tr '\r' '\n' < "$WORK/check-perf-$load-$side.txt" | grep -oE "(PASS|FAIL)(: .*)?$" || true)
