@@ -56,11 +56,20 @@ let package = Package(
                 .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
             ]
         ),
-        // The etcd v3 API over the state machine: wire mapping and etcd's error shapes.
+        // A lean gRPC server on swift-nio-http2's frame API: no stream channel, task or async
+        // sequence per call (the client port's server; grpc-swift-2's cost several times more per call).
+        .target(
+            name: "LeanGRPC",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                           .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                           .product(name: "NIOHTTP2", package: "swift-nio-http2"), .product(name: "NIOHPACK", package: "swift-nio-http2")],
+            swiftSettings: strictSettings
+        ),
+        // The etcd v3 API over the state machine: wire mapping, etcd's error shapes, the methods' table.
         .target(
             name: "EtcdAPI",
-            dependencies: ["EtcdProto", "MVCC", "Raft", "StoreServer", .product(name: "GRPCCore", package: "grpc-swift-2"),
-                           .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf")],
+            dependencies: ["EtcdProto", "MVCC", "Raft", "StoreServer", "LeanGRPC", .product(name: "GRPCCore", package: "grpc-swift-2"),
+                           .product(name: "SwiftProtobuf", package: "swift-protobuf"), .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: strictSettings
         ),
         // A Swift client for etcd's v3 API: endpoints with fail-over, KV, Txn, watch, leases.
@@ -99,10 +108,8 @@ let package = Package(
         .executableTarget(
             name: "capstan",
             dependencies: [
-                "Raft", "RaftSimulation", "Storage", "MVCC", "StoreServer", "EtcdAPI", "EtcdProto", "Bench",
+                "Raft", "RaftSimulation", "Storage", "MVCC", "StoreServer", "EtcdAPI", "EtcdProto", "Bench", "LeanGRPC",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "GRPCCore", package: "grpc-swift-2"),
-                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -1,12 +1,12 @@
 public import EtcdProto
 import Foundation
-public import GRPCCore
+import GRPCCore
 import Raft
 public import StoreServer
 
 /// etcd's Cluster service: the membership as the applied log describes it, and changes to it
 /// through the log (one at a time, as etcd makes them).
-public struct ClusterService: Etcdserverpb_Cluster.SimpleServiceProtocol {
+public struct ClusterService: Sendable {
     let member: Member
     let identity: MemberIdentity
     /// The ID for a member added with these peer URLs (etcd: from the URLs, the cluster token
@@ -47,7 +47,7 @@ public struct ClusterService: Etcdserverpb_Cluster.SimpleServiceProtocol {
         do { return try await member.changeMembership(c) } catch { throw rpcError(error) }
     }
 
-    public func memberAdd(request: Etcdserverpb_MemberAddRequest, context: ServerContext) async throws -> Etcdserverpb_MemberAddResponse {
+    public func memberAdd(request: Etcdserverpb_MemberAddRequest) async throws -> Etcdserverpb_MemberAddResponse {
         try member.refuseIfLearner()
         guard Self.validPeerURLs(request.peerUrls) else { throw rpcError(MemberError.cluster(.badURLs)) }
         let added = ClusterMember(id: NodeID(newMemberID(request.peerUrls)), peerURLs: request.peerUrls, isLearner: request.isLearner)
@@ -60,7 +60,7 @@ public struct ClusterService: Etcdserverpb_Cluster.SimpleServiceProtocol {
         return out
     }
 
-    public func memberRemove(request: Etcdserverpb_MemberRemoveRequest, context: ServerContext) async throws -> Etcdserverpb_MemberRemoveResponse {
+    public func memberRemove(request: Etcdserverpb_MemberRemoveRequest) async throws -> Etcdserverpb_MemberRemoveResponse {
         try member.refuseIfLearner()
         let members = try await change(ConfChange(kind: .removeNode, nodeID: NodeID(request.id)))
         var out = Etcdserverpb_MemberRemoveResponse()
@@ -69,7 +69,7 @@ public struct ClusterService: Etcdserverpb_Cluster.SimpleServiceProtocol {
         return out
     }
 
-    public func memberUpdate(request: Etcdserverpb_MemberUpdateRequest, context: ServerContext) async throws -> Etcdserverpb_MemberUpdateResponse {
+    public func memberUpdate(request: Etcdserverpb_MemberUpdateRequest) async throws -> Etcdserverpb_MemberUpdateResponse {
         try member.refuseIfLearner()
         guard Self.validPeerURLs(request.peerUrls) else { throw rpcError(MemberError.cluster(.badURLs)) }
         let current = member.members
@@ -83,7 +83,7 @@ public struct ClusterService: Etcdserverpb_Cluster.SimpleServiceProtocol {
         return out
     }
 
-    public func memberList(request: Etcdserverpb_MemberListRequest, context: ServerContext) async throws -> Etcdserverpb_MemberListResponse {
+    public func memberList(request: Etcdserverpb_MemberListRequest) async throws -> Etcdserverpb_MemberListResponse {
         try member.refuseIfLearner()
         var out = Etcdserverpb_MemberListResponse()
         out.header = header()
@@ -92,7 +92,7 @@ public struct ClusterService: Etcdserverpb_Cluster.SimpleServiceProtocol {
     }
 
     /// A learner is promoted only when the leader says its log is in sync (etcd: 90% of the leader's).
-    public func memberPromote(request: Etcdserverpb_MemberPromoteRequest, context: ServerContext) async throws -> Etcdserverpb_MemberPromoteResponse {
+    public func memberPromote(request: Etcdserverpb_MemberPromoteRequest) async throws -> Etcdserverpb_MemberPromoteResponse {
         try member.refuseIfLearner()
         let id = NodeID(request.id)
         guard let target = member.members.first(where: { $0.id == id }) else { throw rpcError(MemberError.cluster(.memberNotFound)) }

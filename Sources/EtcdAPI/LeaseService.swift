@@ -1,13 +1,13 @@
 public import EtcdProto
 import Foundation
-public import GRPCCore
+import GRPCCore
 import MVCC
 public import StoreServer
 
 /// etcd's Lease service. Grants and revokes go through the log; keep-alives and TimeToLive are
 /// answered by the leader, which keeps the lease clock (a follower forwards them); LeaseLeases
 /// is answered from this member's applied state.
-public struct LeaseService: Etcdserverpb_Lease.SimpleServiceProtocol {
+public struct LeaseService: Sendable {
     let member: Member
     let identity: MemberIdentity
     private let ids: IDSource
@@ -33,7 +33,7 @@ public struct LeaseService: Etcdserverpb_Lease.SimpleServiceProtocol {
         Wire.header(member.header(identity), revision: revision ?? member.status.revision)
     }
 
-    public func leaseGrant(request: Etcdserverpb_LeaseGrantRequest, context: ServerContext) async throws -> Etcdserverpb_LeaseGrantResponse {
+    public func leaseGrant(request: Etcdserverpb_LeaseGrantRequest) async throws -> Etcdserverpb_LeaseGrantResponse {
         try member.refuseIfLearner()
         // etcd checks the TTL before proposing.
         if request.ttl > member.config.limits.maxLeaseTTL { throw EtcdError(MVCCError.leaseTTLTooLarge).rpcError }
@@ -48,7 +48,7 @@ public struct LeaseService: Etcdserverpb_Lease.SimpleServiceProtocol {
         return out
     }
 
-    public func leaseRevoke(request: Etcdserverpb_LeaseRevokeRequest, context: ServerContext) async throws -> Etcdserverpb_LeaseRevokeResponse {
+    public func leaseRevoke(request: Etcdserverpb_LeaseRevokeRequest) async throws -> Etcdserverpb_LeaseRevokeResponse {
         try member.refuseIfLearner()
         let answer: StateResult
         do { answer = try await member.write(.leaseRevoke(id: request.id)) } catch { throw rpcError(error) }
@@ -58,24 +58,21 @@ public struct LeaseService: Etcdserverpb_Lease.SimpleServiceProtocol {
         return out
     }
 
-    /// Each request renews its lease and gets one answer; a lease that does not exist (any
+    /// One keep-alive request of the stream: renews its lease. A lease that does not exist (any
     /// more) is answered with TTL 0, as etcd does, and the stream stays open.
-    public func leaseKeepAlive(request: RPCAsyncSequence<Etcdserverpb_LeaseKeepAliveRequest, any Error>,
-                               response: RPCWriter<Etcdserverpb_LeaseKeepAliveResponse>, context: ServerContext) async throws {
+    public func leaseKeepAlive(request r: Etcdserverpb_LeaseKeepAliveRequest) async throws -> Etcdserverpb_LeaseKeepAliveResponse {
         try member.refuseIfLearner()
-        for try await r in request {
-            let result: LeaderCallResult
-            do { result = try await member.leaderCall(.renew(lease: r.id)) } catch { throw rpcError(error) }
-            var out = Etcdserverpb_LeaseKeepAliveResponse()
-            out.header = header()
-            out.id = r.id
-            if case .renewed(let ttl) = result { out.ttl = ttl }
-            try await response.write(out)
-        }
+        let result: LeaderCallResult
+        do { result = try await member.leaderCall(.renew(lease: r.id)) } catch { throw rpcError(error) }
+        var out = Etcdserverpb_LeaseKeepAliveResponse()
+        out.header = header()
+        out.id = r.id
+        if case .renewed(let ttl) = result { out.ttl = ttl }
+        return out
     }
 
     /// A lease that does not exist is answered with TTL -1 (etcd's answer, not an error).
-    public func leaseTimeToLive(request: Etcdserverpb_LeaseTimeToLiveRequest, context: ServerContext) async throws -> Etcdserverpb_LeaseTimeToLiveResponse {
+    public func leaseTimeToLive(request: Etcdserverpb_LeaseTimeToLiveRequest) async throws -> Etcdserverpb_LeaseTimeToLiveResponse {
         try member.refuseIfLearner()
         let result: LeaderCallResult
         do { result = try await member.leaderCall(.timeToLive(lease: request.id, keys: request.keys)) } catch { throw rpcError(error) }
@@ -93,7 +90,7 @@ public struct LeaseService: Etcdserverpb_Lease.SimpleServiceProtocol {
         return out
     }
 
-    public func leaseLeases(request: Etcdserverpb_LeaseLeasesRequest, context: ServerContext) async throws -> Etcdserverpb_LeaseLeasesResponse {
+    public func leaseLeases(request: Etcdserverpb_LeaseLeasesRequest) async throws -> Etcdserverpb_LeaseLeasesResponse {
         try member.refuseIfLearner()
         var out = Etcdserverpb_LeaseLeasesResponse()
         out.header = header()

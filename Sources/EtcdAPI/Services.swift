@@ -1,6 +1,6 @@
 public import EtcdProto
 import Foundation
-public import GRPCCore
+import GRPCCore
 import MVCC
 import Raft
 public import StoreServer
@@ -58,7 +58,7 @@ extension Member {
 
 /// etcd's KV service: validate, call the member, map the answer. Range is linearizable unless
 /// the request asks for a serializable read.
-public struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
+public struct KVService: Sendable {
     let member: Member
     let identity: MemberIdentity
 
@@ -71,7 +71,7 @@ public struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
         do { return try await member.write(r) } catch { throw rpcError(error) }
     }
 
-    public func range(request: Etcdserverpb_RangeRequest, context: ServerContext) async throws -> Etcdserverpb_RangeResponse {
+    public func range(request: Etcdserverpb_RangeRequest) async throws -> Etcdserverpb_RangeResponse {
         if !request.serializable { try member.refuseIfLearner() }
         let r: RangeRequest
         do { r = try Wire.request(request) } catch { throw rpcError(error) }
@@ -82,7 +82,7 @@ public struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
         } catch { throw rpcError(error) }
     }
 
-    public func put(request: Etcdserverpb_PutRequest, context: ServerContext) async throws -> Etcdserverpb_PutResponse {
+    public func put(request: Etcdserverpb_PutRequest) async throws -> Etcdserverpb_PutResponse {
         try member.refuseIfLearner()
         let r = Wire.request(request)
         do { try Validation.check(r) } catch { throw EtcdError(error).rpcError }
@@ -90,7 +90,7 @@ public struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
         return Wire.response(answer, member.header(identity))
     }
 
-    public func deleteRange(request: Etcdserverpb_DeleteRangeRequest, context: ServerContext) async throws -> Etcdserverpb_DeleteRangeResponse {
+    public func deleteRange(request: Etcdserverpb_DeleteRangeRequest) async throws -> Etcdserverpb_DeleteRangeResponse {
         try member.refuseIfLearner()
         let r = Wire.request(request)
         do { try Validation.check(r) } catch { throw EtcdError(error).rpcError }
@@ -100,7 +100,7 @@ public struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
         return Wire.response(answer, member.header(identity))
     }
 
-    public func txn(request: Etcdserverpb_TxnRequest, context: ServerContext) async throws -> Etcdserverpb_TxnResponse {
+    public func txn(request: Etcdserverpb_TxnRequest) async throws -> Etcdserverpb_TxnResponse {
         try member.refuseIfLearner()
         let t: TxnRequest
         do { t = try Wire.request(request) } catch { throw rpcError(error) }
@@ -109,7 +109,7 @@ public struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
         return Wire.response(answer, member.header(identity))
     }
 
-    public func compact(request: Etcdserverpb_CompactionRequest, context: ServerContext) async throws -> Etcdserverpb_CompactionResponse {
+    public func compact(request: Etcdserverpb_CompactionRequest) async throws -> Etcdserverpb_CompactionResponse {
         try member.refuseIfLearner()
         guard case .compact(let answer) = try await write(.compact(revision: request.revision)) else {
             throw RPCError(code: .internalError, message: "unexpected answer")
@@ -122,7 +122,7 @@ public struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
 
 /// The parts of etcd's Maintenance service a single member can answer today: Status, HashKV,
 /// Hash and Alarm. Defragment, Snapshot and MoveLeader are not built (UNIMPLEMENTED).
-public struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol {
+public struct MaintenanceService: Sendable {
     let member: Member
     let identity: MemberIdentity
 
@@ -131,7 +131,7 @@ public struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol
         self.identity = identity
     }
 
-    public func status(request: Etcdserverpb_StatusRequest, context: ServerContext) async throws -> Etcdserverpb_StatusResponse {
+    public func status(request: Etcdserverpb_StatusRequest) async throws -> Etcdserverpb_StatusResponse {
         let s = member.status
         var out = Etcdserverpb_StatusResponse()
         out.header = Wire.header(member.header(identity), revision: s.revision)
@@ -146,7 +146,7 @@ public struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol
         return out
     }
 
-    public func hashKV(request: Etcdserverpb_HashKVRequest, context: ServerContext) async throws -> Etcdserverpb_HashKVResponse {
+    public func hashKV(request: Etcdserverpb_HashKVRequest) async throws -> Etcdserverpb_HashKVResponse {
         try member.refuseIfLearner()
         do {
             let h = try member.view.hashKV(revision: request.revision)
@@ -158,7 +158,7 @@ public struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol
         } catch { throw EtcdError(error).rpcError }
     }
 
-    public func hash(request: Etcdserverpb_HashRequest, context: ServerContext) async throws -> Etcdserverpb_HashResponse {
+    public func hash(request: Etcdserverpb_HashRequest) async throws -> Etcdserverpb_HashResponse {
         try member.refuseIfLearner()
         do {
             let h = try member.view.hashKV(revision: 0)
@@ -171,7 +171,7 @@ public struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol
 
     /// As etcd answers: GET lists the alarms (of the type asked, or all); ACTIVATE answers the
     /// alarm raised; DEACTIVATE answers the alarm cleared, or nothing when it was not raised.
-    public func alarm(request: Etcdserverpb_AlarmRequest, context: ServerContext) async throws -> Etcdserverpb_AlarmResponse {
+    public func alarm(request: Etcdserverpb_AlarmRequest) async throws -> Etcdserverpb_AlarmResponse {
         try member.refuseIfLearner()
         var out = Etcdserverpb_AlarmResponse()
         let type = AlarmType(rawValue: request.alarm.rawValue) ?? .none
@@ -200,7 +200,7 @@ public struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol
         return out
     }
 
-    public func defragment(request: Etcdserverpb_DefragmentRequest, context: ServerContext) async throws -> Etcdserverpb_DefragmentResponse {
+    public func defragment(request: Etcdserverpb_DefragmentRequest) async throws -> Etcdserverpb_DefragmentResponse {
         try member.refuseIfLearner()
         // Nothing to defragment: the state lives in memory and compaction frees it.
         var out = Etcdserverpb_DefragmentResponse()
@@ -210,8 +210,8 @@ public struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol
 
     /// The applied state as one Capstan snapshot file (`SnapshotFile`), streamed in 32 KiB
     /// pieces with the bytes remaining after each, as etcd streams its database.
-    public func snapshot(request: Etcdserverpb_SnapshotRequest, response: RPCWriter<Etcdserverpb_SnapshotResponse>,
-                         context: ServerContext) async throws {
+    public func snapshot(request: Etcdserverpb_SnapshotRequest,
+                         write: (Etcdserverpb_SnapshotResponse) async throws -> Void) async throws {
         try member.refuseIfLearner()
         let file: [UInt8]
         do { file = try await member.snapshotFile() } catch { throw rpcError(error) }
@@ -223,14 +223,14 @@ public struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol
             piece.header = header
             piece.blob = Data(file[offset..<end])
             piece.remainingBytes = UInt64(file.count - end)
-            try await response.write(piece)
+            try await write(piece)
             offset = end
         } while offset < file.count
     }
 
     /// Only the leader hands over leadership (etcd answers "not leader" elsewhere; etcdctl
     /// finds the leader among its endpoints first).
-    public func moveLeader(request: Etcdserverpb_MoveLeaderRequest, context: ServerContext) async throws -> Etcdserverpb_MoveLeaderResponse {
+    public func moveLeader(request: Etcdserverpb_MoveLeaderRequest) async throws -> Etcdserverpb_MoveLeaderResponse {
         try member.refuseIfLearner()
         do { try await member.transferLeadership(to: NodeID(request.targetID)) } catch { throw rpcError(error) }
         var out = Etcdserverpb_MoveLeaderResponse()

@@ -2,8 +2,7 @@ import ArgumentParser
 import Dispatch
 import EtcdAPI
 import Foundation
-import GRPCCore
-import GRPCNIOTransportHTTP2Posix
+import LeanGRPC
 import MVCC
 import NIOPosix
 import Prometheus
@@ -268,30 +267,26 @@ struct Store: AsyncParsableCommand {
         peers.setRemovedHandler { removed.continuation.yield() }
         let identity = MemberIdentity(clusterID: clusterID, memberID: memberID, name: name)
         let (host, port) = try Self.hostPort(Self.urls(listenClientURLs).first ?? "")
-        // One event loop serves the client port, and the gRPC handlers run on it as well (see
+        // One event loop serves the client port, and the calls' handlers run on it as well (see
         // EventLoopTaskExecutor): no thread hop between a connection and its calls.
         let clientLoops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let handlerExecutor = EventLoopTaskExecutor(clientLoops.next())
-        let transport = HTTP2ServerTransport.Posix(
-            address: .ipv4(host: host, port: port),
-            transportSecurity: .plaintext,
-            config: .defaults { c in
-                // etcd's clients ping every few seconds, with and without calls in flight.
-                c.connection.keepalive.clientBehavior = .init(minPingIntervalWithoutCalls: .seconds(1), allowWithoutCalls: true)
-                // As etcd: gRPC takes up to 512 KiB more, so that a request over --max-request-bytes
-                // gets etcd's "request is too large" from the member rather than gRPC's limit.
-                c.rpc.maxRequestPayloadSize = maxRequestBytes + 512 * 1024
-            },
-            eventLoopGroup: clientLoops
-        )
-        let server = GRPCServer(transport: transport, services: [
-            KVService(member: member, identity: identity), MaintenanceService(member: member, identity: identity),
-            WatchService(member: member, identity: identity, progressInterval: try Self.duration(watchProgressNotifyInterval)),
-            LeaseService(member: member, identity: identity),
-            ClusterService(member: member, identity: identity) { [initialClusterToken] urls in
-                Self.id(urls.sorted() + [initialClusterToken, String(UInt64(Date().timeIntervalSince1970 * 1e9))])
-            },
-        ])
+        var limits = LeanServer.Limits()
+        // As etcd: gRPC takes up to 512 KiB more, so that a request over --max-request-bytes
+        // gets etcd's "request is too large" from the member rather than gRPC's limit.
+        limits.maxRequestMessageBytes = maxRequestBytes + 512 * 1024
+        let routes = EtcdRoutes.make(member: member, identity: identity,
+                                     progressInterval: try Self.duration(watchProgressNotifyInterval)) { [initialClusterToken] urls in
+            Self.id(urls.sorted() + [initialClusterToken, String(UInt64(Date().timeIntervalSince1970 * 1e9))])
+        }
+        let server: LeanServer
+        do {
+            server = try await LeanServer.bind(host: host, port: port, group: clientLoops, routes: routes, limits: limits)
+        } catch {
+            FileHandle.standardError.write(Data("capstan store: cannot listen for clients on \(host):\(port): \(error)\n".utf8))
+            member.stop()
+            peers.shutdown()
+            throw ExitCode(1)
+        }
         let announcement = "capstan store: member \(name) (\(String(memberID, radix: 16))) serving clients on"
         let dataDirectory = config.dataDirectory
         var metricsEndpoint: HTTPEndpoint?
@@ -311,18 +306,12 @@ struct Store: AsyncParsableCommand {
             }
         }
         defer { metricsEndpoint?.shutdown() }
-        enum Finished { case served, announced, stopping, forced }
-        try await withThrowingTaskGroup(of: Finished.self) { group in
-            group.addTask(executorPreference: handlerExecutor) {
-                try await server.serve()
-                return .served
-            }
+        FileHandle.standardError.write(Data("\(announcement) \(host):\(server.port), data in \(dataDirectory)\n".utf8))
+        enum Finished { case served, stopping, forced }
+        await withTaskGroup(of: Finished.self) { group in
             group.addTask {
-                if let address = try await transport.listeningAddress.ipv4 {
-                    FileHandle.standardError.write(Data(
-                        "\(announcement) \(address.host):\(address.port), data in \(dataDirectory)\n".utf8))
-                }
-                return .announced
+                await server.waitUntilClosed()
+                return .served
             }
             group.addTask {
                 for await _ in stop { break }
@@ -342,10 +331,12 @@ struct Store: AsyncParsableCommand {
                 return .stopping
             }
             // The server ends after a graceful shutdown or on its own: either way, stop waiting.
-            while let finished = try await group.next() {
-                if finished == .served || finished == .forced { group.cancelAll() }
+            while let finished = await group.next() {
+                if finished == .forced { server.close() }
+                if finished == .served { group.cancelAll() }
             }
         }
+        try? await clientLoops.shutdownGracefully()
         member.stop()
         peers.shutdown()
     }

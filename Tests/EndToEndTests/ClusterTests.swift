@@ -261,7 +261,7 @@ extension ClusterTests {
         let ports = ClusterTests.freePorts(2)
         let peerURL = "http://127.0.0.1:\(ports[1])"
         let added = try ok(["member", "add", "m4", "--peer-urls", peerURL, "--learner"])
-        let id = String(try #require(added.firstMatch(of: /Member ([0-9a-f]+) added to cluster/)?.1, "\(added)"))
+        let id = String(try #require(added.firstMatch(of: /Member +([0-9a-f]+) added to cluster/)?.1, "\(added)"))
         #expect(added.contains("ETCD_INITIAL_CLUSTER_STATE=\"existing\""))
         list = try ok(["member", "list"])
         #expect(list.contains("\(id), unstarted, , \(peerURL), , true"), "\(list)")
