@@ -10,6 +10,11 @@ public struct GRPCStatusError: Error, CustomStringConvertible, Equatable {
     public var code: Int
     public var message: String
 
+    public init(code: Int, message: String) {
+        self.code = code
+        self.message = message
+    }
+
     public var description: String { "rpc error: code = \(Self.name(code)) desc = \(message)" }
 
     static func name(_ code: Int) -> String {
