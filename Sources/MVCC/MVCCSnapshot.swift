@@ -29,7 +29,18 @@ public enum MVCCSnapshot {
 
     /// Encodes an image taken with `KVStore.image` (O(1) on the apply thread); safe on any thread.
     public static func encode(_ store: StoreImage) -> [UInt8] {
-        var out = magic
+        var out: [UInt8] = []
+        encode(store, into: &out)
+        return out
+    }
+
+    /// Appends the encoding to `out`, growing it once: a snapshot of a large store is one pass
+    /// over its versions, without the copies of a buffer doubling as it fills.
+    public static func encode(_ store: StoreImage, into out: inout [UInt8]) {
+        // Each version: 40 bytes of fields and lengths besides its key and value, which the
+        // accounted bytes cover (with some overhead of their own: the estimate is generous).
+        out.reserveCapacity(out.count + 4096 + Int(store.accountedBytes) + 48 * store.view.tree.count)
+        out += magic
         func put<T: FixedWidthInteger>(_ x: T) { withUnsafeBytes(of: x.littleEndian) { out.append(contentsOf: $0) } }
         put(store.view.revision)
         put(store.view.compactRevision)
@@ -63,7 +74,6 @@ public enum MVCCSnapshot {
             }
             return true
         }
-        return out
     }
 
     private struct Reader {

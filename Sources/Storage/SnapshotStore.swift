@@ -121,6 +121,8 @@ public final class SnapshotStore: Sendable {
         header.appendLE(UInt32(blockBytes))
 
         var out = magic
+        // Room for the worst case at once (pages are only touched as they are written).
+        out.reserveCapacity(64 + header.count + blocks * (12 + Int(LZ4_compressBound(Int32(blockBytes)))))
         out.appendLE(UInt32(header.count))
         out.append(contentsOf: header)
         out.appendLE(CRC32C.checksum(Array(out[8...])))

@@ -556,7 +556,11 @@ public final class Member: @unchecked Sendable {
                 case .snapshotFile(let c):
                     let applied = raft.appliedIndex
                     let term = (try? storage.term(at: applied)) ?? raft.term
-                    c.resume(returning: SnapshotFile.encode(index: applied, term: term, memberSnapshot: MemberSnapshot.encode(store, cluster)))
+                    // An O(1) image here; the encoding (seconds for a large store) elsewhere.
+                    let image = store.image, members = cluster
+                    Task.detached {
+                        c.resume(returning: SnapshotFile.encode(index: applied, term: term, memberSnapshot: MemberSnapshot.encode(image, members)))
+                    }
                 case .confChange(let w):
                     if let refusal = check(w.change) { w.continuation.resume(throwing: MemberError.cluster(refusal)) } else { confChanges.append(w) }
                 case .transfer(let w):

@@ -12,7 +12,12 @@ public enum MemberSnapshot {
     /// Encodes an image taken on the apply thread; safe on any thread.
     public static func encode(_ store: StoreImage, _ cluster: ClusterMembers) -> [UInt8] {
         var w = RequestCodec.Writer()
-        w.bytes(MVCCSnapshot.encode(store))
+        // The image's length goes before it: written once the image is in place.
+        w.int(UInt32(0))
+        MVCCSnapshot.encode(store, into: &w.out)
+        let imageBytes = w.out.count - 4
+        precondition(imageBytes <= UInt32.max, "a state image of \(imageBytes) bytes does not fit the snapshot format")
+        withUnsafeBytes(of: UInt32(imageBytes).littleEndian) { w.out.replaceSubrange(0..<4, with: $0) }
         let members = cluster.sorted
         w.int(UInt32(members.count))
         for m in members {
