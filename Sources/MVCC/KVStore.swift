@@ -96,19 +96,24 @@ public final class KVStore {
     }
 
     private func doPut(_ r: PutRequest, _ w: inout WriteTxn) -> PutResponse {
-        let head = view.tree.get(r.key)
-        let live = head?.live(at: .max)
-        let lease = r.ignoreLease ? (live?.lease ?? 0) : r.lease
-        let rev = w.next()
-        let made: KeyVersion = r.key.withUnsafeBytes { k in
-            let make = { (v: UnsafeRawBufferPointer) in
-                KeyVersion.make(key: k, value: v, modRevision: rev, createRevision: live?.createRevision ?? rev.main,
-                                version: (live?.version ?? 0) + 1, lease: lease, prev: head)
+        var live: KeyVersion?
+        var lease: Int64 = 0
+        // One descent of the tree finds the key's current version and puts the new one in its place.
+        let made = r.key.withUnsafeBytes { k in
+            view.tree.update(k) { head in
+                live = head?.live(at: .max)
+                lease = r.ignoreLease ? (live?.lease ?? 0) : r.lease
+                let rev = w.next()
+                let make = { (v: UnsafeRawBufferPointer) in
+                    KeyVersion.make(key: k, value: v, modRevision: rev, createRevision: live?.createRevision ?? rev.main,
+                                    version: (live?.version ?? 0) + 1, lease: lease, prev: head)
+                }
+                if r.ignoreValue, let live { return live.withValue(make) }
+                return r.value.withUnsafeBytes(make)
             }
-            if r.ignoreValue, let live { return live.withValue(make) }
-            return r.value.withUnsafeBytes(make)
         }
-        record(made)
+        view.events.append(made)
+        accountedBytes += made.accountedBytes
         if let old = live?.lease, old != 0, old != lease { leases[old]?.keys.remove(r.key) }
         if lease != 0 { leases[lease]?.keys.insert(r.key) }
         return PutResponse(revision: w.main, prevKV: r.prevKV ? live?.keyValue() : nil)

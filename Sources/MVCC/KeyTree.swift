@@ -65,43 +65,52 @@ struct KeyTree: @unchecked Sendable {
 
     /// Sets the newest version of the key `head` belongs to, inserting the key if new.
     mutating func set(_ head: KeyVersion) {
+        head.withKey { key in _ = update(key) { _ in head } }
+    }
+
+    /// Replaces the newest version of `key` with `make(current)` (current: nil if the key is
+    /// new), in one descent; returns the version made.
+    mutating func update(_ key: UnsafeRawBufferPointer, _ make: (KeyVersion?) -> KeyVersion) -> KeyVersion {
         if !isKnownUniquelyReferenced(&root) { root = root.copy() }
-        let (split, inserted) = head.withKey { Self.set(&root, key: $0, head: head) }
+        let (split, inserted, made) = Self.set(&root, key: key, make: make)
         if inserted { count += 1 }
         if let (separator, right) = split {
             root = Node(children: [root, right], separators: [separator])
         }
+        return made
     }
 
-    private static func set(_ node: inout Node, key: UnsafeRawBufferPointer, head: KeyVersion)
-        -> (split: ([UInt8], Node)?, inserted: Bool)
+    private static func set(_ node: inout Node, key: UnsafeRawBufferPointer, make: (KeyVersion?) -> KeyVersion)
+        -> (split: ([UInt8], Node)?, inserted: Bool, made: KeyVersion)
     {
         if node.isLeaf {
             let (i, found) = node.leafLowerBound(key)
             if found {
+                let head = make(node.items[i])
                 node.items[i] = head
-                return (nil, false)
+                return (nil, false, head)
             }
+            let head = make(nil)
             node.items.insert(head, at: i)
-            guard node.items.count > maxWidth else { return (nil, true) }
+            guard node.items.count > maxWidth else { return (nil, true, head) }
             let mid = node.items.count / 2
             let right = Node(leaf: Array(node.items[mid...]))
             node.items.removeSubrange(mid...)
-            return ((right.items[0].key, right), true)
+            return ((right.items[0].key, right), true, head)
         }
         let i = node.childIndex(key)
         if !isKnownUniquelyReferenced(&node.children[i]) { node.children[i] = node.children[i].copy() }
-        let (split, inserted) = set(&node.children[i], key: key, head: head)
-        guard let (separator, newChild) = split else { return (nil, inserted) }
+        let (split, inserted, made) = set(&node.children[i], key: key, make: make)
+        guard let (separator, newChild) = split else { return (nil, inserted, made) }
         node.separators.insert(separator, at: i)
         node.children.insert(newChild, at: i + 1)
-        guard node.children.count > maxWidth else { return (nil, inserted) }
+        guard node.children.count > maxWidth else { return (nil, inserted, made) }
         let mid = node.children.count / 2
         let promoted = node.separators[mid - 1]
         let right = Node(children: Array(node.children[mid...]), separators: Array(node.separators[mid...]))
         node.children.removeSubrange(mid...)
         node.separators.removeSubrange((mid - 1)...)
-        return ((promoted, right), inserted)
+        return ((promoted, right), inserted, made)
     }
 
     /// Removes the key; returns whether it was present.
