@@ -64,6 +64,10 @@ public final class LeanServer: Sendable {
                         HTTP2Setting(parameter: .maxHeaderListSize, value: 1 << 16),
                     ]
                     connection.controlFrameRateLimit.maximumCount = limits.maxControlFramesPer30s
+                    // The handler checks what gRPC needs of a request's headers itself; NIO's
+                    // generic checks of every header name and content-length cost a few % per call.
+                    connection.headerBlockValidation = .disabled
+                    connection.contentLengthValidation = .disabled
                     let sync = channel.pipeline.syncOperations
                     try sync.addHandler(NIOHTTP2Handler(mode: .server, connectionConfiguration: connection))
                     try sync.addHandler(CallConnectionHandler(routes: routes, limits: limits, executor: executor))

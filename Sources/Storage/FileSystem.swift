@@ -61,11 +61,21 @@ public protocol StorageFile: AnyObject, Sendable {
     func truncate(to size: Int) throws(StorageIOError)
     /// Reserves `size` bytes of zeros (extending the file), so later writes cannot run out of space.
     func preallocate(size: Int) throws(StorageIOError)
+    /// As `preallocate`, and the blocks are written (zeros), where the file system tells the two
+    /// apart: later writes and syncs then change no allocation metadata. Slow: it writes `size` bytes.
+    func preallocateWritten(size: Int) throws(StorageIOError)
+}
+
+extension StorageFile {
+    public func preallocateWritten(size: Int) throws(StorageIOError) { try preallocate(size: size) }
 }
 
 /// The operations on files and directories storage needs, so that a simulated file system with
 /// injected faults can stand in for the real one.
 public protocol FileSystem: AnyObject, Sendable {
+    /// Whether the WAL may prepare its next segment on another thread (the simulated file
+    /// system's tests replay every operation in order, so it says no).
+    var preparesSegmentsAhead: Bool { get }
     func open(_ path: String, create: Bool) throws(StorageIOError) -> any StorageFile
     func listDirectory(_ path: String) throws(StorageIOError) -> [String]
     func createDirectory(_ path: String) throws(StorageIOError)
@@ -111,6 +121,8 @@ public func parentDirectory(of path: String) -> String {
 /// The real file system, through POSIX calls.
 public final class PosixFileSystem: FileSystem {
     public init() {}
+
+    public var preparesSegmentsAhead: Bool { true }
 
     public func open(_ path: String, create: Bool) throws(StorageIOError) -> any StorageFile {
         let flags = O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0)
@@ -211,5 +223,22 @@ final class PosixFile: StorageFile, @unchecked Sendable {
     func preallocate(size: Int) throws(StorageIOError) {
         let code = posix_fallocate(fd, 0, off_t(size))
         if code != 0 { throw StorageIOError(errno: code, operation: "fallocate", path: path) }
+    }
+
+    /// Reserves the space (failing at once if the disk is full), then writes the zeros: ext4
+    /// leaves fallocated blocks "unwritten", and the first write into each then changes the
+    /// extent tree, so that an fdatasync after writing new blocks also commits a metadata journal
+    /// transaction. Measured here (each write synced): 32 KiB writes took 158–161 µs and 57
+    /// CPU-µs per fdatasync into fallocated blocks, 89–101 µs and 36–39 into zero-written ones
+    /// (4 KiB: 217–229 against 140–152 µs; 512 B, mostly within written blocks: no difference).
+    func preallocateWritten(size: Int) throws(StorageIOError) {
+        try preallocate(size: size)
+        let zeros = [UInt8](repeating: 0, count: 1 << 20)
+        var offset = 0
+        while offset < size {
+            let n = min(zeros.count, size - offset)
+            try write(n == zeros.count ? zeros : Array(zeros[..<n]), at: offset)
+            offset += n
+        }
     }
 }

@@ -94,6 +94,9 @@ public final class WAL: @unchecked Sendable {
     private var finished: [(batch: [PendingAppend], result: Result<BatchPositions, WALError>)] = []
     private var completerDone = false
     private var segments: [SegmentFile] = []
+    /// The next segment's file, zero-filled and synced ahead of the roll that needs it by a
+    /// background queue, so that a roll does not stall the writer while 64 MiB are written.
+    private let spare = SpareSegment()
 
     // Owned by the writer thread after `open` returns.
     private var file: any StorageFile
@@ -345,6 +348,9 @@ public final class WAL: @unchecked Sendable {
             result.ends.append(result.positions.count)
         }
         try flush(&buffer, at: bufferStart)
+        // A quarter into a segment, the next one starts being made ready (a log that never
+        // gets that far — most tests' — never pays for writing one).
+        if writeOffset > segmentBytes / 4 { spare.prepare(fs: fs, directory: directory, segmentBytes: segmentBytes) }
         if batch.contains(where: \.sync) {
             let started = ContinuousClock.now
             try file.sync()
@@ -378,7 +384,7 @@ public final class WAL: @unchecked Sendable {
         if let lastSnapshot { carry.append(.snapshotMarker(index: lastSnapshot.index, term: lastSnapshot.term)) }
         let next = try WAL.createSegment(fs: fs, directory: directory, number: segmentNumber + 1,
                                          firstIndex: lastEntryIndex + 1, segmentBytes: segmentBytes,
-                                         sequence: nextSequence, carry: carry)
+                                         sequence: nextSequence, carry: carry, prepared: spare.take())
         file = next.file
         segmentNumber = next.segment.number
         writeOffset = next.end
@@ -388,8 +394,11 @@ public final class WAL: @unchecked Sendable {
 
     /// Creates a segment as a temporary file (preallocated, header and carried records written
     /// and synced), renames it into place, and syncs the directory.
+    /// `prepared`: a temporary file already preallocated to `segmentBytes` and synced, used
+    /// instead of preallocating one now.
     static func createSegment(fs: any FileSystem, directory: String, number: UInt64, firstIndex: LogIndex,
-                              segmentBytes: Int, sequence: UInt64, carry: [WALRecord]) throws(StorageIOError)
+                              segmentBytes: Int, sequence: UInt64, carry: [WALRecord],
+                              prepared: (any StorageFile)? = nil) throws(StorageIOError)
         -> (file: any StorageFile, segment: SegmentFile, end: Int, nextSequence: UInt64)
     {
         let name = WALFormat.segmentName(number: number, firstIndex: firstIndex)
@@ -403,11 +412,16 @@ public final class WAL: @unchecked Sendable {
             WALFormat.frame(record, sequence: sequence, into: &bytes)
             sequence += 1
         }
-        let temporary = try fs.open(path + ".tmp", create: true)
-        try temporary.preallocate(size: segmentBytes)
+        let temporary: any StorageFile
+        if let prepared {
+            temporary = prepared
+        } else {
+            temporary = try fs.open(path + ".tmp", create: true)
+            try temporary.preallocate(size: segmentBytes)
+        }
         try temporary.write(bytes, at: 0)
         try temporary.sync()
-        try fs.rename(path + ".tmp", to: path)
+        try fs.rename(temporary.path, to: path)
         try fs.syncDirectory(directory)
         let file = try fs.open(path, create: false)
         return (file, SegmentFile(number: number, firstIndex: firstIndex, path: path), bytes.count, sequence)
@@ -492,5 +506,53 @@ final class ObserverBox: @unchecked Sendable {
         let o = observer
         pthread_mutex_unlock(&mutex)
         o?(d)
+    }
+}
+
+/// A segment file made ready ahead of need: preallocated with written zeros (see
+/// `PosixFile.preallocateWritten`: faster syncs than fallocated blocks) and synced on a background
+/// queue, under a `.tmp` name that a restart removes. At most one at a time.
+final class SpareSegment: @unchecked Sendable {
+    private let lock = ConditionLock()
+    private var ready: (any StorageFile)?
+    private var preparing = false
+    private var counter = 0
+    private let queue = DispatchQueue(label: "capstan-wal-spare", qos: .utility)
+
+    /// Starts preparing one if there is none (nothing on a file system that does not allow it).
+    func prepare(fs: any FileSystem, directory: String, segmentBytes: Int) {
+        guard fs.preparesSegmentsAhead else { return }
+        let name: String? = lock.withLock {
+            guard ready == nil, !preparing else { return nil }
+            preparing = true
+            counter += 1
+            return directory + "/spare-\(counter).tmp"
+        }
+        guard let name else { return }
+        queue.async { [self] in
+            // On failure there is simply no spare: the roll then preallocates itself, and
+            // reports the error if it fails again.
+            let file: (any StorageFile)? = try? {
+                () throws(StorageIOError) -> any StorageFile in
+                let f = try fs.open(name, create: true)
+                try f.truncate(to: 0)
+                try f.preallocateWritten(size: segmentBytes)
+                try f.sync()
+                return f
+            }()
+            if file == nil { try? fs.remove(name) }
+            lock.withLock {
+                ready = file
+                preparing = false
+            }
+        }
+    }
+
+    /// The spare, if one is ready (it is then no longer this object's).
+    func take() -> (any StorageFile)? {
+        lock.withLock {
+            defer { ready = nil }
+            return ready
+        }
     }
 }

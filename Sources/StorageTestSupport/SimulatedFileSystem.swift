@@ -9,6 +9,8 @@ import Glibc
 /// synced may be lost or torn at a crash, directory changes not synced are undone, and faults
 /// (EIO, ENOSPC, bit flips) can be injected.
 public final class SimulatedFileSystem: FileSystem, @unchecked Sendable {
+    public var preparesSegmentsAhead: Bool { false }
+
     final class Node {
         /// What reads see now.
         var current: [UInt8] = []

@@ -32,6 +32,7 @@ final class Recording: StreamReceiver, @unchecked Sendable {
     /// A server with an echo method, a failing one, a slow one and a bidirectional echo stream.
     static func server(limits: LeanServer.Limits = LeanServer.Limits(),
                        log: NIOLockedValueBox<[String]> = NIOLockedValueBox([]),
+                       arrived: EventLoopPromise<Void>? = nil,
                        release: EventLoopPromise<Void>? = nil) async throws -> LeanServer {
         let routes: [String: LeanGRPC.Method] = [
             "/test.Echo/Echo": .unary { request, call in call.respond(request.reversed()) },
@@ -39,6 +40,7 @@ final class Recording: StreamReceiver, @unchecked Sendable {
                 call.fail(CallStatus(code: 9, message: String(decoding: request, as: UTF8.self)))
             },
             "/test.Echo/Slow": .unary { request, call in
+                arrived?.succeed()
                 Task(executorPreference: call.executor) {
                     try? await release?.futureResult.get()
                     call.respond(request)
@@ -115,14 +117,14 @@ final class Recording: StreamReceiver, @unchecked Sendable {
 
     /// A graceful shutdown lets a call in flight finish, then closes its connection.
     @Test func gracefulShutdownFinishesCallsInFlight() async throws {
+        let arrived = Self.group.next().makePromise(of: Void.self)
         let release = Self.group.next().makePromise(of: Void.self)
-        let server = try await Self.server(release: release)
+        let server = try await Self.server(arrived: arrived, release: release)
         let client = try await UnaryConnection.connect(host: "127.0.0.1", port: server.port)
         let call = Task { try await client.call(client.headers(path: "/test.Echo/Slow"), [7]) }
         // The call is in the server before the GOAWAY.
-        #expect(try await client.call(client.headers(path: "/test.Echo/Echo"), [1]) == [1])
+        try await arrived.futureResult.get()
         server.beginGracefulShutdown()
-        try await Task.sleep(for: .milliseconds(100))
         release.succeed()
         #expect(try await call.value == [7])
         await server.waitUntilClosed()
