@@ -110,6 +110,7 @@ let package = Package(
             dependencies: [
                 "Raft", "RaftSimulation", "Storage", "MVCC", "StoreServer", "EtcdAPI", "EtcdProto", "Bench", "LeanGRPC",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),

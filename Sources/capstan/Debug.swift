@@ -10,9 +10,9 @@ import Glibc
 /// Tools for testing and operating storage; not part of the etcd-compatible surface.
 struct Debug: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Storage tools for tests and operators.",
+        abstract: "Storage and measurement tools for tests and operators.",
         shouldDisplay: false,
-        subcommands: [WALAppend.self]
+        subcommands: [WALAppend.self, NullServer.self]
     )
 }
 
