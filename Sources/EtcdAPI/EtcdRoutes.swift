@@ -17,11 +17,11 @@ public enum EtcdRoutes {
         let cluster = ClusterService(member: member, identity: identity, newMemberID: newMemberID)
         let watch = WatchService(member: member, identity: identity, progressInterval: progressInterval)
         return [
-            "/etcdserverpb.KV/Range": unary(kv.range),
-            "/etcdserverpb.KV/Put": unary(kv.put),
-            "/etcdserverpb.KV/DeleteRange": unary(kv.deleteRange),
-            "/etcdserverpb.KV/Txn": unary(kv.txn),
-            "/etcdserverpb.KV/Compact": unary(kv.compact),
+            "/etcdserverpb.KV/Range": replying(kv.range),
+            "/etcdserverpb.KV/Put": replying(kv.put),
+            "/etcdserverpb.KV/DeleteRange": replying(kv.deleteRange),
+            "/etcdserverpb.KV/Txn": replying(kv.txn),
+            "/etcdserverpb.KV/Compact": replying(kv.compact),
             "/etcdserverpb.Watch/Watch": watch.method,
             "/etcdserverpb.Lease/LeaseGrant": unary(lease.leaseGrant),
             "/etcdserverpb.Lease/LeaseRevoke": unary(lease.leaseRevoke),
@@ -68,6 +68,22 @@ public enum EtcdRoutes {
             do { request = try decode(bytes) } catch { return call.fail(status(error)) }
             Task(executorPreference: call.executor) {
                 do { call.respond(try await handler(request).serializedBytes()) } catch { call.fail(status(error)) }
+            }
+        }
+    }
+
+    /// A unary method that answers through a `Reply` (the KV methods): no task per call; the
+    /// response is made and encoded on the call's event loop.
+    static func replying<Request: SwiftProtobuf.Message, Response: SwiftProtobuf.Message>(
+        _ handler: @escaping @Sendable (Request, @escaping Reply<Response>) -> Void
+    ) -> LeanGRPC.Method {
+        .unary { bytes, call in
+            let request: Request
+            do { request = try decode(bytes) } catch { return call.fail(status(error)) }
+            handler(request) { make in
+                call.complete {
+                    do { return .success(try make().serializedBytes()) } catch { return .failure(status(error)) }
+                }
             }
         }
     }

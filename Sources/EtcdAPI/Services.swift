@@ -56,8 +56,14 @@ extension Member {
     }
 }
 
+/// How a KV method answers: with a function that makes the response, which the caller runs
+/// on the call's event loop (so that the member's thread, which finishes the write, only hands
+/// the answer over). The function throws the call's error.
+public typealias Reply<Response> = @Sendable (@escaping @Sendable () throws -> Response) -> Void
+
 /// etcd's KV service: validate, call the member, map the answer. Range is linearizable unless
-/// the request asks for a serializable read.
+/// the request asks for a serializable read (answered at once from the newest view). Each
+/// method answers through `reply`, once: no task per call.
 public struct KVService: Sendable {
     let member: Member
     let identity: MemberIdentity
@@ -67,56 +73,89 @@ public struct KVService: Sendable {
         self.identity = identity
     }
 
-    private func write(_ r: StateRequest) async throws -> StateResult {
-        do { return try await member.write(r) } catch { throw rpcError(error) }
+    /// Proposes `request`; replies with `answer(result)` or the member's error as etcd's.
+    private func write<Response>(_ request: StateRequest, _ reply: @escaping Reply<Response>,
+                                 _ answer: @escaping @Sendable (StateResult) throws -> Response) {
+        member.write(request) { result in
+            reply {
+                switch result {
+                case .success(let r): return try answer(r)
+                case .failure(let e): throw rpcError(e)
+                }
+            }
+        }
     }
 
-    public func range(request: Etcdserverpb_RangeRequest) async throws -> Etcdserverpb_RangeResponse {
-        if !request.serializable { try member.refuseIfLearner() }
+    private static let unexpected = RPCError(code: .internalError, message: "unexpected answer")
+
+    public func range(request: Etcdserverpb_RangeRequest, reply: @escaping Reply<Etcdserverpb_RangeResponse>) {
         let r: RangeRequest
-        do { r = try Wire.request(request) } catch { throw rpcError(error) }
-        do { try Validation.check(r) } catch { throw EtcdError(error).rpcError }
         do {
-            let answer = try await member.range(r, linearizable: !request.serializable)
+            if !request.serializable { try member.refuseIfLearner() }
+            do { r = try Wire.request(request) } catch { throw rpcError(error) }
+            do { try Validation.check(r) } catch { throw EtcdError(error).rpcError }
+        } catch { return reply { throw error } }
+        let answer = { @Sendable [member, identity] (view: ReadView) throws -> Etcdserverpb_RangeResponse in
+            let answer: RangeResponse
+            do throws(MVCCError) { answer = try view.range(r) } catch { throw EtcdError(error).rpcError }
             return Wire.response(answer, member.header(identity))
-        } catch { throw rpcError(error) }
-    }
-
-    public func put(request: Etcdserverpb_PutRequest) async throws -> Etcdserverpb_PutResponse {
-        try member.refuseIfLearner()
-        let r = Wire.request(request)
-        do { try Validation.check(r) } catch { throw EtcdError(error).rpcError }
-        guard case .put(let answer) = try await write(.put(r)) else { throw RPCError(code: .internalError, message: "unexpected answer") }
-        return Wire.response(answer, member.header(identity))
-    }
-
-    public func deleteRange(request: Etcdserverpb_DeleteRangeRequest) async throws -> Etcdserverpb_DeleteRangeResponse {
-        try member.refuseIfLearner()
-        let r = Wire.request(request)
-        do { try Validation.check(r) } catch { throw EtcdError(error).rpcError }
-        guard case .deleteRange(let answer) = try await write(.deleteRange(r)) else {
-            throw RPCError(code: .internalError, message: "unexpected answer")
         }
-        return Wire.response(answer, member.header(identity))
+        if request.serializable { return reply { try answer(member.view) } }
+        member.linearizableView { result in
+            reply {
+                switch result {
+                case .success(let view): return try answer(view)
+                case .failure(let e): throw rpcError(e)
+                }
+            }
+        }
     }
 
-    public func txn(request: Etcdserverpb_TxnRequest) async throws -> Etcdserverpb_TxnResponse {
-        try member.refuseIfLearner()
+    public func put(request: Etcdserverpb_PutRequest, reply: @escaping Reply<Etcdserverpb_PutResponse>) {
+        let r = Wire.request(request)
+        do {
+            try member.refuseIfLearner()
+            do { try Validation.check(r) } catch { throw EtcdError(error).rpcError }
+        } catch { return reply { throw error } }
+        write(.put(r), reply) { [member, identity] result in
+            guard case .put(let answer) = result else { throw Self.unexpected }
+            return Wire.response(answer, member.header(identity))
+        }
+    }
+
+    public func deleteRange(request: Etcdserverpb_DeleteRangeRequest, reply: @escaping Reply<Etcdserverpb_DeleteRangeResponse>) {
+        let r = Wire.request(request)
+        do {
+            try member.refuseIfLearner()
+            do { try Validation.check(r) } catch { throw EtcdError(error).rpcError }
+        } catch { return reply { throw error } }
+        write(.deleteRange(r), reply) { [member, identity] result in
+            guard case .deleteRange(let answer) = result else { throw Self.unexpected }
+            return Wire.response(answer, member.header(identity))
+        }
+    }
+
+    public func txn(request: Etcdserverpb_TxnRequest, reply: @escaping Reply<Etcdserverpb_TxnResponse>) {
         let t: TxnRequest
-        do { t = try Wire.request(request) } catch { throw rpcError(error) }
-        do { try Validation.check(t, limits: member.config.limits) } catch { throw EtcdError(error).rpcError }
-        guard case .txn(let answer) = try await write(.txn(t)) else { throw RPCError(code: .internalError, message: "unexpected answer") }
-        return Wire.response(answer, member.header(identity))
+        do {
+            try member.refuseIfLearner()
+            do { t = try Wire.request(request) } catch { throw rpcError(error) }
+            do { try Validation.check(t, limits: member.config.limits) } catch { throw EtcdError(error).rpcError }
+        } catch { return reply { throw error } }
+        write(.txn(t), reply) { [member, identity] result in
+            guard case .txn(let answer) = result else { throw Self.unexpected }
+            return Wire.response(answer, member.header(identity))
+        }
     }
 
-    public func compact(request: Etcdserverpb_CompactionRequest) async throws -> Etcdserverpb_CompactionResponse {
-        try member.refuseIfLearner()
-        guard case .compact(let answer) = try await write(.compact(revision: request.revision)) else {
-            throw RPCError(code: .internalError, message: "unexpected answer")
+    public func compact(request: Etcdserverpb_CompactionRequest, reply: @escaping Reply<Etcdserverpb_CompactionResponse>) {
+        do { try member.refuseIfLearner() } catch { return reply { throw error } }
+        write(.compact(revision: request.revision), reply) { [member, identity] result in
+            guard case .compact(let answer) = result else { throw Self.unexpected }
+            var out = Etcdserverpb_CompactionResponse()
+            out.header = Wire.header(member.header(identity), revision: answer.revision)
+            return out
         }
-        var out = Etcdserverpb_CompactionResponse()
-        out.header = Wire.header(member.header(identity), revision: answer.revision)
-        return out
     }
 }
 

@@ -56,6 +56,17 @@ public struct UnaryCall: Sendable {
         connection.onLoop { $0.respond(stream: stream, message: message) }
     }
 
+    /// Runs `answer` on the call's event loop and sends what it makes: the answer message, or
+    /// a status to end the call with.
+    public func complete(_ answer: @escaping @Sendable () -> Result<[UInt8], CallStatus>) {
+        connection.onLoop { [stream] handler in
+            switch answer() {
+            case .success(let message): handler.respond(stream: stream, message: message)
+            case .failure(let status): handler.finish(stream: stream, status: status)
+            }
+        }
+    }
+
     /// Ends the call with `status` and no answer.
     public func fail(_ status: CallStatus) {
         connection.onLoop { $0.finish(stream: stream, status: status) }

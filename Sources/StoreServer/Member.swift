@@ -189,9 +189,17 @@ public final class Member: @unchecked Sendable {
         case storageFailed(String)
     }
 
+    /// Where a write's or read's answer goes: a callback, called once on the member's thread
+    /// (the gRPC handlers answer from it without a task per call; `write(_:) async` wraps it).
+    struct Reply<T: Sendable>: Sendable {
+        let deliver: @Sendable (Result<T, MemberError>) -> Void
+        func resume(returning value: T) { deliver(.success(value)) }
+        func resume(throwing error: any Error) { deliver(.failure(error as? MemberError ?? .storage("\(error)"))) }
+    }
+
     private struct WriteWaiter {
         let deadline: ContinuousClock.Instant
-        let continuation: CheckedContinuation<StateResult, any Error>
+        let continuation: Reply<StateResult>
         /// The leader when the write arrived: a timeout after a leader change says so, as etcd's does.
         var leader: NodeID? = nil
     }
@@ -216,7 +224,7 @@ public final class Member: @unchecked Sendable {
 
     private struct ReadWaiter {
         let deadline: ContinuousClock.Instant
-        let continuation: CheckedContinuation<ReadView, any Error>
+        let continuation: Reply<ReadView>
     }
 
     /// `membershipObserver` is called on the member's loop thread with the whole membership
@@ -428,45 +436,48 @@ public final class Member: @unchecked Sendable {
 
     /// Proposes a write and waits until it is applied here.
     public func write(_ request: StateRequest) async throws(MemberError) -> StateResult {
-        do {
-            return try await withCheckedThrowingContinuation { (c: CheckedContinuation<StateResult, any Error>) in
-                lock.lock()
-                defer { lock.unlock() }
-                if stopping { c.resume(throwing: MemberError.stopped); return }
-                if writeWaiters.count + pendingReads.count >= config.maxPending { c.resume(throwing: MemberError.overloaded); return }
-                nextRequest += 1
-                let entry = RequestCodec.encode(origin: config.id.rawValue, sequence: nextRequest, request)
-                // etcd's --max-request-bytes, on the request as it goes into the log.
-                if entry.count - 16 > config.maxRequestBytes { c.resume(throwing: MemberError.requestTooLarge); return }
-                writeWaiters[nextRequest] = WriteWaiter(deadline: .now + config.requestTimeout, continuation: c, leader: statusValue.leader)
-                inbox.append(.propose(nextRequest, entry))
-                lock.signal()
-            }
-        } catch let e as MemberError {
-            throw e
-        } catch {
-            throw .storage("\(error)")
+        let result = await withCheckedContinuation { (c: CheckedContinuation<Result<StateResult, MemberError>, Never>) in
+            write(request) { c.resume(returning: $0) }
         }
+        return try result.get()
+    }
+
+    /// Proposes a write; `completion` is called once it is applied here (or failed), on the
+    /// member's thread or at once: it must be quick and must not call back into the member
+    /// synchronously in a way that waits.
+    public func write(_ request: StateRequest, completion: @escaping @Sendable (Result<StateResult, MemberError>) -> Void) {
+        lock.lock()
+        if stopping { lock.unlock(); return completion(.failure(.stopped)) }
+        if writeWaiters.count + pendingReads.count >= config.maxPending { lock.unlock(); return completion(.failure(.overloaded)) }
+        nextRequest += 1
+        let entry = RequestCodec.encode(origin: config.id.rawValue, sequence: nextRequest, request)
+        // etcd's --max-request-bytes, on the request as it goes into the log.
+        if entry.count - 16 > config.maxRequestBytes { lock.unlock(); return completion(.failure(.requestTooLarge)) }
+        writeWaiters[nextRequest] = WriteWaiter(deadline: .now + config.requestTimeout, continuation: Reply(deliver: completion),
+                                                leader: statusValue.leader)
+        inbox.append(.propose(nextRequest, entry))
+        lock.signal()
+        lock.unlock()
     }
 
     /// A linearizable read point: returns a view that includes every write acknowledged
     /// before the call, after one ReadIndex round shared by all reads waiting at that moment.
     public func linearizableView() async throws(MemberError) -> ReadView {
-        do {
-            return try await withCheckedThrowingContinuation { (c: CheckedContinuation<ReadView, any Error>) in
-                lock.lock()
-                defer { lock.unlock() }
-                if stopping { c.resume(throwing: MemberError.stopped); return }
-                if writeWaiters.count + pendingReads.count >= config.maxPending { c.resume(throwing: MemberError.overloaded); return }
-                pendingReads.append(ReadWaiter(deadline: .now + config.requestTimeout, continuation: c))
-                inbox.append(.read)
-                lock.signal()
-            }
-        } catch let e as MemberError {
-            throw e
-        } catch {
-            throw .storage("\(error)")
+        let result = await withCheckedContinuation { (c: CheckedContinuation<Result<ReadView, MemberError>, Never>) in
+            linearizableView { c.resume(returning: $0) }
         }
+        return try result.get()
+    }
+
+    /// The callback form of `linearizableView()` (see `write(_:completion:)`).
+    public func linearizableView(completion: @escaping @Sendable (Result<ReadView, MemberError>) -> Void) {
+        lock.lock()
+        if stopping { lock.unlock(); return completion(.failure(.stopped)) }
+        if writeWaiters.count + pendingReads.count >= config.maxPending { lock.unlock(); return completion(.failure(.overloaded)) }
+        pendingReads.append(ReadWaiter(deadline: .now + config.requestTimeout, continuation: Reply(deliver: completion)))
+        inbox.append(.read)
+        lock.signal()
+        lock.unlock()
     }
 
     public func range(_ r: RangeRequest, linearizable: Bool = true) async throws(MemberError) -> RangeResponse {
