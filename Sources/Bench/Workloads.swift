@@ -67,7 +67,7 @@ public final class Bench: Sendable {
         return BenchReport(
             workload: workload, ops: recorder.ops, errors: recorder.errors, errorMessages: recorder.errorMessages,
             seconds: Double(end - start) / 1e9, histogram: recorder.histogram, serverPIDs: servers.pids,
-            serverCPUSeconds: found ? after.cpuSeconds - before.cpuSeconds : nil,
+            serverCPUSeconds: found ? after.cpuSeconds(since: before) : nil,
             serverRSSBytes: found ? after.rssBytes : nil,
             clientCPUSeconds: ServerProcesses.ownCPUSeconds() - clientBefore, extra: extra)
     }

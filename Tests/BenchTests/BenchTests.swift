@@ -1,4 +1,4 @@
-import Bench
+@testable import Bench
 import EtcdProto
 import Foundation
 import SwiftProtobuf
@@ -108,6 +108,21 @@ import Testing
         let port = Int(UInt16(bigEndian: address.sin_port))
         #expect(ServerProcesses.listening(on: [port]) == [getpid()])
         let sample = ServerProcesses(pids: [getpid()]).sample()
-        #expect(sample.cpuSeconds > 0 && sample.rssBytes > 1 << 20)
+        #expect(sample.cpuSeconds > 0 && sample.rssBytes > 1 << 20 && sample.threadCPUSeconds > 0)
+    }
+
+    /// CPU between two samples: nanoseconds from the live threads, unless threads that ran in
+    /// between have exited (then the tick count, which keeps them).
+    @Test func cpuBetweenSamplesIsPreciseUnlessThreadsExited() {
+        var before = ServerProcesses.Sample(cpuSeconds: 1.00, rssBytes: 0, threadCPUSeconds: 1.004)
+        before.threadsRounding = 3
+        var after = ServerProcesses.Sample(cpuSeconds: 1.02, rssBytes: 0, threadCPUSeconds: 1.0172)
+        after.threadsRounding = 3
+        // 13.2 ms by the threads' clocks, 20 ms in ticks: the precise figure.
+        #expect(abs(after.cpuSeconds(since: before) - 0.0132) < 1e-9)
+        // A thread that used 0.5 s exited in between: the live threads show less than the ticks.
+        after.cpuSeconds = 1.60
+        after.threadCPUSeconds = 1.10
+        #expect(abs(after.cpuSeconds(since: before) - 0.60) < 1e-9)
     }
 }
