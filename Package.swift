@@ -125,6 +125,7 @@ let package = Package(
         .testTarget(name: "MVCCTests", dependencies: ["MVCC", "Raft", "Storage"], swiftSettings: strictSettings),
         .testTarget(name: "EtcdAPITests",
                     dependencies: ["EtcdAPI", "EtcdProto", "MVCC", .product(name: "GRPCCore", package: "grpc-swift-2"),
+                                   .product(name: "NIOCore", package: "swift-nio"),
                                    .product(name: "SwiftProtobuf", package: "swift-protobuf")],
                     swiftSettings: strictSettings),
         .testTarget(name: "StoreServerTests", dependencies: ["StoreServer", "MVCC", "Raft"], swiftSettings: strictSettings),

@@ -86,6 +86,21 @@ final class WatchCall: StreamReceiver {
         hubStream = nil
     }
 
+    /// A frame as the WatchResponse it is, into the DATA frame's buffer: the watch id (field
+    /// 2, left out when 0 as proto3 does), then the body the hub encoded once for all watchers.
+    static func write(_ frame: WatchFrame, into buffer: inout ByteBuffer) {
+        if frame.watchID != 0 {
+            buffer.writeInteger(UInt8(2 << 3))
+            var v = UInt64(bitPattern: frame.watchID)
+            while v >= 0x80 {
+                buffer.writeInteger(UInt8(truncatingIfNeeded: v) | 0x80)
+                v >>= 7
+            }
+            buffer.writeInteger(UInt8(v))
+        }
+        buffer.writeBytes(frame.body)
+    }
+
     /// Writes what the hub has queued, a batch at a time, while the client keeps up; when it
     /// falls behind, waits for it (the hub's own per-stream limit then applies).
     func drain() {
@@ -93,7 +108,7 @@ final class WatchCall: StreamReceiver {
         while !stream.isBlocked {
             let frames = hub.drain(hubStream, max: 256)
             if frames.isEmpty { return }
-            stream.send(frames.map { $0.serialized() })
+            stream.send(frames, size: \.size, write: Self.write)
         }
         waitingForRoom = true
         stream.whenWritable { [self] in

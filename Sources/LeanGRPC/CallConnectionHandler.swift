@@ -247,14 +247,23 @@ final class CallConnectionHandler: ChannelInboundHandler {
 
     /// Writes messages as one DATA frame (HEADERS first if none were sent).
     func send(stream: Int, messages: [[UInt8]]) {
+        send(stream: stream, items: messages, size: \.count) { message, body in body.writeBytes(message) }
+    }
+
+    /// Writes messages as one DATA frame, each written by `write` straight into the frame's
+    /// buffer after its length prefix (`size(item)` bytes exactly).
+    func send<Item>(stream: Int, items: [Item], size: (Item) -> Int, write: (Item, inout ByteBuffer) -> Void) {
         let id = HTTP2StreamID(stream)
-        guard let context, calls[id] != nil, !messages.isEmpty else { return }
+        guard let context, calls[id] != nil, !items.isEmpty else { return }
         sendHeaders(id, context: context)
-        var body = context.channel.allocator.buffer(capacity: messages.reduce(0) { $0 + 5 + $1.count })
-        for message in messages {
+        var body = context.channel.allocator.buffer(capacity: items.reduce(0) { $0 + 5 + size($1) })
+        for item in items {
             body.writeInteger(UInt8(0))
-            body.writeInteger(UInt32(message.count))
-            body.writeBytes(message)
+            let n = size(item)
+            body.writeInteger(UInt32(n))
+            let start = body.writerIndex
+            write(item, &body)
+            precondition(body.writerIndex - start == n, "a message's size and its bytes differ")
         }
         calls[id]!.written += body.readableBytes
         connectionWritten += body.readableBytes

@@ -88,6 +88,13 @@ public struct ServerStream: Sendable {
         connection.onLoop { $0.send(stream: stream, messages: messages) }
     }
 
+    /// Sends messages written straight into the DATA frame's buffer: `size(item)` is each
+    /// message's length and `write` appends exactly that many bytes. On the event loop only.
+    public func send<Item>(_ items: [Item], size: (Item) -> Int, write: (Item, inout ByteBuffer) -> Void) {
+        connection.eventLoop.preconditionInEventLoop()
+        connection.value.send(stream: stream, items: items, size: size, write: write)
+    }
+
     /// Sends one message once the stream has room for it (the client's flow-control window is
     /// not far behind); throws `CallStatus` when the call has ended.
     public func write(_ message: [UInt8]) async throws {

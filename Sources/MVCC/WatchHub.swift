@@ -54,6 +54,12 @@ public struct WatchFrame: Sendable {
     public let body: [UInt8]
     public let eventCount: Int
 
+    public init(watchID: Int64, body: [UInt8], eventCount: Int) {
+        self.watchID = watchID
+        self.body = body
+        self.eventCount = eventCount
+    }
+
     public var size: Int { body.count + ProtoWire.intSize(2, watchID) }
 
     /// The whole `etcdserverpb.WatchResponse` message.

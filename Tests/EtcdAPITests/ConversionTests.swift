@@ -1,8 +1,9 @@
-import EtcdAPI
+@testable import EtcdAPI
 import EtcdProto
 import Foundation
 import GRPCCore
 import MVCC
+import NIOCore
 import SwiftProtobuf
 import Testing
 
@@ -87,5 +88,21 @@ import Testing
         #expect(EtcdError(MVCCError.leaseNotFound).code == .notFound)
         #expect(EtcdError(MVCCError.noSpace).code == .resourceExhausted)
         #expect(EtcdError(MVCCError.duplicateKey).rpcError.message == "etcdserver: duplicate key given in txn request")
+    }
+
+    /// A watch response written straight into a DATA frame's buffer is the same message as the
+    /// hub's own encoding, for watch ids of every varint length (0 left out, negative ids as 10 bytes).
+    @Test func watchFramesAreWrittenAsTheirMessages() throws {
+        var event = Mvccpb_Event()
+        event.kv.key = Data("k".utf8)
+        let body = try Etcdserverpb_WatchResponse.with { $0.events = [event] }.serializedBytes() as [UInt8]
+        for id: Int64 in [0, 1, 127, 128, 300, 1 << 40, -1] {
+            let frame = WatchFrame(watchID: id, body: body, eventCount: 1)
+            var buffer = ByteBuffer()
+            WatchCall.write(frame, into: &buffer)
+            #expect(buffer.readableBytes == frame.size)
+            #expect(Array(buffer.readableBytesView) == frame.serialized())
+            #expect(try Etcdserverpb_WatchResponse(serializedBytes: Array(buffer.readableBytesView)).watchID == id)
+        }
     }
 }
