@@ -108,7 +108,7 @@ final class WatchCall: StreamReceiver {
         while !stream.isBlocked {
             let frames = hub.drain(hubStream, max: 256)
             if frames.isEmpty { return }
-            stream.send(frames, size: \.size, write: Self.write)
+            stream.send(frames, size: { $0.size }, write: Self.write)
         }
         waitingForRoom = true
         stream.whenWritable { [self] in

@@ -247,7 +247,7 @@ final class CallConnectionHandler: ChannelInboundHandler {
 
     /// Writes messages as one DATA frame (HEADERS first if none were sent).
     func send(stream: Int, messages: [[UInt8]]) {
-        send(stream: stream, items: messages, size: \.count) { message, body in body.writeBytes(message) }
+        send(stream: stream, items: messages, size: { $0.count }) { message, body in body.writeBytes(message) }
     }
 
     /// Writes messages as one DATA frame, each written by `write` straight into the frame's

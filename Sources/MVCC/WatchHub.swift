@@ -364,12 +364,13 @@ public final class WatchHub: @unchecked Sendable {
                                                     view: view, limits: limits)
                 counters.bytesEncoded += encoded
                 g.pending.removeAll(keepingCapacity: true)
+                let frameBytes = frames.reduce(0) { $0 + $1.body.count }
                 var i = 0
                 while i < g.synced.count {
                     let w = g.synced[i]
                     let s = w.stream
                     let wasEmpty = s.queuedFrames == 0
-                    if hasRoom(s, bytes: frames.reduce(0) { $0 + $1.body.count }, frames: frames.count) {
+                    if hasRoom(s, bytes: frameBytes, frames: frames.count) {
                         for f in frames { enqueue(WatchFrame(watchID: w.id, body: f.body, eventCount: f.eventCount), on: s) }
                         w.sentSinceTick = true
                         if wasEmpty { wake.append(s) }
