@@ -130,7 +130,8 @@ let package = Package(
                     swiftSettings: strictSettings),
         .testTarget(name: "StoreServerTests", dependencies: ["StoreServer", "MVCC", "Raft"], swiftSettings: strictSettings),
         // Real processes: `capstan store` driven by the real etcdctl.
-        .testTarget(name: "EndToEndTests", dependencies: ["EtcdClient", "EtcdProto", .product(name: "GRPCCore", package: "grpc-swift-2")],
+        .testTarget(name: "EndToEndTests", dependencies: ["EtcdClient", "EtcdProto", "Checker", .product(name: "GRPCCore", package: "grpc-swift-2"),
+                                                       .product(name: "NIOConcurrencyHelpers", package: "swift-nio")],
                     swiftSettings: strictSettings),
         .testTarget(name: "BenchTests", dependencies: ["Bench", "EtcdProto", "EtcdClient",
                                                     .product(name: "NIOCore", package: "swift-nio"),

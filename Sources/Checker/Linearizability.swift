@@ -48,6 +48,8 @@ public struct Operation<Input, Output> {
     }
 }
 
+extension Operation: Sendable where Input: Sendable, Output: Sendable {}
+
 public enum CheckResult<Input, Output> {
     case linearizable
     /// Not linearizable: a smallest failing part of the history (no operation can be removed
