@@ -10,13 +10,23 @@ import Testing
 @Suite(.serialized) struct LinearizabilityEndToEndTests {
     typealias E = EtcdctlTests
 
+    /// The fault injected 2 s into the run.
+    enum Fault: String, CaseIterable, Sendable {
+        /// SIGKILL to the leader; restarted 2 s later.
+        case killLeader
+        /// SIGKILL to a follower; restarted 2 s later.
+        case killFollower
+        /// `etcdctl move-leader` to a follower, under load.
+        case moveLeader
+    }
+
     /// Six clients read, put and compare-and-set three keys on a 3-member cluster for a few
-    /// seconds while the leader is killed with SIGKILL and then restarted. Every write writes a
-    /// unique value; a write that failed is recorded with an unknown outcome (it may or may not
-    /// have happened), a read that failed is left out (it changed nothing). The history must be
-    /// linearizable against the model of etcd's KV API, and writes must have been acknowledged
-    /// both before and after the kill.
-    @Test func historiesStayLinearizableAcrossALeaderKill() async throws {
+    /// seconds while a fault happens. Every write writes a unique value; a write that failed is
+    /// recorded with an unknown outcome (it may or may not have happened), a read that failed is
+    /// left out (it changed nothing). The history must be linearizable against the model of
+    /// etcd's KV API, and writes must have been acknowledged both before and after the fault.
+    @Test(arguments: Fault.allCases)
+    func historiesStayLinearizableAcrossAFault(_ fault: Fault) async throws {
         let capstan = try #require(E.capstanBinary(), "the capstan executable was not built")
         _ = try #require(E.etcdctlBinary(), "etcdctl is missing: apt-get install -y etcd-client (what .ci/run does)")
         let c = try ClusterTests.Cluster(binary: capstan)
@@ -95,9 +105,18 @@ import Testing
             group.addTask {
                 try await Task.sleep(for: .seconds(2))
                 killedAt.withLockedValue { $0 = Self.nanoseconds(since: start) }
-                c.members[leader].process?.kill9()
-                try await Task.sleep(for: .seconds(2))
-                try c.start(leader)
+                let follower = (leader + 1) % 3
+                switch fault {
+                case .killLeader, .killFollower:
+                    let victim = fault == .killLeader ? leader : follower
+                    c.members[victim].process?.kill9()
+                    try await Task.sleep(for: .seconds(2))
+                    try c.start(victim)
+                case .moveLeader:
+                    let target = c.memberIDs()[follower]
+                    let (code, _, err) = try E.etcdctl(c.endpoints[leader], ["move-leader", target])
+                    #expect(code == 0, "move-leader: \(err)")
+                }
             }
             try await group.waitForAll()
         }
@@ -105,12 +124,12 @@ import Testing
         let recorded = history.withLockedValue { $0 }
         let kill = killedAt.withLockedValue { $0 }
         let acknowledged = recorded.filter { $0.ret != .max && $0.input.isWrite }
-        #expect(acknowledged.contains { $0.ret < kill }, "no write was acknowledged before the kill")
-        #expect(acknowledged.contains { $0.call > kill + 1_000_000_000 }, "no write was acknowledged after the kill")
+        #expect(acknowledged.contains { $0.ret < kill }, "no write was acknowledged before the fault")
+        #expect(acknowledged.contains { $0.call > kill + 1_000_000_000 }, "no write was acknowledged after the fault")
         let checkStart = ContinuousClock.now
         let result = Linearizability.check(KVModel.self, recorded)
         let unknown = recorded.filter { $0.ret == .max }.count
-        print("linearizability: \(recorded.count) operations (\(acknowledged.count) writes acknowledged, \(unknown) unknown), checked in \(ContinuousClock.now - checkStart)")
+        print("linearizability, \(fault): \(recorded.count) operations (\(acknowledged.count) writes acknowledged, \(unknown) unknown), checked in \(ContinuousClock.now - checkStart)")
         #expect(result.isLinearizable, "\(recorded.count) operations: \(result)")
         // The check is not vacuous: the same history with one read answering a value nobody
         // wrote is caught.
