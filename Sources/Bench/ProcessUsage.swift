@@ -45,7 +45,7 @@ public struct ServerProcesses: Sendable {
         guard let tasks = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task") else { return nil }
         var nanoseconds: UInt64 = 0
         for t in tasks {
-            guard let text = try? String(contentsOfFile: "/proc/\(pid)/task/\(t)/schedstat", encoding: .utf8),
+            guard let text = Self.readProc("/proc/\(pid)/task/\(t)/schedstat"),
                   let first = text.split(separator: " ").first, let ns = UInt64(first) else { continue }
             nanoseconds += ns
         }
@@ -56,7 +56,7 @@ public struct ServerProcesses: Sendable {
 
     /// utime + stime from /proc/PID/stat (fields 14 and 15, after the parenthesised name).
     public static func cpuSeconds(_ pid: Int32) -> Double? {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+        guard let stat = Self.readProc("/proc/\(pid)/stat"),
               let close = stat.lastIndex(of: ")") else { return nil }
         let fields = stat[stat.index(after: close)...].split(separator: " ")
         // fields[0] is the state (field 3): utime is field 14, stime field 15.
@@ -66,7 +66,7 @@ public struct ServerProcesses: Sendable {
 
     /// VmRSS from /proc/PID/status.
     public static func rssBytes(_ pid: Int32) -> Int64? {
-        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
+        guard let status = Self.readProc("/proc/\(pid)/status") else { return nil }
         for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
             let parts = line.split(separator: " ", omittingEmptySubsequences: true)
             if parts.count >= 2, let kb = Int64(parts[1]) { return kb * 1024 }
@@ -79,7 +79,7 @@ public struct ServerProcesses: Sendable {
     public static func listening(on ports: [Int]) -> [Int32] {
         var inodes: [String: Int] = [:]  // socket inode → port
         for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
-            guard let text = try? String(contentsOfFile: table, encoding: .utf8) else { continue }
+            guard let text = Self.readProc(table) else { continue }
             for line in text.split(separator: "\n").dropFirst() {
                 let f = line.split(separator: " ", omittingEmptySubsequences: true)
                 guard f.count > 9, f[3] == "0A", let colon = f[1].lastIndex(of: ":"),
@@ -101,6 +101,16 @@ public struct ServerProcesses: Sendable {
             }
         }
         return found.sorted { ($0.value, $0.key) < ($1.value, $1.key) }.map(\.key)
+    }
+
+    /// A /proc file, whole. (`String(contentsOfFile:)` returns only the first page of a procfs
+    /// file: /proc/net/tcp with a few hundred sockets was cut at 4,050 of 259,200 bytes, and
+    /// listeners past the first page went unseen.)
+    static func readProc(_ path: String) -> String? {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
+        defer { try? handle.close() }
+        guard let data = try? handle.readToEnd() else { return nil }
+        return String(decoding: data, as: UTF8.self)
     }
 
     /// CPU seconds this process (the benchmark client) has used.

@@ -92,21 +92,30 @@ import Testing
         #expect(report.text.contains("125000.0 CPU-µs per operation"))
     }
 
-    /// The server processes are found from the ports they listen on, and measured.
+    /// The server processes are found from the ports they listen on, and measured — also when
+    /// the listener is far down /proc/net/tcp (past its first page, which is all that
+    /// `String(contentsOfFile:)` returns for a procfs file).
     @Test func serversAreFoundByTheirListeningPort() throws {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        #expect(fd >= 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        #expect(bound == 0 && listen(fd, 1) == 0)
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-        let port = Int(UInt16(bigEndian: address.sin_port))
+        func listener() -> (fd: Int32, port: Int) {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            address.sin_port = 0
+            let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            #expect(fd >= 0 && bound == 0 && listen(fd, 1) == 0)
+            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+            return (fd, Int(UInt16(bigEndian: address.sin_port)))
+        }
+        let others = (0..<300).map { _ in listener() }
+        let (fd, port) = listener()
+        defer {
+            close(fd)
+            for o in others { close(o.fd) }
+        }
         #expect(ServerProcesses.listening(on: [port]) == [getpid()])
+        #expect(ServerProcesses.listening(on: others.suffix(3).map(\.port) + [port]) == [getpid()])
         let sample = ServerProcesses(pids: [getpid()]).sample()
         #expect(sample.cpuSeconds > 0 && sample.rssBytes > 1 << 20 && sample.threadCPUSeconds > 0)
     }

@@ -20,8 +20,11 @@ import Testing
         case moveLeader
     }
 
-    /// Six clients read, put and compare-and-set three keys on a 3-member cluster for a few
-    /// seconds while a fault happens. Every write writes a unique value; a write that failed is
+    /// Six clients read, put and compare-and-set three keys on a 3-member cluster: until 200
+    /// writes are acknowledged, then through a fault, until 200 more writes that started after
+    /// it are acknowledged (counts, not a fixed time: CI runs this beside every other suite on
+    /// two cores, and a slow start must not leave the fault without traffic around it). Every
+    /// write writes a unique value; a write that failed is
     /// recorded with an unknown outcome (it may or may not have happened), a read that failed is
     /// left out (it changed nothing). The history must be linearizable against the model of
     /// etcd's KV API, and writes must have been acknowledged both before and after the fault.
@@ -35,7 +38,8 @@ import Testing
 
         let history = NIOLockedValueBox<[Checker.Operation<KVModel.Input, KVModel.Output>]>([])
         let start = ContinuousClock.now
-        let killedAt = NIOLockedValueBox<UInt64>(0)
+        let killedAt = NIOLockedValueBox<UInt64>(.max)
+        let finished = NIOLockedValueBox(false)
         let endpoints = c.endpoints
         try await withThrowingTaskGroup(of: Void.self) { group in
             for client in 0..<6 {
@@ -46,7 +50,7 @@ import Testing
                     defer { etcd.close() }
                     var lastSeen: [String: String?] = [:]
                     var n = 0
-                    while ContinuousClock.now - start < .seconds(6) {
+                    while !finished.withLockedValue({ $0 }) {
                         n += 1
                         let key = "k\(Int.random(in: 0..<3))"
                         let value = "c\(client)-\(n)"
@@ -103,20 +107,37 @@ import Testing
                 }
             }
             group.addTask {
-                try await Task.sleep(for: .seconds(2))
-                killedAt.withLockedValue { $0 = Self.nanoseconds(since: start) }
-                let follower = (leader + 1) % 3
-                switch fault {
-                case .killLeader, .killFollower:
-                    let victim = fault == .killLeader ? leader : follower
-                    c.members[victim].process?.kill9()
-                    try await Task.sleep(for: .seconds(2))
-                    try c.start(victim)
-                case .moveLeader:
-                    let target = c.memberIDs()[follower]
-                    let (code, _, err) = try E.etcdctl(c.endpoints[leader], ["move-leader", target])
-                    #expect(code == 0, "move-leader: \(err)")
+                // However this ends, the clients stop.
+                defer { finished.withLockedValue { $0 = true } }
+                /// Waits (up to `limit`) until `count` writes that started after `since` are acknowledged.
+                func acknowledged(_ count: Int, after since: UInt64, limit: Duration) async throws {
+                    let deadline = ContinuousClock.now + limit
+                    while ContinuousClock.now < deadline {
+                        let n = history.withLockedValue { h in h.filter { $0.ret != .max && $0.input.isWrite && $0.call >= since }.count }
+                        if n >= count { return }
+                        try await Task.sleep(for: .milliseconds(50))
+                    }
                 }
+                try await acknowledged(200, after: 0, limit: .seconds(60))
+                let at = Self.nanoseconds(since: start)
+                killedAt.withLockedValue { $0 = at }
+                let follower = (leader + 1) % 3
+                // The fault's own blocking calls (process waits, etcdctl) run on a thread of
+                // their own, not on the tasks' shared pool.
+                try await Self.onThread {
+                    switch fault {
+                    case .killLeader, .killFollower:
+                        let victim = fault == .killLeader ? leader : follower
+                        c.members[victim].process?.kill9()
+                        Thread.sleep(forTimeInterval: 2)
+                        try c.start(victim)
+                    case .moveLeader:
+                        let target = c.memberIDs()[follower]
+                        let (code, _, err) = try E.etcdctl(c.endpoints[leader], ["move-leader", target])
+                        #expect(code == 0, "move-leader: \(err)")
+                    }
+                }
+                try await acknowledged(200, after: at + 1_000_000_000, limit: .seconds(90))
             }
             try await group.waitForAll()
         }
@@ -142,6 +163,15 @@ import Testing
 }
 
 extension LinearizabilityEndToEndTests {
+    /// Runs blocking work on a new thread and waits for it without holding a pool thread.
+    static func onThread(_ body: @escaping @Sendable () throws -> Void) async throws {
+        try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
+            Thread {
+                do { try body(); c.resume() } catch { c.resume(throwing: error) }
+            }.start()
+        }
+    }
+
     static func nanoseconds(since start: ContinuousClock.Instant) -> UInt64 {
         let d = ContinuousClock.now - start
         return UInt64(d.components.seconds) * 1_000_000_000 + UInt64(d.components.attoseconds / 1_000_000_000)
