@@ -299,14 +299,16 @@ extension ClusterTests {
             let (status, out, _) = try E.etcdctl(c.all, ["member", "promote", id])
             if status == 0 { promoted = out } else { usleep(200_000) }
         } while promoted.isEmpty && Date() < promoteDeadline
-        #expect(promoted.contains("Member \(id) promoted in cluster"), "\(promoted)")
+        // etcdctl prints member IDs as %16x: space-padded when the ID has fewer than 16 hex digits.
+        let padded = String(repeating: " ", count: max(0, 16 - id.count)) + id
+        #expect(promoted.contains("Member \(padded) promoted in cluster"), "\(promoted)")
         #expect(try ok(["member", "list"]).contains("\(id), started, m4, \(peerURL), http://127.0.0.1:\(ports[0]), false"))
 
         // Leadership moves to the new member; then it is removed while it leads.
         let moved = try ok(["move-leader", id], on: c.all + "," + m4Endpoint)
         #expect(moved.contains("Leadership transferred from") && moved.hasSuffix(" to \(id)\n"), "\(moved)")
         try fails(["move-leader", "1234"], "etcdserver: bad leader transferee", on: c.all + "," + m4Endpoint)
-        #expect(try ok(["member", "remove", id], on: c.all + "," + m4Endpoint).contains("Member \(id) removed from cluster"))
+        #expect(try ok(["member", "remove", id], on: c.all + "," + m4Endpoint).contains("Member \(padded) removed from cluster"))
         let stopDeadline = Date().addingTimeInterval(20)
         while m4.process.isRunning && Date() < stopDeadline { usleep(100_000) }
         #expect(!m4.process.isRunning, "a removed member stops")
