@@ -47,6 +47,8 @@ final class CallConnectionHandler: ChannelInboundHandler {
     private var peerInitialWindow = 65_535
     private var connectionWritten = 0
     private var connectionCredit = 65_535
+    /// Request bytes held in calls' partial messages (each call's `pending`), all calls together.
+    private(set) var bufferedRequestBytes = 0
     /// After GOAWAY: the connection closes once its calls are over.
     private var draining = false
     private var highestStream = HTTP2StreamID(0)
@@ -157,7 +159,17 @@ final class CallConnectionHandler: ChannelInboundHandler {
     /// Cuts request messages out of a DATA frame.
     private func received(_ data: ByteBuffer, flowControlled: Int, on id: HTTP2StreamID, context: ChannelHandlerContext) {
         var input = data
+        let arrived = input.readableBytes
         calls[id]!.pending.writeBuffer(&input)
+        bufferedRequestBytes += arrived
+        if bufferedRequestBytes > limits.maxBufferedRequestBytesPerConnection {
+            // Partial messages on many streams at once: more than any client needs. As NIO's
+            // own flood limits do: GOAWAY ENHANCE_YOUR_CALM, and the connection closes.
+            context.writeAndFlush(wrapOutboundOut(HTTP2Frame(streamID: .rootStream, payload: .goAway(
+                lastStreamID: highestStream, errorCode: .enhanceYourCalm, opaqueData: nil))), promise: nil)
+            context.close(promise: nil)
+            return
+        }
         calls[id]!.unacknowledged += flowControlled
         if calls[id]!.unacknowledged >= 256 << 10 {
             context.write(wrapOutboundOut(HTTP2Frame(streamID: id, payload: .windowUpdate(windowSizeIncrement: calls[id]!.unacknowledged))), promise: nil)
@@ -180,6 +192,7 @@ final class CallConnectionHandler: ChannelInboundHandler {
             guard call.pending.readableBytes >= 5 + length else { return }
             calls[id]!.pending.moveReaderIndex(forwardBy: 5)
             let message = calls[id]!.pending.readBytes(length: length)!
+            bufferedRequestBytes -= 5 + length
             calls[id]!.pending.discardReadBytes()
             switch call.method {
             case .unary:
@@ -215,6 +228,7 @@ final class CallConnectionHandler: ChannelInboundHandler {
     /// The client cancelled the call (RST_STREAM) or the stream is gone.
     private func end(_ id: HTTP2StreamID) {
         guard let call = calls.removeValue(forKey: id) else { return }
+        bufferedRequestBytes -= call.pending.readableBytes
         for p in call.roomWaiters { p.fail(CallStatus(code: 1, message: "the call was cancelled")) }
         call.receiver?.ended()
         closeIfDrained()
@@ -282,6 +296,7 @@ final class CallConnectionHandler: ChannelInboundHandler {
     func finish(stream: Int, status: CallStatus) {
         let id = HTTP2StreamID(stream)
         guard let context, let call = calls.removeValue(forKey: id) else { return }
+        bufferedRequestBytes -= call.pending.readableBytes
         var trailers: HPACKHeaders = call.headersSent ? [:] : [":status": "200", "content-type": "application/grpc"]
         trailers.add(name: "grpc-status", value: String(status.code))
         if !status.message.isEmpty { trailers.add(name: "grpc-message", value: Self.percentEncoded(status.message)) }
@@ -371,6 +386,7 @@ final class CallConnectionHandler: ChannelInboundHandler {
     func channelInactive(context: ChannelHandlerContext) {
         let open = calls
         calls.removeAll()
+        bufferedRequestBytes = 0
         for (_, call) in open {
             for p in call.roomWaiters { p.fail(CallStatus(code: 14, message: "connection closed")) }
             call.receiver?.ended()

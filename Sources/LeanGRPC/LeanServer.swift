@@ -9,6 +9,9 @@ public final class LeanServer: Sendable {
     public struct Limits: Sendable {
         /// The largest request message accepted (larger: RESOURCE_EXHAUSTED, as grpc-go's limit).
         public var maxRequestMessageBytes = 4 << 20
+        /// Bytes of unfinished request messages one connection may hold across its calls (each
+        /// call holds at most one message); past it the connection gets GOAWAY ENHANCE_YOUR_CALM.
+        public var maxBufferedRequestBytesPerConnection = 64 << 20
         /// Calls open at once on one connection (SETTINGS_MAX_CONCURRENT_STREAMS).
         public var maxConcurrentStreams = 65_536
         /// Bytes a streaming call may have written beyond what the client's windows admitted

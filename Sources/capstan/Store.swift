@@ -274,6 +274,7 @@ struct Store: AsyncParsableCommand {
         // As etcd: gRPC takes up to 512 KiB more, so that a request over --max-request-bytes
         // gets etcd's "request is too large" from the member rather than gRPC's limit.
         limits.maxRequestMessageBytes = maxRequestBytes + 512 * 1024
+        limits.maxBufferedRequestBytesPerConnection = max(limits.maxBufferedRequestBytesPerConnection, 4 * limits.maxRequestMessageBytes)
         let routes = EtcdRoutes.make(member: member, identity: identity,
                                      progressInterval: try Self.duration(watchProgressNotifyInterval)) { [initialClusterToken] urls in
             Self.id(urls.sorted() + [initialClusterToken, String(UInt64(Date().timeIntervalSince1970 * 1e9))])

@@ -181,4 +181,45 @@ final class Recording: StreamReceiver, @unchecked Sendable {
         #expect(log.withLockedValue { $0 } == ["over"])
         _ = try channel.finish(acceptAlreadyClosed: true)
     }
+
+    /// Partial request messages are counted across a connection's calls: the count goes back
+    /// to zero as messages complete and calls end, and past the limit the connection gets
+    /// GOAWAY ENHANCE_YOUR_CALM and closes.
+    @Test func partialRequestsAreBoundedPerConnection() throws {
+        let channel = EmbeddedChannel()
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        let log = NIOLockedValueBox<[String]>([])
+        var limits = LeanServer.Limits()
+        limits.maxBufferedRequestBytesPerConnection = 100
+        let handler = CallConnectionHandler(routes: ["/t.S/M": .streaming { s in Recording(s, log: log) }],
+                                            limits: limits, executor: EventLoopTaskExecutor(channel.embeddedEventLoop))
+        try channel.pipeline.syncOperations.addHandler(handler)
+        let headers: HPACKHeaders = [":method": "POST", ":path": "/t.S/M", "content-type": "application/grpc"]
+        func data(_ bytes: [UInt8]) -> HTTP2Frame.FramePayload { .data(.init(data: .byteBuffer(ByteBuffer(bytes: bytes)))) }
+        /// A message prefix announcing `length` bytes, and `body` bytes of it.
+        func partial(_ length: UInt32, _ body: Int) -> [UInt8] {
+            [0, UInt8(length >> 24), UInt8(length >> 16 & 0xFF), UInt8(length >> 8 & 0xFF), UInt8(length & 0xFF)]
+                + [UInt8](repeating: 7, count: body)
+        }
+        // A whole message, then a partial one that a reset ends: nothing stays counted.
+        try channel.writeInbound(HTTP2Frame(streamID: 1, payload: .headers(.init(headers: headers))))
+        try channel.writeInbound(HTTP2Frame(streamID: 1, payload: data(partial(3, 3))))
+        #expect(handler.bufferedRequestBytes == 0)
+        try channel.writeInbound(HTTP2Frame(streamID: 1, payload: data(partial(50, 10))))
+        #expect(handler.bufferedRequestBytes == 15)
+        try channel.writeInbound(HTTP2Frame(streamID: 1, payload: .rstStream(.cancel)))
+        #expect(handler.bufferedRequestBytes == 0)
+        // Two streams holding 65 bytes each: over 100, GOAWAY and close.
+        for id in [HTTP2StreamID(3), HTTP2StreamID(5)] {
+            try channel.writeInbound(HTTP2Frame(streamID: id, payload: .headers(.init(headers: headers))))
+            try channel.writeInbound(HTTP2Frame(streamID: id, payload: data(partial(1000, 60))))
+        }
+        var goAway: HTTP2ErrorCode?
+        while let frame = try channel.readOutbound(as: HTTP2Frame.self) {
+            if case .goAway(_, let code, _) = frame.payload { goAway = code }
+        }
+        #expect(goAway == .enhanceYourCalm)
+        #expect(!channel.isActive)
+        _ = try? channel.finish(acceptAlreadyClosed: true)
+    }
 }
