@@ -22,10 +22,10 @@ public struct ServerProcesses: Sendable {
         public func cpuSeconds(since earlier: Sample) -> Double {
             let ticks = cpuSeconds - earlier.cpuSeconds
             let precise = threadCPUSeconds - earlier.threadCPUSeconds
-            return precise >= ticks - 0.03 * Double(max(1, threadsRounding)) ? precise : ticks
+            return precise >= ticks - 0.03 * Double(processes) ? precise : ticks
         }
-        /// Processes summed (each rounds its ticks on its own).
-        var threadsRounding = 1
+        /// How many processes were summed (each rounds its ticks on its own).
+        var processes = 1
     }
 
     /// User plus system CPU seconds of all the processes, and the sum of their RSS.
@@ -36,7 +36,7 @@ public struct ServerProcesses: Sendable {
             s.rssBytes += Self.rssBytes(pid) ?? 0
             s.threadCPUSeconds += Self.threadCPUSeconds(pid) ?? 0
         }
-        s.threadsRounding = pids.count
+        s.processes = pids.count
         return s
     }
 

@@ -73,17 +73,25 @@ public struct KVService: Sendable {
         self.identity = identity
     }
 
-    /// Proposes `request`; replies with `answer(result)` or the member's error as etcd's.
-    private func write<Response>(_ request: StateRequest, _ reply: @escaping Reply<Response>,
-                                 _ answer: @escaping @Sendable (StateResult) throws -> Response) {
-        member.write(request) { result in
+    /// A member completion that replies with `answer(value)`, or with the member's error as etcd's.
+    private static func relay<Value: Sendable, Response>(_ reply: @escaping Reply<Response>,
+                                               _ answer: @escaping @Sendable (Value) throws -> Response)
+        -> @Sendable (Result<Value, MemberError>) -> Void
+    {
+        { result in
             reply {
                 switch result {
-                case .success(let r): return try answer(r)
+                case .success(let value): return try answer(value)
                 case .failure(let e): throw rpcError(e)
                 }
             }
         }
+    }
+
+    /// Proposes `request`; replies with `answer(result)` or the member's error as etcd's.
+    private func write<Response>(_ request: StateRequest, _ reply: @escaping Reply<Response>,
+                                 _ answer: @escaping @Sendable (StateResult) throws -> Response) {
+        member.write(request, completion: Self.relay(reply, answer))
     }
 
     private static let unexpected = RPCError(code: .internalError, message: "unexpected answer")
@@ -101,14 +109,7 @@ public struct KVService: Sendable {
             return Wire.response(answer, member.header(identity))
         }
         if request.serializable { return reply { try answer(member.view) } }
-        member.linearizableView { result in
-            reply {
-                switch result {
-                case .success(let view): return try answer(view)
-                case .failure(let e): throw rpcError(e)
-                }
-            }
-        }
+        member.linearizableView(completion: Self.relay(reply, answer))
     }
 
     public func put(request: Etcdserverpb_PutRequest, reply: @escaping Reply<Etcdserverpb_PutResponse>) {

@@ -228,8 +228,14 @@ final class CallConnectionHandler: ChannelInboundHandler {
     /// The client cancelled the call (RST_STREAM) or the stream is gone.
     private func end(_ id: HTTP2StreamID) {
         guard let call = calls.removeValue(forKey: id) else { return }
+        ended(call, CallStatus(code: 1, message: "the call was cancelled"))
+    }
+
+    /// What every end of a call does once it is out of `calls`: its partial request leaves the
+    /// connection's count, whoever waits for room hears `reason`, its receiver hears the end.
+    private func ended(_ call: Call, _ reason: CallStatus) {
         bufferedRequestBytes -= call.pending.readableBytes
-        for p in call.roomWaiters { p.fail(CallStatus(code: 1, message: "the call was cancelled")) }
+        for p in call.roomWaiters { p.fail(reason) }
         call.receiver?.ended()
         closeIfDrained()
     }
@@ -296,15 +302,12 @@ final class CallConnectionHandler: ChannelInboundHandler {
     func finish(stream: Int, status: CallStatus) {
         let id = HTTP2StreamID(stream)
         guard let context, let call = calls.removeValue(forKey: id) else { return }
-        bufferedRequestBytes -= call.pending.readableBytes
         var trailers: HPACKHeaders = call.headersSent ? [:] : [":status": "200", "content-type": "application/grpc"]
         trailers.add(name: "grpc-status", value: String(status.code))
         if !status.message.isEmpty { trailers.add(name: "grpc-message", value: Self.percentEncoded(status.message)) }
         context.write(wrapOutboundOut(HTTP2Frame(streamID: id, payload: .headers(.init(headers: trailers, endStream: true)))), promise: nil)
         scheduleFlush()
-        for p in call.roomWaiters { p.fail(CallStatus(code: 1, message: "the call has ended")) }
-        call.receiver?.ended()
-        closeIfDrained()
+        ended(call, CallStatus(code: 1, message: "the call has ended"))
     }
 
     /// gRPC's percent-encoding of `grpc-message`: bytes outside printable ASCII, and '%'.
@@ -386,11 +389,7 @@ final class CallConnectionHandler: ChannelInboundHandler {
     func channelInactive(context: ChannelHandlerContext) {
         let open = calls
         calls.removeAll()
-        bufferedRequestBytes = 0
-        for (_, call) in open {
-            for p in call.roomWaiters { p.fail(CallStatus(code: 14, message: "connection closed")) }
-            call.receiver?.ended()
-        }
+        for (_, call) in open { ended(call, CallStatus(code: 14, message: "connection closed")) }
         context.fireChannelInactive()
     }
 

@@ -98,13 +98,12 @@ public struct ServerStream: Sendable {
     /// Sends one message once the stream has room for it (the client's flow-control window is
     /// not far behind); throws `CallStatus` when the call has ended.
     public func write(_ message: [UInt8]) async throws {
-        let room: EventLoopFuture<Void> = connection.eventLoop.flatSubmit { [connection, stream] in
-            connection.value.room(stream: stream)
-        }
-        try await room.get()
-        try await connection.eventLoop.submit { [connection, stream] in
-            guard connection.value.isOpen(stream: stream) else { throw CallStatus(code: 1, message: "the call has ended") }
-            connection.value.send(stream: stream, messages: [message])
+        // One hop to the loop: wait there for room, then send there.
+        try await connection.eventLoop.flatSubmit { [connection, stream] in
+            connection.value.room(stream: stream).flatMapThrowing {
+                guard connection.value.isOpen(stream: stream) else { throw CallStatus(code: 1, message: "the call has ended") }
+                connection.value.send(stream: stream, messages: [message])
+            }
         }.get()
     }
 

@@ -112,8 +112,7 @@ public final class KVStore {
                 return r.value.withUnsafeBytes(make)
             }
         }
-        view.events.append(made)
-        accountedBytes += made.accountedBytes
+        logged(made)
         if let old = live?.lease, old != 0, old != lease { leases[old]?.keys.remove(r.key) }
         if lease != 0 { leases[lease]?.keys.insert(r.key) }
         return PutResponse(revision: w.main, prevKV: r.prevKV ? live?.keyValue() : nil)
@@ -121,6 +120,11 @@ public final class KVStore {
 
     private func record(_ v: KeyVersion) {
         view.tree.set(v)
+        logged(v)
+    }
+
+    /// A version now in the tree goes into the history and the accounted bytes.
+    private func logged(_ v: KeyVersion) {
         view.events.append(v)
         accountedBytes += v.accountedBytes
     }

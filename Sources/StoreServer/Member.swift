@@ -436,10 +436,23 @@ public final class Member: @unchecked Sendable {
 
     /// Proposes a write and waits until it is applied here.
     public func write(_ request: StateRequest) async throws(MemberError) -> StateResult {
-        let result = await withCheckedContinuation { (c: CheckedContinuation<Result<StateResult, MemberError>, Never>) in
-            write(request) { c.resume(returning: $0) }
+        try await awaiting { write(request, completion: $0) }
+    }
+
+    /// The async form of a method that takes a completion.
+    private func awaiting<T: Sendable>(_ start: (@escaping @Sendable (Result<T, MemberError>) -> Void) -> Void)
+        async throws(MemberError) -> T
+    {
+        let result = await withCheckedContinuation { (c: CheckedContinuation<Result<T, MemberError>, Never>) in
+            start { c.resume(returning: $0) }
         }
         return try result.get()
+    }
+
+    /// Why a new write or read is refused now (stopping, or too many waiting), or nil. Under `lock`.
+    private func refusal() -> MemberError? {
+        if stopping { return .stopped }
+        return writeWaiters.count + pendingReads.count >= config.maxPending ? .overloaded : nil
     }
 
     /// Proposes a write; `completion` is called once it is applied here (or failed), on the
@@ -447,8 +460,7 @@ public final class Member: @unchecked Sendable {
     /// synchronously in a way that waits.
     public func write(_ request: StateRequest, completion: @escaping @Sendable (Result<StateResult, MemberError>) -> Void) {
         lock.lock()
-        if stopping { lock.unlock(); return completion(.failure(.stopped)) }
-        if writeWaiters.count + pendingReads.count >= config.maxPending { lock.unlock(); return completion(.failure(.overloaded)) }
+        if let refused = refusal() { lock.unlock(); return completion(.failure(refused)) }
         nextRequest += 1
         let entry = RequestCodec.encode(origin: config.id.rawValue, sequence: nextRequest, request)
         // etcd's --max-request-bytes, on the request as it goes into the log.
@@ -463,17 +475,13 @@ public final class Member: @unchecked Sendable {
     /// A linearizable read point: returns a view that includes every write acknowledged
     /// before the call, after one ReadIndex round shared by all reads waiting at that moment.
     public func linearizableView() async throws(MemberError) -> ReadView {
-        let result = await withCheckedContinuation { (c: CheckedContinuation<Result<ReadView, MemberError>, Never>) in
-            linearizableView { c.resume(returning: $0) }
-        }
-        return try result.get()
+        try await awaiting { linearizableView(completion: $0) }
     }
 
     /// The callback form of `linearizableView()` (see `write(_:completion:)`).
     public func linearizableView(completion: @escaping @Sendable (Result<ReadView, MemberError>) -> Void) {
         lock.lock()
-        if stopping { lock.unlock(); return completion(.failure(.stopped)) }
-        if writeWaiters.count + pendingReads.count >= config.maxPending { lock.unlock(); return completion(.failure(.overloaded)) }
+        if let refused = refusal() { lock.unlock(); return completion(.failure(refused)) }
         pendingReads.append(ReadWaiter(deadline: .now + config.requestTimeout, continuation: Reply(deliver: completion)))
         inbox.append(.read)
         lock.signal()

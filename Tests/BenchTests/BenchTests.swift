@@ -124,9 +124,9 @@ import Testing
     /// between have exited (then the tick count, which keeps them).
     @Test func cpuBetweenSamplesIsPreciseUnlessThreadsExited() {
         var before = ServerProcesses.Sample(cpuSeconds: 1.00, rssBytes: 0, threadCPUSeconds: 1.004)
-        before.threadsRounding = 3
+        before.processes = 3
         var after = ServerProcesses.Sample(cpuSeconds: 1.02, rssBytes: 0, threadCPUSeconds: 1.0172)
-        after.threadsRounding = 3
+        after.processes = 3
         // 13.2 ms by the threads' clocks, 20 ms in ticks: the precise figure.
         #expect(abs(after.cpuSeconds(since: before) - 0.0132) < 1e-9)
         // A thread that used 0.5 s exited in between: the live threads show less than the ticks.
