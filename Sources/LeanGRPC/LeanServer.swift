@@ -3,7 +3,7 @@ import NIOConcurrencyHelpers
 import NIOHTTP2
 import NIOPosix
 
-/// A gRPC server (HTTP/2 with prior knowledge, plaintext) on swift-nio-http2's frame API, for
+/// A gRPC server (HTTP/2 with prior knowledge; TLS when `prepare` adds it) on swift-nio-http2's frame API, for
 /// calls that must cost little: see `CallConnectionHandler`. Serves a fixed table of methods.
 public final class LeanServer: Sendable {
     public struct Limits: Sendable {
@@ -33,8 +33,12 @@ public final class LeanServer: Sendable {
     public let port: Int
 
     /// Starts listening on `host:port` (port 0: any free port) with connections served on `group`.
+    /// `prepare` runs first for each accepted connection, on its loop, to add handlers before
+    /// HTTP/2's (TLS).
     public static func bind(host: String, port: Int, group: any EventLoopGroup, routes: [String: Method],
-                            limits: Limits = Limits()) async throws -> LeanServer {
+                            limits: Limits = Limits(), prepare: (@Sendable (any Channel) throws -> Void)? = nil)
+        async throws -> LeanServer
+    {
         let connections = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
         let state = NIOLockedValueBox<(open: Int, listening: Bool)>((0, true))
         let allClosed = group.next().makePromise(of: Void.self)
@@ -71,6 +75,7 @@ public final class LeanServer: Sendable {
                     // generic checks of every header name and content-length cost a few % per call.
                     connection.headerBlockValidation = .disabled
                     connection.contentLengthValidation = .disabled
+                    try prepare?(channel)
                     let sync = channel.pipeline.syncOperations
                     try sync.addHandler(NIOHTTP2Handler(mode: .server, connectionConfiguration: connection))
                     try sync.addHandler(CallConnectionHandler(routes: routes, limits: limits, executor: executor))

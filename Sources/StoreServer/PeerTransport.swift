@@ -2,6 +2,7 @@ import Foundation
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+public import NIOSSL
 public import Raft
 
 /// Raft messages between members over TCP (SwiftNIO). Each member dials every peer it sends to
@@ -15,11 +16,14 @@ public final class PeerTransport: MessageTransport, @unchecked Sendable {
     public struct Address: Equatable, Sendable, CustomStringConvertible {
         public var host: String
         public var port: Int
-        public init(host: String, port: Int) {
+        /// An https peer URL: the connection is TLS.
+        public var secure: Bool
+        public init(host: String, port: Int, secure: Bool = false) {
             self.host = host
             self.port = port
+            self.secure = secure
         }
-        public var description: String { "\(host):\(port)" }
+        public var description: String { "\(secure ? "https" : "http")://\(host):\(port)" }
     }
 
     public let id: NodeID
@@ -27,6 +31,8 @@ public final class PeerTransport: MessageTransport, @unchecked Sendable {
     /// Messages queued for one peer at most; beyond, new messages to it are dropped (Raft retries).
     public let maxQueuedMessages: Int
     private let group: any EventLoopGroup
+    /// How this member dials https peers (its peer certificate and the CA it trusts), if it can.
+    private let clientTLS: NIOSSLContext?
     private let log: @Sendable (String) -> Void
     private let state = NIOLockedValueBox(State())
     private var listener: (any Channel)?
@@ -44,11 +50,13 @@ public final class PeerTransport: MessageTransport, @unchecked Sendable {
         var onRemoved: (@Sendable () -> Void)?
     }
 
-    public init(id: NodeID, clusterID: UInt64, maxQueuedMessages: Int = 4096, log: @escaping @Sendable (String) -> Void) {
+    public init(id: NodeID, clusterID: UInt64, maxQueuedMessages: Int = 4096, clientTLS: NIOSSLContext? = nil,
+                log: @escaping @Sendable (String) -> Void) {
         self.id = id
         self.clusterID = clusterID
         self.maxQueuedMessages = maxQueuedMessages
         self.group = MultiThreadedEventLoopGroup.singleton
+        self.clientTLS = clientTLS
         self.log = log
     }
 
@@ -70,7 +78,8 @@ public final class PeerTransport: MessageTransport, @unchecked Sendable {
     /// Asks the members at `addresses` which member has `peerURLs` (a member added with
     /// `etcdctl member add` that starts with no data). Tries each address in turn, for up to
     /// `timeout`; throws with every refusal seen when none answers.
-    public static func discover(peerURLs: [String], at addresses: [Address], timeout: Duration = .seconds(30))
+    public static func discover(peerURLs: [String], at addresses: [Address], tls: NIOSSLContext? = nil,
+                                timeout: Duration = .seconds(30))
         async throws -> (memberID: NodeID, clusterID: UInt64, members: [ClusterMember])
     {
         let deadline = ContinuousClock.now + timeout
@@ -79,13 +88,7 @@ public final class PeerTransport: MessageTransport, @unchecked Sendable {
         while true {
             for a in addresses {
                 do {
-                    let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                        .connectTimeout(.seconds(2))
-                        .channelInitializer { channel in
-                            channel.eventLoop.makeCompletedFuture {
-                                try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameDecoder()))
-                            }
-                        }
+                    let channel = try await dialer(group: MultiThreadedEventLoopGroup.singleton, to: a, tls: tls)
                         .connect(host: a.host, port: a.port).get()
                     let answer = channel.eventLoop.makePromise(of: PeerFrame.self)
                     try await channel.eventLoop.submit {
@@ -181,8 +184,9 @@ public final class PeerTransport: MessageTransport, @unchecked Sendable {
         for link in links { link.enqueue(byPeer[link.id] ?? []) }
     }
 
-    /// Starts listening for peers; returns the bound address (port 0 picks a free port).
-    public func listen(host: String, port: Int) async throws -> Address {
+    /// Starts listening for peers, over TLS with `tls`; returns the bound address (port 0 picks
+    /// a free port). A peer whose TLS handshake fails is reported and disconnected.
+    public func listen(host: String, port: Int, tls: NIOSSLContext? = nil) async throws -> Address {
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -200,14 +204,15 @@ public final class PeerTransport: MessageTransport, @unchecked Sendable {
                     }
                 }
                 return channel.eventLoop.makeCompletedFuture {
+                    if let tls { try TLSRejectionReporter.addServerTLS(tls, to: channel) { [weak self] in self?.report($0) } }
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameDecoder()))
                     try channel.pipeline.syncOperations.addHandler(InboundPeerHandler(transport: self))
                 }
             }
         let channel = try await bootstrap.bind(host: host, port: port).get()
         listener = channel
-        guard let bound = channel.localAddress, let boundPort = bound.port else { return Address(host: host, port: port) }
-        return Address(host: bound.ipAddress ?? host, port: boundPort)
+        guard let bound = channel.localAddress, let boundPort = bound.port else { return Address(host: host, port: port, secure: tls != nil) }
+        return Address(host: bound.ipAddress ?? host, port: boundPort, secure: tls != nil)
     }
 
     /// Closes the listener and every connection; later sends are dropped.
@@ -253,12 +258,24 @@ public final class PeerTransport: MessageTransport, @unchecked Sendable {
 
     func report(_ line: String) { log(line) }
 
-    func bootstrap() -> ClientBootstrap {
+    func bootstrap(to address: Address) -> ClientBootstrap {
+        Self.dialer(group: group, to: address, tls: clientTLS)
+    }
+
+    /// A bootstrap for connections to `address`: TLS first when it is an https peer (checked
+    /// against the address dialled; the host name, when it is one, also goes out as SNI).
+    static func dialer(group: any EventLoopGroup, to address: Address, tls: NIOSSLContext?) -> ClientBootstrap {
         ClientBootstrap(group: group)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .connectTimeout(.seconds(2))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if address.secure {
+                        guard let tls else { throw PeerError.noTLS(address.description) }
+                        let isIP = (try? SocketAddress(ipAddress: address.host, port: 0)) != nil
+                        try channel.pipeline.syncOperations.addHandler(
+                            NIOSSLClientHandler(context: tls, serverHostname: isIP ? nil : address.host))
+                    }
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameDecoder()))
                 }
             }
@@ -364,7 +381,7 @@ final class PeerLink: @unchecked Sendable {
     private func connect() {
         let hello = PeerCodec.encode(.hello(version: PeerFrame.version, clusterID: owner.clusterID, from: owner.id, to: id))
         let address = address
-        owner.bootstrap().connect(host: address.host, port: address.port).flatMap { channel in
+        owner.bootstrap(to: address).connect(host: address.host, port: address.port).flatMap { channel in
             let answered = channel.eventLoop.makePromise(of: PeerFrame.self)
             do {
                 try channel.pipeline.syncOperations.addHandler(HandshakeHandler(answer: answered))
@@ -460,9 +477,12 @@ enum PeerError: Error, CustomStringConvertible {
     case handshakeTimeout
     case protocolViolation(String)
     case frameTooLarge(Int)
+    case noTLS(String)
 
     var description: String {
         switch self {
+        case .noTLS(let peer): "\(peer) is an https peer, but this member has no peer TLS configuration (--peer-cert-file, --peer-key-file, --peer-trusted-ca-file)"
+
         case .refused(let why): "refused: \(why)"
         case .removed: "refused: this member was removed from the cluster"
         case .handshakeTimeout: "no answer to the handshake within 2 s"

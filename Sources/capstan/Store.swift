@@ -4,7 +4,9 @@ import EtcdAPI
 import Foundation
 import LeanGRPC
 import MVCC
+import NIOCore
 import NIOPosix
+import NIOSSL
 import Prometheus
 import Raft
 import StoreServer
@@ -22,7 +24,7 @@ struct Store: AsyncParsableCommand {
 
     @Option(help: "Human-readable name for this member.") var name = "default"
     @Option(name: .customLong("data-dir"), help: "Path to the data directory (default: <name>.etcd).") var dataDir: String?
-    @Option(name: .customLong("listen-client-urls"), help: "URL to listen on for client traffic (http only).")
+    @Option(name: .customLong("listen-client-urls"), help: "URL to listen on for client traffic (https: TLS, with --cert-file and --key-file).")
     var listenClientURLs = "http://localhost:2379"
     @Option(name: .customLong("advertise-client-urls"), help: "Client URL to advertise.") var advertiseClientURLs = "http://localhost:2379"
     @Option(name: .customLong("listen-peer-urls"), help: "URL to listen on for peer traffic.") var listenPeerURLs = "http://localhost:2380"
@@ -47,11 +49,24 @@ struct Store: AsyncParsableCommand {
     @Option(name: .customLong("experimental-corrupt-check-time"),
             help: "How often the leader compares HashKV with every member and raises CORRUPT on a mismatch (0s: never).")
     var corruptCheckTime = "0s"
-    @Option(name: .customLong("listen-metrics-urls"), help: "URL to serve /metrics (Prometheus) and /health on (http only).")
+    @Option(name: .customLong("listen-metrics-urls"), help: "URL to serve /metrics (Prometheus) and /health on (http only; TLS is not built for it).")
     var listenMetricsURLs: String?
     @Option(name: .customLong("experimental-watch-progress-notify-interval"),
             help: "How often watchers that asked for progress notifications get one (e.g. 10m, 5s).")
     var watchProgressNotifyInterval = "10m"
+    @Option(name: .customLong("cert-file"), help: "Client port: the server's TLS certificate (PEM).") var certFile: String?
+    @Option(name: .customLong("key-file"), help: "Client port: the server's TLS private key (PEM).") var keyFile: String?
+    @Option(name: .customLong("trusted-ca-file"), help: "Client port: the CA that signs client certificates (PEM).")
+    var trustedCAFile: String?
+    @Flag(name: .customLong("client-cert-auth"), help: "Client port: refuse clients without a certificate the trusted CA signed.")
+    var clientCertAuth = false
+    @Option(name: .customLong("peer-cert-file"), help: "Peer port: this member's TLS certificate (PEM), served and presented to peers.")
+    var peerCertFile: String?
+    @Option(name: .customLong("peer-key-file"), help: "Peer port: this member's TLS private key (PEM).") var peerKeyFile: String?
+    @Option(name: .customLong("peer-trusted-ca-file"), help: "Peer port: the CA that signs the peers' certificates (PEM).")
+    var peerTrustedCAFile: String?
+    @Flag(name: .customLong("peer-client-cert-auth"), help: "Peer port: refuse peers without a certificate the peer CA signed.")
+    var peerClientCertAuth = false
     @Option(name: .customLong("logger"), help: "Accepted for etcd compatibility (zap); Capstan logs to standard error.") var logger = "zap"
     @Option(name: .customLong("log-outputs"), help: "Accepted for etcd compatibility.") var logOutputs = "stderr"
 
@@ -83,11 +98,48 @@ struct Store: AsyncParsableCommand {
         _ = try Self.hostPort(Self.urls(listenClientURLs).first ?? "")
         _ = try Self.hostPort(Self.urls(listenPeerURLs).first ?? "")
         for u in Self.urls(advertiseClientURLs) { _ = try Self.hostPort(u) }
-        if let m = listenMetricsURLs { _ = try Self.hostPort(Self.urls(m).first ?? "") }
+        if let m = listenMetricsURLs {
+            let url = Self.urls(m).first ?? ""
+            _ = try Self.hostPort(url)
+            if Self.isSecure(url) { throw ValidationError("--listen-metrics-urls \(url): https is not served on the metrics port yet (use http)") }
+        }
+        _ = try clientTLS()
+        _ = try peerTLS()
         _ = try Self.duration(watchProgressNotifyInterval)
         _ = try autoCompaction()
         if corruptCheckTime != "0s" && corruptCheckTime != "0" { _ = try Self.duration(corruptCheckTime) }
     }
+
+    /// The client port's certificates when it listens on https (etcd's flags); nil for http.
+    func clientTLS() throws -> TLSFiles? {
+        let url = Self.urls(listenClientURLs).first ?? ""
+        guard Self.isSecure(url) else {
+            if clientCertAuth { throw ValidationError("--client-cert-auth needs an https --listen-client-urls (it is \(url))") }
+            return nil
+        }
+        guard let certFile, let keyFile else {
+            throw ValidationError("--listen-client-urls \(url) is https: give the server's certificate with --cert-file and --key-file")
+        }
+        return TLSFiles(certFile: certFile, keyFile: keyFile, trustedCAFile: trustedCAFile, clientCertAuth: clientCertAuth)
+    }
+
+    /// The peer certificates, when any peer URL (this member's or another's) is https.
+    func peerTLS() throws -> TLSFiles? {
+        let listen = Self.urls(listenPeerURLs).first ?? ""
+        let cluster = try parseCluster()
+        let anySecure = Self.isSecure(listen) || cluster.values.joined().contains(where: Self.isSecure)
+        guard anySecure else {
+            if peerClientCertAuth { throw ValidationError("--peer-client-cert-auth needs https peer URLs (--listen-peer-urls is \(listen))") }
+            return nil
+        }
+        guard let peerCertFile, let peerKeyFile else {
+            throw ValidationError("peer URLs are https: give this member's certificate with --peer-cert-file and --peer-key-file")
+        }
+        return TLSFiles(certFile: peerCertFile, keyFile: peerKeyFile, trustedCAFile: peerTrustedCAFile,
+                        clientCertAuth: peerClientCertAuth, flagPrefix: "peer-")
+    }
+
+    static func isSecure(_ url: String) -> Bool { url.hasPrefix("https://") }
 
     /// The auto-compaction the flags ask for, or nil when it is off.
     func autoCompaction() throws -> AutoCompactor.Mode? {
@@ -148,7 +200,7 @@ struct Store: AsyncParsableCommand {
         guard let u = URLComponents(string: url), let host = u.host, let port = u.port else {
             throw ValidationError("'\(url)' is not a URL with a host and a port")
         }
-        guard u.scheme == "http" else { throw ValidationError("'\(url)': only http is served (TLS is not built yet)") }
+        guard u.scheme == "http" || u.scheme == "https" else { throw ValidationError("'\(url)': the scheme must be http or https") }
         return (host == "localhost" ? "127.0.0.1" : host, port)
     }
 
@@ -181,6 +233,22 @@ struct Store: AsyncParsableCommand {
         let root = dataDir ?? "\(name).etcd"
         let memberDirectory = "\(root)/member"
         let identityPath = "\(memberDirectory)/identity"
+        // TLS contexts first: a certificate that cannot be used stops the member before it starts.
+        let clientTLS: NIOSSLContext?
+        let peerServerTLS: NIOSSLContext?
+        let peerClientTLS: NIOSSLContext?
+        do {
+            clientTLS = try self.clientTLS()?.serverContext(applicationProtocols: ["h2"])
+            let peerFiles = try peerTLS()
+            peerServerTLS = Self.isSecure(Self.urls(listenPeerURLs).first ?? "") ? try peerFiles?.serverContext() : nil
+            peerClientTLS = try peerFiles?.clientContext()
+        } catch {
+            FileHandle.standardError.write(Data("capstan store: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+        if clientTLS == nil, certFile != nil || keyFile != nil {
+            FileHandle.standardError.write(Data("capstan store: \(name): --listen-client-urls is http: --cert-file and --key-file are ignored\n".utf8))
+        }
         var memberID = Self.memberID(peerURLs: cluster[name] ?? [], token: initialClusterToken)
         // The cluster ID, as etcd's, follows from the initial members' IDs (and the token through them).
         var clusterID = Self.id(initial.map(\.id.rawValue).sorted().map(String.init))
@@ -191,11 +259,10 @@ struct Store: AsyncParsableCommand {
             if let saved = Self.readIdentity(identityPath) { (memberID, clusterID) = saved }
         } else if initialClusterState == "existing" {
             // A member added to a running cluster: ask the others who it is.
-            let others = cluster.filter { $0.key != name }.flatMap(\.value).compactMap { try? Self.hostPort($0) }
-            FileHandle.standardError.write(Data("capstan store: \(name): joining the cluster through \(others.map { "\($0.0):\($0.1)" }.joined(separator: ","))\n".utf8))
+            let others = cluster.filter { $0.key != name }.flatMap(\.value).compactMap(Self.peerAddress)
+            FileHandle.standardError.write(Data("capstan store: \(name): joining the cluster through \(others.map(\.description).joined(separator: ","))\n".utf8))
             do {
-                let found = try await PeerTransport.discover(peerURLs: cluster[name] ?? [],
-                                                             at: others.map { PeerTransport.Address(host: $0.0, port: $0.1) })
+                let found = try await PeerTransport.discover(peerURLs: cluster[name] ?? [], at: others, tls: peerClientTLS)
                 (memberID, clusterID, known, join) = (found.memberID.rawValue, found.clusterID, found.members, true)
             } catch {
                 FileHandle.standardError.write(Data("capstan store: cannot join the cluster: \(error)\n".utf8))
@@ -230,12 +297,12 @@ struct Store: AsyncParsableCommand {
         // etcd's minimum lease TTL: one and a half election timeouts, in whole seconds rounded up.
         config.limits.minLeaseTTL = Int64((3 * electionTimeout / 2 + 999) / 1000)
         if quotaBackendBytes > 0 { config.limits.quotaBytes = quotaBackendBytes }
-        let peers = PeerTransport(id: NodeID(memberID), clusterID: clusterID) { [name] line in
+        let peers = PeerTransport(id: NodeID(memberID), clusterID: clusterID, clientTLS: peerClientTLS) { [name] line in
             FileHandle.standardError.write(Data("capstan store: \(name): \(line)\n".utf8))
         }
         if join { Self.connect(peers, to: known, selfID: NodeID(memberID)) }
         let (peerHost, peerPort) = try Self.hostPort(Self.urls(listenPeerURLs).first ?? "")
-        do { _ = try await peers.listen(host: peerHost, port: peerPort) } catch {
+        do { _ = try await peers.listen(host: peerHost, port: peerPort, tls: peerServerTLS) } catch {
             FileHandle.standardError.write(Data("capstan store: cannot listen for peers on \(peerHost):\(peerPort): \(error)\n".utf8))
             throw ExitCode(1)
         }
@@ -281,7 +348,16 @@ struct Store: AsyncParsableCommand {
         }
         let server: LeanServer
         do {
-            server = try await LeanServer.bind(host: host, port: port, group: clientLoops, routes: routes, limits: limits)
+            var prepare: (@Sendable (any Channel) throws -> Void)?
+            if let clientTLS {
+                prepare = { [name] channel in
+                    try TLSRejectionReporter.addServerTLS(clientTLS, to: channel) { line in
+                        FileHandle.standardError.write(Data("capstan store: \(name): \(line)\n".utf8))
+                    }
+                }
+            }
+            server = try await LeanServer.bind(host: host, port: port, group: clientLoops, routes: routes, limits: limits,
+                                               prepare: prepare)
         } catch {
             FileHandle.standardError.write(Data("capstan store: cannot listen for clients on \(host):\(port): \(error)\n".utf8))
             member.stop()
@@ -307,7 +383,7 @@ struct Store: AsyncParsableCommand {
             }
         }
         defer { metricsEndpoint?.shutdown() }
-        FileHandle.standardError.write(Data("\(announcement) \(host):\(server.port), data in \(dataDirectory)\n".utf8))
+        FileHandle.standardError.write(Data("\(announcement) \(clientTLS == nil ? "" : "https://")\(host):\(server.port), data in \(dataDirectory)\n".utf8))
         enum Finished { case served, stopping, forced }
         await withTaskGroup(of: Finished.self) { group in
             group.addTask {
@@ -397,8 +473,14 @@ struct Store: AsyncParsableCommand {
     /// forgotten by the caller, from the membership's removed IDs).
     static func connect(_ peers: PeerTransport, to members: [ClusterMember], selfID: NodeID) {
         for m in members where m.id != selfID {
-            guard let url = m.peerURLs.first, let (host, port) = try? hostPort(url) else { continue }
-            peers.setPeer(m.id, address: .init(host: host, port: port))
+            guard let address = m.peerURLs.first.flatMap(peerAddress) else { continue }
+            peers.setPeer(m.id, address: address)
         }
+    }
+
+    /// Where a peer URL is dialled (https: over TLS), or nil when it is not a URL.
+    static func peerAddress(_ url: String) -> PeerTransport.Address? {
+        guard let (host, port) = try? hostPort(url) else { return nil }
+        return .init(host: host, port: port, secure: isSecure(url))
     }
 }

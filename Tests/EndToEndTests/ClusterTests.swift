@@ -38,10 +38,16 @@ import Testing
         }
 
         let extraArguments: [String]
+        /// Per member, added after `extraArguments` (e.g. a member's own certificates).
+        let memberArguments: [[String]]
+        /// "http", or "https" for TLS on both ports (certificates in the arguments).
+        let scheme: String
 
-        init(binary: String, extraArguments: [String] = []) throws {
+        init(binary: String, extraArguments: [String] = [], memberArguments: [[String]] = [[], [], []], scheme: String = "http") throws {
             self.binary = binary
             self.extraArguments = extraArguments
+            self.memberArguments = memberArguments
+            self.scheme = scheme
             base = FileManager.default.temporaryDirectory.appendingPathComponent("capstan-cluster-\(UInt64.random(in: 0...UInt64.max))").path
             try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
             let ports = ClusterTests.freePorts(6)
@@ -55,17 +61,17 @@ import Testing
         var all: String { endpoints.joined(separator: ",") }
 
         func start(_ i: Int) throws {
-            let cluster = (0..<3).map { "m\($0 + 1)=http://127.0.0.1:\(peerPorts[$0])" }.joined(separator: ",")
+            let cluster = (0..<3).map { "m\($0 + 1)=\(scheme)://127.0.0.1:\(peerPorts[$0])" }.joined(separator: ",")
             let dir = "\(base)/m\(i + 1).etcd"
             let state = FileManager.default.fileExists(atPath: dir + "/member") ? "existing" : "new"
             members[i].process = try E.StoreProcess(binary: binary, dataDir: dir, arguments: [
                 "--name", "m\(i + 1)",
-                "--listen-client-urls", "http://127.0.0.1:\(clientPorts[i])",
-                "--advertise-client-urls", "http://127.0.0.1:\(clientPorts[i])",
-                "--listen-peer-urls", "http://127.0.0.1:\(peerPorts[i])",
-                "--initial-advertise-peer-urls", "http://127.0.0.1:\(peerPorts[i])",
+                "--listen-client-urls", "\(scheme)://127.0.0.1:\(clientPorts[i])",
+                "--advertise-client-urls", "\(scheme)://127.0.0.1:\(clientPorts[i])",
+                "--listen-peer-urls", "\(scheme)://127.0.0.1:\(peerPorts[i])",
+                "--initial-advertise-peer-urls", "\(scheme)://127.0.0.1:\(peerPorts[i])",
                 "--initial-cluster", cluster, "--initial-cluster-token", "e2e-cluster", "--initial-cluster-state", state,
-            ] + extraArguments)
+            ] + extraArguments + memberArguments[i])
         }
 
         func shutdown() {
