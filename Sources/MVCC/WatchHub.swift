@@ -176,10 +176,16 @@ public final class WatchHub: @unchecked Sendable {
     private var counters = WatchStats()
 
     /// A hub whose watchers start after `revision` (the store's revision when the hub starts).
-    public init(revision: Int64, header: WatchHeaderInfo = WatchHeaderInfo(), limits: WatchLimits = WatchLimits()) {
+    /// Planted bug `dropWatchEvent`: deliveries counted, one in 100 skipped.
+    private let dropsEvents: Bool
+    private var deliveries = 0
+
+    public init(revision: Int64, header: WatchHeaderInfo = WatchHeaderInfo(), limits: WatchLimits = WatchLimits(),
+                dropsEvents: Bool = false) {
         self.notified = revision
         self.header = header
         self.limits = limits
+        self.dropsEvents = dropsEvents
     }
 
     public var stats: WatchStats {
@@ -370,6 +376,10 @@ public final class WatchHub: @unchecked Sendable {
                     let w = g.synced[i]
                     let s = w.stream
                     let wasEmpty = s.queuedFrames == 0
+                    if dropsEvents {
+                        deliveries += 1
+                        if deliveries % 100 == 0 { i += 1; continue }
+                    }
                     if hasRoom(s, bytes: frameBytes, frames: frames.count) {
                         for f in frames { enqueue(WatchFrame(watchID: w.id, body: f.body, eventCount: f.eventCount), on: s) }
                         w.sentSinceTick = true

@@ -41,6 +41,8 @@ public struct MemberConfig: Sendable {
     /// A member added to a running cluster, starting with no data: it writes no bootstrap
     /// membership and learns everything from the leader's log.
     public var join = false
+    /// Bugs planted on purpose, for the robustness checkers' own tests (none by default).
+    public var plantedBugs: Set<PlantedBug> = []
 
     public init(id: NodeID, initialMembers: [NodeID], dataDirectory: String) {
         self.id = id
@@ -125,6 +127,8 @@ public final class Member: @unchecked Sendable {
     /// Readys in the order handed out, until each and every one before it is durable: only then
     /// may `persisted` be reported and the messages that wait for durability go out.
     private var persistQueue: [(number: UInt64, messages: [Message], durable: Bool, snapshot: Snapshot?)] = []
+    /// Planted bug `ackBeforeFsync` only: log writes already reported durable, and when to write them.
+    private var lateSaves: [(due: ContinuousClock.Instant, entries: [Entry], hardState: HardState?)] = []
     /// The index of the newest snapshot, and whether one is being written.
     private var snapshotIndex: LogIndex = 0
     private var snapshotting = false
@@ -282,7 +286,7 @@ public final class Member: @unchecked Sendable {
             raft = try RaftNode(config: raftConfig, storage: storage,
                                 random: SeededRandom(seed: config.id.rawValue &* 0x9E37_79B9 &+ UInt64(DispatchTime.now().uptimeNanoseconds)))
         } catch { throw .storage("raft: \(error)") }
-        hub = WatchHub(revision: store.revision, limits: config.watchLimits)
+        hub = WatchHub(revision: store.revision, limits: config.watchLimits, dropsEvents: config.plantedBugs.contains(.dropWatchEvent))
         publisher = ViewPublisher(store.view)
         leasesChanged = true
         // Restored from a snapshot: the transport learns the members before any message.
@@ -480,6 +484,7 @@ public final class Member: @unchecked Sendable {
 
     /// The callback form of `linearizableView()` (see `write(_:completion:)`).
     public func linearizableView(completion: @escaping @Sendable (Result<ReadView, MemberError>) -> Void) {
+        if config.plantedBugs.contains(.localReads) { return completion(.success(publisher.current)) }
         lock.lock()
         if let refused = refusal() { lock.unlock(); return completion(.failure(refused)) }
         pendingReads.append(ReadWaiter(deadline: .now + config.requestTimeout, continuation: Reply(deliver: completion)))
@@ -525,6 +530,7 @@ public final class Member: @unchecked Sendable {
             if ticked {
                 raft.tick()
                 nextTick = max(nextTick + config.tick, clock.now)
+                if !lateSaves.isEmpty { saveLateWrites(all: false) }
                 expireWaiters(now: clock.now)
                 directCalls = directCalls.filter { _, w in
                     guard w.deadline <= clock.now else { return true }
@@ -679,26 +685,17 @@ public final class Member: @unchecked Sendable {
     private func handle(_ ready: Ready) {
         transport.send(ready.messages)
         for m in ready.messages where m.kind == .snapshot { snapshotsSent[m.to] = .now }
-        // A Ready with nothing to write is durable once every Ready before it is: it waits
-        // in the queue behind writes still in flight (reporting it early would tell the core
-        // that their entries are on disk).
-        persistQueue.append((ready.number, ready.persistedMessages, !ready.needsPersistence, ready.snapshot))
-        if ready.needsPersistence {
-            let number = ready.number
-            // Only entries, a snapshot, or a new term or vote need an fsync (etcd's rule): a
-            // HardState that only moves the commit index is written and made durable by the next
-            // synced write. (It saved one fsync per write: a single member did two.)
-            let commitOnly = ready.entries.isEmpty && ready.snapshot == nil
-                && ready.hardState.map { hs in lastSavedHardState.map { $0.term == hs.term && $0.vote == hs.vote } ?? false } ?? false
-            if let hs = ready.hardState { lastSavedHardState = hs }
-            storage.save(entries: ready.entries, hardState: ready.hardState, snapshot: ready.snapshot, sync: !commitOnly) { [self] result in
-                switch result {
-                case .success: post(.persisted(number))
-                case .failure(let e): post(.storageFailed(e.description))
-                }
+        if config.plantedBugs.contains(.ackBeforeFsync) && ready.snapshot == nil {
+            // Planted bug: durable at once, written later (see PlantedBug.ackBeforeFsync).
+            persistQueue.append((ready.number, ready.persistedMessages, true, nil))
+            if ready.needsPersistence {
+                lateSaves.append((.now + .milliseconds(300), ready.entries, ready.hardState))
             }
+            reportDurable()
+        } else {
+            saveLateWrites(all: true)
+            persist(ready)
         }
-        reportDurable()
         var results: [(UInt64, Result<StateResult, MemberError>)] = []
         for entry in ready.committedEntries {
             switch entry.kind {
@@ -756,6 +753,43 @@ public final class Member: @unchecked Sendable {
                 case .success(let v): w.continuation.resume(returning: v)
                 case .failure(let e): w.continuation.resume(throwing: e)
                 }
+            }
+        }
+    }
+
+    /// Writes what the Ready asks to the log (in the background; `.persisted` comes back when it
+    /// is durable) and queues its messages that must wait for that.
+    private func persist(_ ready: Ready) {
+        // A Ready with nothing to write is durable once every Ready before it is: it waits
+        // in the queue behind writes still in flight (reporting it early would tell the core
+        // that their entries are on disk).
+        persistQueue.append((ready.number, ready.persistedMessages, !ready.needsPersistence, ready.snapshot))
+        if ready.needsPersistence {
+            let number = ready.number
+            // Only entries, a snapshot, or a new term or vote need an fsync (etcd's rule): a
+            // HardState that only moves the commit index is written and made durable by the next
+            // synced write. (It saved one fsync per write: a single member did two.)
+            let commitOnly = ready.entries.isEmpty && ready.snapshot == nil
+                && ready.hardState.map { hs in lastSavedHardState.map { $0.term == hs.term && $0.vote == hs.vote } ?? false } ?? false
+            if let hs = ready.hardState { lastSavedHardState = hs }
+            storage.save(entries: ready.entries, hardState: ready.hardState, snapshot: ready.snapshot, sync: !commitOnly) { [self] result in
+                switch result {
+                case .success: post(.persisted(number))
+                case .failure(let e): post(.storageFailed(e.description))
+                }
+            }
+        }
+        reportDurable()
+    }
+
+    /// Planted bug `ackBeforeFsync`: writes the log writes whose time has come (all of them
+    /// with `all`), in order.
+    private func saveLateWrites(all: Bool) {
+        let now = ContinuousClock.now
+        while let first = lateSaves.first, all || first.due <= now {
+            lateSaves.removeFirst()
+            storage.save(entries: first.entries, hardState: first.hardState, snapshot: nil, sync: true) { [self] result in
+                if case .failure(let e) = result { post(.storageFailed(e.description)) }
             }
         }
     }

@@ -67,6 +67,7 @@ struct Store: AsyncParsableCommand {
     var peerTrustedCAFile: String?
     @Flag(name: .customLong("peer-client-cert-auth"), help: "Peer port: refuse peers without a certificate the peer CA signed.")
     var peerClientCertAuth = false
+    @Option(name: .customLong("inject-bug"), help: .hidden) var injectBugs: [String] = []
     @Option(name: .customLong("logger"), help: "Accepted for etcd compatibility (zap); Capstan logs to standard error.") var logger = "zap"
     @Option(name: .customLong("log-outputs"), help: "Accepted for etcd compatibility.") var logOutputs = "stderr"
 
@@ -105,6 +106,7 @@ struct Store: AsyncParsableCommand {
         }
         _ = try clientTLS()
         _ = try peerTLS()
+        _ = try plantedBugs()
         _ = try Self.duration(watchProgressNotifyInterval)
         _ = try autoCompaction()
         if corruptCheckTime != "0s" && corruptCheckTime != "0" { _ = try Self.duration(corruptCheckTime) }
@@ -140,6 +142,16 @@ struct Store: AsyncParsableCommand {
     }
 
     static func isSecure(_ url: String) -> Bool { url.hasPrefix("https://") }
+
+    /// The bugs `--inject-bug` plants (hidden: for the robustness checkers' own tests).
+    func plantedBugs() throws -> Set<PlantedBug> {
+        Set(try injectBugs.map { name in
+            guard let bug = PlantedBug(rawValue: name) else {
+                throw ValidationError("--inject-bug: '\(name)' is not one of \(PlantedBug.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            return bug
+        })
+    }
 
     /// The auto-compaction the flags ask for, or nil when it is off.
     func autoCompaction() throws -> AutoCompactor.Mode? {
@@ -283,6 +295,10 @@ struct Store: AsyncParsableCommand {
         var config = MemberConfig(id: NodeID(memberID), initialMembers: initial.map(\.id), dataDirectory: memberDirectory)
         config.bootstrapMembers = initial
         config.join = join
+        config.plantedBugs = try plantedBugs()
+        for bug in config.plantedBugs.sorted(by: { $0.rawValue < $1.rawValue }) {
+            FileHandle.standardError.write(Data("capstan store: \(name): PLANTED BUG \(bug.rawValue): this member is wrong on purpose\n".utf8))
+        }
         let registry = PrometheusCollectorRegistry()
         var factory = PrometheusMetricsFactory(registry: registry)
         factory.durationHistogramBuckets = MemberMetrics.durationBuckets
