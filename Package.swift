@@ -105,12 +105,15 @@ let package = Package(
         // History checkers for the robustness harness (issue 7): linearizability (Wing-Gong with
         // memoization, per-key partitions) and its models.
         .target(name: "Checker", swiftSettings: strictSettings),
+        // The robustness harness (issue 7): real members, recording clients and watchers, one
+        // fault per run, the history checked (`capstan robustness`, and the end-to-end tests).
+        .target(name: "Robustness", dependencies: ["Checker", "EtcdClient", "EtcdProto"], swiftSettings: strictSettings),
         // Test support: a simulated file system with crashes and injected faults.
         .target(name: "StorageTestSupport", dependencies: ["Storage"], swiftSettings: strictSettings),
         .executableTarget(
             name: "capstan",
             dependencies: [
-                "Raft", "RaftSimulation", "Storage", "MVCC", "StoreServer", "EtcdAPI", "EtcdProto", "Bench", "LeanGRPC",
+                "Raft", "RaftSimulation", "Storage", "MVCC", "StoreServer", "EtcdAPI", "EtcdProto", "Bench", "LeanGRPC", "Robustness",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -133,7 +136,7 @@ let package = Package(
                     swiftSettings: strictSettings),
         .testTarget(name: "StoreServerTests", dependencies: ["StoreServer", "MVCC", "Raft"], swiftSettings: strictSettings),
         // Real processes: `capstan store` driven by the real etcdctl.
-        .testTarget(name: "EndToEndTests", dependencies: ["EtcdClient", "EtcdProto", "Checker", .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .testTarget(name: "EndToEndTests", dependencies: ["EtcdClient", "EtcdProto", "Checker", "Robustness", .product(name: "GRPCCore", package: "grpc-swift-2"),
                                                        .product(name: "NIOConcurrencyHelpers", package: "swift-nio")],
                     swiftSettings: strictSettings),
         .testTarget(name: "BenchTests", dependencies: ["Bench", "EtcdProto", "EtcdClient",

@@ -52,12 +52,15 @@ public enum KVModel: LinearizabilityModel {
         }
     }
 
-    /// A read (or a compare-and-set's compare) that saw the value a write wrote.
+    /// A read (or a compare-and-set's compare) that saw the value a write wrote — or saw the key
+    /// absent, which every delete may explain (so the minimizer never drops the deletes that make
+    /// a remaining "absent" possible, and reports a failure for a reason that is really there).
     public static func observes(_ observer: Operation<Input, Output>, _ source: Operation<Input, Output>) -> Bool {
-        let written: String
+        let written: String?
         switch source.input {
         case .put(_, let v): written = v
         case .cas(_, _, let v) where source.output != .cas(false): written = v
+        case .delete: written = nil
         default: return false
         }
         switch (observer.input, observer.output) {

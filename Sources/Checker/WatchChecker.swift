@@ -87,6 +87,14 @@ public enum WatchChecker {
         public var watcher: Int?
         public var revision: Int64
         public var detail: String
+
+        public init(property: Property, watcher: Int?, revision: Int64, detail: String) {
+            self.property = property
+            self.watcher = watcher
+            self.revision = revision
+            self.detail = detail
+        }
+
         public var description: String {
             "\(property.rawValue): " + (watcher.map { "watcher \($0), " } ?? "") + "revision \(revision): \(detail)"
         }

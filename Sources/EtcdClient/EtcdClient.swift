@@ -232,11 +232,14 @@ public final class EtcdClient: Sendable {
     /// Watches `[key, rangeEnd)` (just `key` when `rangeEnd` is nil) from `startRevision` (0: from
     /// now). When the stream breaks, it is reopened on the next endpoint from the revision after
     /// the last event delivered, so no event is lost or repeated. Ends with
-    /// `EtcdClientError.compacted` when the next revision was compacted away.
-    public func watch(_ key: [UInt8], rangeEnd: [UInt8] = [], startRevision: Int64 = 0, prevKV: Bool = false)
+    /// `EtcdClientError.compacted` when the next revision was compacted away, and with
+    /// `EtcdClientError.slowConsumer` when `buffer` batches wait unread (rather than lose any).
+    /// With `progressNotify`, the server's progress notifications come as batches without events.
+    public func watch(_ key: [UInt8], rangeEnd: [UInt8] = [], startRevision: Int64 = 0, prevKV: Bool = false,
+                      progressNotify: Bool = false, buffer: Int = 10_000)
         -> AsyncThrowingStream<WatchBatch, any Error>
     {
-        let (stream, continuation) = AsyncThrowingStream<WatchBatch, any Error>.makeStream(bufferingPolicy: .bufferingNewest(10_000))
+        let (stream, continuation) = AsyncThrowingStream<WatchBatch, any Error>.makeStream(bufferingPolicy: .bufferingNewest(buffer))
         let task = Task {
             var next = startRevision
             while !Task.isCancelled {
@@ -245,6 +248,7 @@ public final class EtcdClient: Sendable {
                 create.key = Data(key)
                 create.rangeEnd = Data(rangeEnd)
                 create.prevKv = prevKV
+                create.progressNotify = progressNotify
                 create.startRevision = next
                 var createRequest = Etcdserverpb_WatchRequest()
                 createRequest.createRequest = create
@@ -265,9 +269,16 @@ public final class EtcdClient: Sendable {
                                 // A watch "from now": what comes after the creation revision.
                                 resumeFrom.withLock { $0 = answer.header.revision + 1 }
                             }
-                            guard let last = answer.events.last else { continue }
+                            guard let last = answer.events.last else {
+                                if progressNotify && !answer.created, case .dropped = continuation.yield(WatchBatch(revision: answer.header.revision, events: [])) {
+                                    throw EtcdClientError.slowConsumer
+                                }
+                                continue
+                            }
                             resumeFrom.withLock { $0 = last.kv.modRevision + 1 }
-                            continuation.yield(WatchBatch(revision: answer.header.revision, events: answer.events))
+                            if case .dropped = continuation.yield(WatchBatch(revision: answer.header.revision, events: answer.events)) {
+                                throw EtcdClientError.slowConsumer
+                            }
                         }
                     })
                 } catch let e as EtcdClientError {
@@ -293,12 +304,21 @@ public final class EtcdClient: Sendable {
     public func status(endpoint index: Int) async throws -> Etcdserverpb_StatusResponse {
         try await Etcdserverpb_Maintenance.Client(wrapping: clients[index]).status(Etcdserverpb_StatusRequest())
     }
+
+    /// Asks the leader at endpoint `index` to hand leadership to member `target`.
+    public func moveLeader(endpoint index: Int, to target: UInt64) async throws {
+        var r = Etcdserverpb_MoveLeaderRequest()
+        r.targetID = target
+        _ = try await Etcdserverpb_Maintenance.Client(wrapping: clients[index]).moveLeader(r)
+    }
 }
 
 public enum EtcdClientError: Error, Equatable, Sendable {
     /// The watch's next revision was compacted; start again from at least this revision.
     case compacted(Int64)
     case watchCanceled(String)
+    /// A watch's reader fell `buffer` batches behind; the watch ended rather than drop events.
+    case slowConsumer
     /// The lease a keep-alive renews is gone (expired or revoked).
     case leaseExpired(Int64)
 }

@@ -4,8 +4,9 @@ public enum PlantedBug: String, CaseIterable, Sendable {
     /// Linearizable reads answered from the member's own state, without a ReadIndex round: a
     /// follower (or a deposed leader) serves stale data.
     case localReads = "local-reads"
-    /// Log entries reported durable before they are written: the write to the WAL happens about
-    /// 300 ms later, so a crash of every member loses writes already acknowledged.
+    /// The WAL reports records durable before they are written: its writes reach the segment
+    /// files about 300 ms later (`LateWritingFileSystem`), so a crash of every member loses
+    /// writes already acknowledged.
     case ackBeforeFsync = "ack-before-fsync"
     /// The watch fan-out skips one delivery in 100 to one watcher.
     case dropWatchEvent = "drop-watch-event"

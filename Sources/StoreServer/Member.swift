@@ -127,8 +127,6 @@ public final class Member: @unchecked Sendable {
     /// Readys in the order handed out, until each and every one before it is durable: only then
     /// may `persisted` be reported and the messages that wait for durability go out.
     private var persistQueue: [(number: UInt64, messages: [Message], durable: Bool, snapshot: Snapshot?)] = []
-    /// Planted bug `ackBeforeFsync` only: log writes already reported durable, and when to write them.
-    private var lateSaves: [(due: ContinuousClock.Instant, entries: [Entry], hardState: HardState?)] = []
     /// The index of the newest snapshot, and whether one is being written.
     private var snapshotIndex: LogIndex = 0
     private var snapshotting = false
@@ -246,7 +244,9 @@ public final class Member: @unchecked Sendable {
             // Like etcd, the data directory is created with its parents.
             try FileManager.default.createDirectory(atPath: config.dataDirectory, withIntermediateDirectories: true)
         } catch { throw .storage("cannot create \(config.dataDirectory): \(error.localizedDescription)") }
-        do { opened = try DiskLogStorage.open(directory: config.dataDirectory) } catch { throw .storage(error.description) }
+        // Planted bug ackBeforeFsync: the WAL's writes reach its files 300 ms after it reports them durable.
+        let fs: any FileSystem = config.plantedBugs.contains(.ackBeforeFsync) ? LateWritingFileSystem() : PosixFileSystem()
+        do { opened = try DiskLogStorage.open(directory: config.dataDirectory, fs: fs) } catch { throw .storage(error.description) }
         storage = opened.0
         if let snapshot = opened.1 {
             do { (store, cluster) = try MemberSnapshot.decode(snapshot.data, limits: config.limits) } catch {
@@ -530,7 +530,6 @@ public final class Member: @unchecked Sendable {
             if ticked {
                 raft.tick()
                 nextTick = max(nextTick + config.tick, clock.now)
-                if !lateSaves.isEmpty { saveLateWrites(all: false) }
                 expireWaiters(now: clock.now)
                 directCalls = directCalls.filter { _, w in
                     guard w.deadline <= clock.now else { return true }
@@ -685,17 +684,7 @@ public final class Member: @unchecked Sendable {
     private func handle(_ ready: Ready) {
         transport.send(ready.messages)
         for m in ready.messages where m.kind == .snapshot { snapshotsSent[m.to] = .now }
-        if config.plantedBugs.contains(.ackBeforeFsync) && ready.snapshot == nil {
-            // Planted bug: durable at once, written later (see PlantedBug.ackBeforeFsync).
-            persistQueue.append((ready.number, ready.persistedMessages, true, nil))
-            if ready.needsPersistence {
-                lateSaves.append((.now + .milliseconds(300), ready.entries, ready.hardState))
-            }
-            reportDurable()
-        } else {
-            saveLateWrites(all: true)
-            persist(ready)
-        }
+        persist(ready)
         var results: [(UInt64, Result<StateResult, MemberError>)] = []
         for entry in ready.committedEntries {
             switch entry.kind {
@@ -780,18 +769,6 @@ public final class Member: @unchecked Sendable {
             }
         }
         reportDurable()
-    }
-
-    /// Planted bug `ackBeforeFsync`: writes the log writes whose time has come (all of them
-    /// with `all`), in order.
-    private func saveLateWrites(all: Bool) {
-        let now = ContinuousClock.now
-        while let first = lateSaves.first, all || first.due <= now {
-            lateSaves.removeFirst()
-            storage.save(entries: first.entries, hardState: first.hardState, snapshot: nil, sync: true) { [self] result in
-                if case .failure(let e) = result { post(.storageFailed(e.description)) }
-            }
-        }
     }
 
     /// Reports every Ready at the head of the queue that is durable, in order.

@@ -4,6 +4,7 @@ import NIOCore
 import NIOPosix
 public import NIOSSL
 public import Raft
+import Synchronization
 
 /// Raft messages between members over TCP (SwiftNIO). Each member dials every peer it sends to
 /// and listens for the peers that send to it, so a connection carries one direction. A
@@ -36,6 +37,9 @@ public final class PeerTransport: MessageTransport, @unchecked Sendable {
     private let log: @Sendable (String) -> Void
     private let state = NIOLockedValueBox(State())
     private var listener: (any Channel)?
+    /// A partition for the robustness harness: while set, nothing goes to peers and nothing
+    /// from them is delivered (connections stay up, as a network that drops packets leaves them).
+    private let isolated = Atomic<Bool>(false)
 
     private struct State {
         var links: [NodeID: PeerLink] = [:]
@@ -125,7 +129,11 @@ public final class PeerTransport: MessageTransport, @unchecked Sendable {
         return .joined(memberID: me.id, clusterID: clusterID, members: members)
     }
 
+    /// Cuts this member off from its peers (`true`) or heals the cut (`false`); see `isolated`.
+    public func setIsolated(_ on: Bool) { isolated.store(on, ordering: .relaxed) }
+
     public func send(_ frame: PeerFrame, to peer: NodeID) {
+        if isolated.load(ordering: .relaxed) { return }
         state.withLockedValue { $0.links[peer] }?.enqueue(frame: PeerCodec.encode(frame))
     }
 
@@ -172,7 +180,7 @@ public final class PeerTransport: MessageTransport, @unchecked Sendable {
     }
 
     public func send(_ messages: [Message]) {
-        guard !messages.isEmpty else { return }
+        guard !messages.isEmpty, !isolated.load(ordering: .relaxed) else { return }
         if messages.count == 1 {
             let link = state.withLockedValue { $0.links[messages[0].to] }
             link?.enqueue(messages)
@@ -247,12 +255,13 @@ public final class PeerTransport: MessageTransport, @unchecked Sendable {
     func isRemoved(_ peer: NodeID) -> Bool { state.withLockedValue { $0.removed.contains(peer) } }
 
     func deliver(_ frame: PeerFrame, from: NodeID) {
-        guard let receiver = state.withLockedValue({ $0.closed ? nil : $0.frameReceiver }) else { return }
+        guard !isolated.load(ordering: .relaxed), let receiver = state.withLockedValue({ $0.closed ? nil : $0.frameReceiver }) else { return }
         receiver(frame, from)
     }
 
     func deliver(_ messages: [Message]) {
-        guard !messages.isEmpty, let receiver = state.withLockedValue({ $0.closed ? nil : $0.receiver }) else { return }
+        guard !messages.isEmpty, !isolated.load(ordering: .relaxed),
+              let receiver = state.withLockedValue({ $0.closed ? nil : $0.receiver }) else { return }
         receiver(messages)
     }
 

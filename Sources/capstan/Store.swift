@@ -68,6 +68,8 @@ struct Store: AsyncParsableCommand {
     @Flag(name: .customLong("peer-client-cert-auth"), help: "Peer port: refuse peers without a certificate the peer CA signed.")
     var peerClientCertAuth = false
     @Option(name: .customLong("inject-bug"), help: .hidden) var injectBugs: [String] = []
+    /// For the robustness harness: SIGUSR1 cuts the member off from its peers, SIGUSR2 heals it.
+    @Flag(name: .customLong("peer-fault-signals"), help: .hidden) var peerFaultSignals = false
     @Option(name: .customLong("logger"), help: "Accepted for etcd compatibility (zap); Capstan logs to standard error.") var logger = "zap"
     @Option(name: .customLong("log-outputs"), help: "Accepted for etcd compatibility.") var logOutputs = "stderr"
 
@@ -317,6 +319,8 @@ struct Store: AsyncParsableCommand {
             FileHandle.standardError.write(Data("capstan store: \(name): \(line)\n".utf8))
         }
         if join { Self.connect(peers, to: known, selfID: NodeID(memberID)) }
+        let partitionSources = peerFaultSignals ? Self.partitionSignals(peers, name: name) : []
+        defer { withExtendedLifetime(partitionSources) {} }
         let (peerHost, peerPort) = try Self.hostPort(Self.urls(listenPeerURLs).first ?? "")
         do { _ = try await peers.listen(host: peerHost, port: peerPort, tls: peerServerTLS) } catch {
             FileHandle.standardError.write(Data("capstan store: cannot listen for peers on \(peerHost):\(peerPort): \(error)\n".utf8))
@@ -432,6 +436,20 @@ struct Store: AsyncParsableCommand {
         try? await clientLoops.shutdownGracefully()
         member.stop()
         peers.shutdown()
+    }
+
+    /// SIGUSR1 isolates the member from its peers, SIGUSR2 ends it (keep the sources alive).
+    static func partitionSignals(_ peers: PeerTransport, name: String) -> [any DispatchSourceSignal] {
+        [(SIGUSR1, true), (SIGUSR2, false)].map { sig, isolate in
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig)
+            source.setEventHandler {
+                peers.setIsolated(isolate)
+                FileHandle.standardError.write(Data("capstan store: \(name): \(isolate ? "cut off from" : "reconnected to") its peers (peer fault signal)\n".utf8))
+            }
+            source.resume()
+            return source
+        }
     }
 
     /// Turns SIGINT and SIGTERM into calls of `handler` (keep the returned sources alive).

@@ -1,4 +1,5 @@
 import Foundation
+import Robustness
 import Testing
 
 /// Three `capstan store` processes on loopback, started with etcd's member flags as
@@ -7,24 +8,7 @@ import Testing
     typealias E = EtcdctlTests
 
     /// Ports the kernel says are free right now (bound to port 0, then released).
-    static func freePorts(_ n: Int) -> [Int] {
-        var fds: [Int32] = []
-        var ports: [Int] = []
-        for _ in 0..<n {
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            var addr = sockaddr_in()
-            addr.sin_family = sa_family_t(AF_INET)
-            addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-            addr.sin_port = 0
-            _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-            var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-            _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
-            ports.append(Int(UInt16(bigEndian: addr.sin_port)))
-            fds.append(fd)
-        }
-        for fd in fds { close(fd) }
-        return ports
-    }
+    static func freePorts(_ n: Int) -> [Int] { StoreCluster.freePorts(n) }
 
     final class Cluster: @unchecked Sendable {
         let binary: String

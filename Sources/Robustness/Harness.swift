@@ -1,0 +1,280 @@
+public import Checker
+import EtcdClient
+import EtcdProto
+import Foundation
+import Synchronization
+
+/// One fault, injected once during a run.
+public enum Fault: String, CaseIterable, Sendable {
+    /// SIGKILL to the leader; restarted 1 s later.
+    case killLeader = "kill-leader"
+    /// SIGKILL to a follower; restarted 1 s later.
+    case killFollower = "kill-follower"
+    /// SIGKILL to every member at once (a power cut); all restarted 1 s later.
+    case killAll = "kill-all"
+    /// The leader hands leadership to a follower under load (etcd's MoveLeader).
+    case moveLeader = "move-leader"
+    /// SIGSTOP to the leader for three election timeouts, then SIGCONT: the others elect a new
+    /// leader while the old one, cut off, still believes it leads; then it comes back.
+    case pauseLeader = "pause-leader"
+    /// SIGSTOP to a follower for three election timeouts, then SIGCONT.
+    case pauseFollower = "pause-follower"
+    /// The leader cut off from its peers (not from clients) for three election timeouts, then healed.
+    case partitionLeader = "partition-leader"
+    /// A follower cut off from its peers (not from clients) for three election timeouts, then healed.
+    case partitionFollower = "partition-follower"
+}
+
+/// What one run does.
+public struct RobustnessConfig: Sendable {
+    /// The `capstan` executable.
+    public var binary: String
+    /// Where the members' data and logs go (created; left for a failed run's inspection).
+    public var directory: String
+    public var fault: Fault
+    /// Bugs the members are started with on purpose (`--inject-bug`), to show the checks catch them.
+    public var plantedBugs: [String] = []
+    /// Concurrent KV clients, and the keys they share.
+    public var clients = 6
+    public var keys = 3
+    /// Clients that only read (linearizable gets), each staying with one member (one per member
+    /// by default): what a member that is cut off or behind answers is always asked.
+    public var readers = 3
+    /// Watchers of every key from revision 1 (prev_kv and progress notifications asked for).
+    public var watchers = 2
+    /// Each phase (before the fault; after it, counting from 1 s after it) lasts until this many
+    /// writes are acknowledged and `phaseDuration` has passed — or `phaseLimit`, a failure.
+    public var writesPerPhase = 200
+    public var phaseDuration: Duration = .zero
+    public var phaseLimit: Duration = .seconds(90)
+    /// The members' flags beyond the cluster's own: progress notifications every second, and
+    /// partitions on signal.
+    public var memberArguments = ["--experimental-watch-progress-notify-interval", "1s", "--peer-fault-signals"]
+
+    public init(binary: String, directory: String, fault: Fault) {
+        self.binary = binary
+        self.directory = directory
+        self.fault = fault
+    }
+}
+
+/// What a run recorded and what the checks found.
+public struct RobustnessReport: Sendable {
+    public var fault: Fault
+    public var operations = 0
+    public var writesAcknowledged = 0
+    /// Writes without an answer (timed out, connection lost): they may or may not have happened.
+    public var unknownOutcomes = 0
+    public var watchEvents = 0
+    public var progressNotifications = 0
+    /// The highest revision a client saw acknowledged.
+    public var lastRevision: Int64 = 0
+    public var seconds = 0.0
+    /// When the fault was injected, in seconds from the start of the traffic.
+    public var faultAt = 0.0
+    public var checkSeconds = 0.0
+    /// nil: linearizable; otherwise the minimal failing sub-history, or why the check gave up.
+    public var linearizabilityFailure: String?
+    public var watchViolations: [WatchChecker.Violation] = []
+
+    public var passed: Bool { linearizabilityFailure == nil && watchViolations.isEmpty }
+
+    /// One line: the fault, the counts, and the verdict.
+    public var summary: String {
+        let verdict = passed ? "ok"
+            : "FAILED (" + [linearizabilityFailure.map { _ in "not linearizable" },
+                            watchViolations.isEmpty ? nil : "\(watchViolations.count) watch violations: "
+                                + Set(watchViolations.map(\.property.rawValue)).sorted().joined(separator: ",")]
+                .compactMap { $0 }.joined(separator: "; ") + ")"
+        return "\(fault.rawValue): \(operations) operations (\(writesAcknowledged) writes acknowledged, \(unknownOutcomes) unknown), "
+            + "\(watchEvents) watch events, \(progressNotifications) progress notifications, revision \(lastRevision), "
+            + String(format: "%.1f s, checked in %.3f s: ", seconds, checkSeconds) + verdict
+    }
+}
+
+/// The robustness harness (issue 7): three real members, concurrent clients recording every
+/// operation with its call and return times, watchers recording every response, one fault, and
+/// the history checked afterwards — linearizability of the KV operations (`KVModel`) and the
+/// watch guarantees (`WatchChecker`).
+public enum Robustness {
+    public typealias KVOperation = Checker.Operation<KVModel.Input, KVModel.Output>
+
+    public static func run(_ config: RobustnessConfig, log: @escaping @Sendable (String) -> Void = { _ in }) async throws -> RobustnessReport {
+        var arguments = config.memberArguments
+        for bug in config.plantedBugs { arguments += ["--inject-bug", bug] }
+        let cluster = try StoreCluster(binary: config.binary, directory: config.directory, arguments: arguments)
+        defer { cluster.shutdown() }
+        let admin = try EtcdClient(endpoints: cluster.endpoints)
+        defer { admin.close() }
+        let leader = try await Self.leader(admin, among: Array(0..<cluster.size))
+        log("cluster up in \(config.directory); leader m\(leader + 1)")
+
+        let start = ContinuousClock.now
+        let recorder = Recorder()
+        let stopClients = StopFlag()
+        let stopWatchers = StopFlag()
+        var report = RobustnessReport(fault: config.fault)
+        var faultAt: UInt64 = 0
+        try await withThrowingTaskGroup(of: Void.self) { watching in
+            for w in 0..<config.watchers {
+                watching.addTask { try await watch(w, cluster: cluster, recorder: recorder, stop: stopWatchers) }
+            }
+            do {
+                try await withThrowingTaskGroup(of: Void.self) { clients in
+                    for c in 0..<config.clients {
+                        clients.addTask { try await kvClient(c, config: config, cluster: cluster, start: start, recorder: recorder, stop: stopClients) }
+                    }
+                    for r in 0..<config.readers {
+                        clients.addTask {
+                            try await kvClient(config.clients + r, readOnly: true, config: config, cluster: cluster, start: start,
+                                               recorder: recorder, stop: stopClients)
+                        }
+                    }
+                    // However the phases end, the clients stop, and finish what they started.
+                    defer { stopClients.set() }
+                    try await Self.phase("before the fault", after: 0, config: config, recorder: recorder)
+                    faultAt = nanoseconds(since: start)
+                    log("injecting \(config.fault.rawValue)")
+                    try await inject(config.fault, cluster: cluster, admin: admin, leader: leader)
+                    try await Self.phase("after the fault", after: faultAt + 1_000_000_000, config: config, recorder: recorder)
+                }
+            } catch {
+                stopWatchers.set()
+                watching.cancelAll()
+                throw error
+            }
+            // Every write has its answer now; the watchers get until each acknowledged
+            // revision has reached them (or 15 s: then the check reports them stalled).
+            let top = recorder.acknowledgedRevision
+            let deadline = ContinuousClock.now + .seconds(15)
+            while ContinuousClock.now < deadline && recorder.watcherRevisions(config.watchers).contains(where: { $0 < top }) {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            stopWatchers.set()
+            watching.cancelAll()
+            while let next = await watching.nextResult() {
+                if case .failure(let e) = next, !(e is CancellationError) { log("a watcher ended with \(e)") }
+            }
+        }
+        report.seconds = Double((ContinuousClock.now - start).components.seconds)
+            + Double((ContinuousClock.now - start).components.attoseconds) / 1e18
+
+        let (history, writes, watchers) = recorder.snapshot()
+        report.operations = history.count
+        report.writesAcknowledged = history.filter { $0.ret != .max && $0.input.isWrite }.count
+        report.unknownOutcomes = history.filter { $0.ret == .max }.count
+        report.watchEvents = watchers.reduce(0) { $0 + $1.responses.reduce(0) { $0 + $1.events.count } }
+        report.progressNotifications = watchers.reduce(0) { $0 + $1.responses.filter(\.isProgress).count }
+        report.lastRevision = writes.map(\.revision).max() ?? 0
+
+        let checkStart = ContinuousClock.now
+        switch Linearizability.check(KVModel.self, history) {
+        case .linearizable: break
+        case .violation(let minimal, let part):
+            report.linearizabilityFailure = "a part of \(part.count) operations on key \(part.first?.input.key ?? "?") is not linearizable; "
+                + "a minimal failing sub-history (times in ms since the start):\n" + minimal.map(Self.describe).joined(separator: "\n")
+        case .unknown(let part):
+            report.linearizabilityFailure = "the search gave up on a part of \(part.count) operations"
+        }
+        report.watchViolations = WatchChecker.check(watchers, writes: writes, denseRevisions: true)
+        let top = writes.map(\.revision).max() ?? 0
+        for w in watchers {
+            let reached = w.responses.map { $0.isProgress ? $0.headerRevision : $0.events.last?.revision ?? 0 }.max() ?? 0
+            if reached < top {
+                report.watchViolations.append(.init(property: .reliable, watcher: w.id, revision: top,
+                                                    detail: "the watcher stalled at revision \(reached) (writes acknowledged up to \(top))"))
+            }
+        }
+        report.checkSeconds = Double((ContinuousClock.now - checkStart).components.attoseconds) / 1e18
+            + Double((ContinuousClock.now - checkStart).components.seconds)
+        report.faultAt = Double(faultAt) / 1e9
+        return report
+    }
+
+    static func describe(_ op: KVOperation) -> String {
+        let ms = { (t: UInt64) in t == .max ? "never" : String(format: "%.1f", Double(t) / 1e6) }
+        return "  client \(op.client): \(op.input) -> \(op.output)  [\(ms(op.call)) … \(ms(op.ret))]"
+    }
+
+    /// The index of the member every running member names as leader.
+    static func leader(_ admin: EtcdClient, among members: [Int], timeout: Duration = .seconds(30)) async throws -> Int {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            var seen: [(index: Int, member: UInt64, leader: UInt64)] = []
+            for i in members {
+                if let s = try? await admin.status(endpoint: i) { seen.append((i, s.header.memberID, s.leader)) }
+            }
+            if seen.count == members.count, Set(seen.map(\.leader)).count == 1, let l = seen.first(where: { $0.member == $0.leader }) {
+                return l.index
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw HarnessError.noLeader
+    }
+
+    /// Waits until `writesPerPhase` writes that started after `after` are acknowledged and the
+    /// phase's duration has passed.
+    static func phase(_ name: String, after: UInt64, config: RobustnessConfig, recorder: Recorder) async throws {
+        let begun = ContinuousClock.now
+        while true {
+            let n = recorder.acknowledgedWrites(startedAfter: after)
+            let elapsed = ContinuousClock.now - begun
+            if n >= config.writesPerPhase && elapsed >= config.phaseDuration { return }
+            if elapsed >= config.phaseLimit { throw HarnessError.tooFewWrites(phase: name, acknowledged: n, wanted: config.writesPerPhase) }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
+    static func inject(_ fault: Fault, cluster: StoreCluster, admin: EtcdClient, leader: Int) async throws {
+        let follower = (leader + 1) % cluster.size
+        switch fault {
+        case .killLeader, .killFollower:
+            let victim = fault == .killLeader ? leader : follower
+            try await onThread {
+                cluster.kill(victim)
+                Thread.sleep(forTimeInterval: 1)
+                try cluster.start(victim)
+            }
+        case .killAll:
+            try await onThread {
+                for i in 0..<cluster.size { cluster.kill(i) }
+                Thread.sleep(forTimeInterval: 1)
+                for i in 0..<cluster.size { try cluster.start(i) }
+            }
+        case .moveLeader:
+            let target = try await admin.status(endpoint: follower).header.memberID
+            try await admin.moveLeader(endpoint: leader, to: target)
+        case .pauseLeader, .pauseFollower:
+            let victim = fault == .pauseLeader ? leader : follower
+            cluster.pause(victim, true)
+            try await Task.sleep(for: .seconds(3))
+            cluster.pause(victim, false)
+        case .partitionLeader, .partitionFollower:
+            let victim = fault == .partitionLeader ? leader : follower
+            cluster.isolate(victim, true)
+            try await Task.sleep(for: .seconds(3))
+            cluster.isolate(victim, false)
+        }
+    }
+
+    /// Runs blocking work on a thread of its own (not the tasks' shared pool).
+    static func onThread(_ body: @escaping @Sendable () throws -> Void) async throws {
+        try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
+            Thread {
+                do { try body(); c.resume() } catch { c.resume(throwing: error) }
+            }.start()
+        }
+    }
+
+    static func nanoseconds(since start: ContinuousClock.Instant) -> UInt64 {
+        let d = ContinuousClock.now - start
+        return UInt64(d.components.seconds) * 1_000_000_000 + UInt64(d.components.attoseconds / 1_000_000_000)
+    }
+}
+
+extension KVModel.Input {
+    var isWrite: Bool {
+        if case .get = self { return false }
+        return true
+    }
+}

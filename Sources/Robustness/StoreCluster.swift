@@ -1,0 +1,143 @@
+import Foundation
+import Synchronization
+
+/// `capstan store` processes on loopback, started with etcd's member flags on free ports, each
+/// logging to `<directory>/mN.log`; members can be killed, paused and restarted one by one.
+/// `shutdown` stops every process it started.
+public final class StoreCluster: Sendable {
+    public let binary: String
+    public let directory: String
+    public let clientPorts: [Int]
+    public let peerPorts: [Int]
+    public let arguments: [String]
+    private let processes: Mutex<[Process?]>
+
+    /// Starts `size` members of a new cluster and returns once each serves clients.
+    public init(binary: String, directory: String, size: Int = 3, arguments: [String] = []) throws {
+        self.binary = binary
+        self.directory = directory
+        self.arguments = arguments
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let ports = Self.freePorts(2 * size)
+        clientPorts = Array(ports[..<size])
+        peerPorts = Array(ports[size...])
+        processes = Mutex(Array(repeating: nil, count: size))
+        do {
+            for i in 0..<size { try start(i) }
+        } catch {
+            shutdown()
+            throw error
+        }
+    }
+
+    public var size: Int { clientPorts.count }
+    public var endpoints: [String] { clientPorts.map { "127.0.0.1:\($0)" } }
+    public func logPath(_ i: Int) -> String { "\(directory)/m\(i + 1).log" }
+
+    /// Starts member `i` (again, with its data, after a kill) and waits until it serves clients.
+    public func start(_ i: Int) throws {
+        let cluster = peerPorts.enumerated().map { "m\($0.offset + 1)=http://127.0.0.1:\($0.element)" }.joined(separator: ",")
+        let dataDir = "\(directory)/m\(i + 1).etcd"
+        let state = FileManager.default.fileExists(atPath: dataDir + "/member") ? "existing" : "new"
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binary)
+        p.arguments = [
+            "store", "--name", "m\(i + 1)", "--data-dir", dataDir,
+            "--listen-client-urls", "http://127.0.0.1:\(clientPorts[i])", "--advertise-client-urls", "http://127.0.0.1:\(clientPorts[i])",
+            "--listen-peer-urls", "http://127.0.0.1:\(peerPorts[i])", "--initial-advertise-peer-urls", "http://127.0.0.1:\(peerPorts[i])",
+            "--initial-cluster", cluster, "--initial-cluster-token", "robustness", "--initial-cluster-state", state,
+        ] + arguments
+        let path = logPath(i)
+        if !FileManager.default.fileExists(atPath: path) { _ = FileManager.default.createFile(atPath: path, contents: nil) }
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        let offset = try log.seekToEnd()
+        p.standardError = log
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        processes.withLock { $0[i] = p }
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline && p.isRunning {
+            let text = (try? Data(contentsOf: URL(fileURLWithPath: path)))?.dropFirst(Int(offset)) ?? Data()
+            if String(decoding: text, as: UTF8.self).contains("serving clients on") { return }
+            usleep(20_000)
+        }
+        let text = (try? Data(contentsOf: URL(fileURLWithPath: path)))?.dropFirst(Int(offset)) ?? Data()
+        throw HarnessError.memberDidNotStart(i, String(decoding: text, as: UTF8.self))
+    }
+
+    /// SIGKILL to member `i`; returns once it is gone (its data stays).
+    public func kill(_ i: Int) {
+        guard let p = processes.withLock({ $0[i] }) else { return }
+        if p.isRunning { Foundation.kill(p.processIdentifier, SIGKILL) }
+        p.waitUntilExit()
+        processes.withLock { $0[i] = nil }
+    }
+
+    /// SIGSTOP (`paused`) or SIGCONT to member `i`: a process that stops answering without
+    /// losing anything, as a long pause or a partition in both directions looks to its peers.
+    public func pause(_ i: Int, _ paused: Bool) {
+        guard let p = processes.withLock({ $0[i] }), p.isRunning else { return }
+        Foundation.kill(p.processIdentifier, paused ? SIGSTOP : SIGCONT)
+    }
+
+    /// Cuts member `i` off from its peers (`true`) or heals it, while clients still reach it:
+    /// SIGUSR1/SIGUSR2, which a member started with `--peer-fault-signals` obeys.
+    public func isolate(_ i: Int, _ cut: Bool) {
+        guard let p = processes.withLock({ $0[i] }), p.isRunning else { return }
+        Foundation.kill(p.processIdentifier, cut ? SIGUSR1 : SIGUSR2)
+    }
+
+    public func isRunning(_ i: Int) -> Bool { processes.withLock { $0[i] }?.isRunning ?? false }
+
+    /// Stops every member (SIGTERM, SIGKILL after 10 s). The data stays in `directory`.
+    public func shutdown() {
+        let all = processes.withLock { ps in
+            defer { ps = ps.map { _ in nil } }
+            return ps.compactMap { $0 }
+        }
+        for p in all where p.isRunning {
+            Foundation.kill(p.processIdentifier, SIGCONT)
+            p.terminate()
+        }
+        for p in all {
+            let deadline = Date().addingTimeInterval(10)
+            while p.isRunning && Date() < deadline { usleep(20_000) }
+            if p.isRunning { Foundation.kill(p.processIdentifier, SIGKILL) }
+            p.waitUntilExit()
+        }
+    }
+
+    /// Ports the kernel says are free right now (bound to port 0, then released).
+    public static func freePorts(_ n: Int) -> [Int] {
+        var fds: [Int32] = []
+        var ports: [Int] = []
+        for _ in 0..<n {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var addr = sockaddr_in()
+            addr.sin_family = sa_family_t(AF_INET)
+            addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+            addr.sin_port = 0
+            _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+            _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+            ports.append(Int(UInt16(bigEndian: addr.sin_port)))
+            fds.append(fd)
+        }
+        for fd in fds { close(fd) }
+        return ports
+    }
+}
+
+public enum HarnessError: Error, CustomStringConvertible {
+    case memberDidNotStart(Int, String)
+    case noLeader
+    case tooFewWrites(phase: String, acknowledged: Int, wanted: Int)
+
+    public var description: String {
+        switch self {
+        case .memberDidNotStart(let i, let log): "member m\(i + 1) did not start: \(log)"
+        case .noLeader: "the cluster has no leader"
+        case .tooFewWrites(let phase, let n, let wanted): "\(phase): only \(n) of \(wanted) writes acknowledged in time"
+        }
+    }
+}

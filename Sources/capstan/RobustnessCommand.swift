@@ -1,0 +1,98 @@
+import ArgumentParser
+import Foundation
+import Robustness
+
+/// `capstan robustness`: the fault-injecting harness on a local three-member cluster of this
+/// executable's own `capstan store`, one fault per run, every history checked.
+struct RobustnessCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "robustness",
+        abstract: "Run real members under faults and check the recorded histories (linearizability, watch guarantees).",
+        discussion: """
+            Each run starts three `capstan store` members on loopback, drives --clients KV clients \
+            (get, put, delete, compare-and-set on --keys keys), --readers readers each staying with \
+            one member, and --watchers watchers of every key, \
+            injects one fault once --writes writes are acknowledged (and half of --duration has \
+            passed), runs as long again after it, then checks the history. Prints one line per run \
+            and a summary line; exits 1 if any check failed (the run's data and logs are kept).
+            """
+    )
+
+    @Option(help: "Faults, comma-separated, or 'all': \(Fault.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var fault = "all"
+    @Option(help: "How many times to go through the faults.") var runs = 1
+    @Option(help: "Seconds of traffic per run at least (half before the fault, half after).") var duration = 0.0
+    @Option(help: "Writes acknowledged before the fault, and again after it, at least.") var writes = 200
+    @Option(help: "Concurrent KV clients.") var clients = 6
+    @Option(help: "Clients that only read, each from one member (spread over the members).") var readers = 3
+    @Option(help: "Keys the clients share.") var keys = 3
+    @Option(help: "Watchers of every key.") var watchers = 2
+    @Option(name: .customLong("inject-bug"), help: "Start the members with a planted bug (to see the checks catch it).")
+    var injectBugs: [String] = []
+    @Option(help: "Where runs keep their data (default: a new temporary directory).") var directory: String?
+
+    func validate() throws {
+        _ = try faults()
+        guard runs > 0, writes > 0, clients > 0, keys > 0, watchers >= 0, readers >= 0, duration >= 0 else {
+            throw ValidationError("--runs, --writes, --clients and --keys must be positive; --watchers, --readers and --duration not negative")
+        }
+    }
+
+    func faults() throws -> [Fault] {
+        if fault == "all" { return Fault.allCases }
+        return try fault.split(separator: ",").map { name in
+            guard let f = Fault(rawValue: String(name)) else {
+                throw ValidationError("--fault: '\(name)' is not one of \(Fault.allCases.map(\.rawValue).joined(separator: ", ")), all")
+            }
+            return f
+        }
+    }
+
+    /// One line to standard output at once (unbuffered: long runs are watched with tail -f).
+    func say(_ line: String) { FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
+
+    func run() async throws {
+        let binary = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
+        let base = directory ?? FileManager.default.temporaryDirectory.appendingPathComponent("capstan-robustness-\(UInt64.random(in: 0...UInt64.max))").path
+        var operations = 0, failures = 0, injected = 0, unknown = 0
+        let started = Date()
+        for r in 1...runs {
+            for f in try faults() {
+                var config = RobustnessConfig(binary: binary, directory: "\(base)/run\(r)-\(f.rawValue)", fault: f)
+                config.plantedBugs = injectBugs
+                config.clients = clients
+                config.readers = readers
+                config.keys = keys
+                config.watchers = watchers
+                config.writesPerPhase = writes
+                config.phaseDuration = .milliseconds(Int64(duration * 500))
+                config.phaseLimit = max(.seconds(90), config.phaseDuration * 3)
+                let report: RobustnessReport
+                do {
+                    report = try await Robustness.run(config)
+                } catch {
+                    say("run \(r), \(f.rawValue): the run did not complete: \(error) (data and logs in \(config.directory))")
+                    failures += 1
+                    continue
+                }
+                injected += 1
+                operations += report.operations
+                unknown += report.unknownOutcomes
+                say("run \(r), \(report.summary)")
+                if report.passed {
+                    try? FileManager.default.removeItem(atPath: config.directory)
+                } else {
+                    failures += 1
+                    if let l = report.linearizabilityFailure { say(l) }
+                    for v in report.watchViolations.prefix(20) { say("  watch: \(v)") }
+                    if report.watchViolations.count > 20 { say("  … \(report.watchViolations.count - 20) more watch violations") }
+                    say("  data and logs kept in \(config.directory)")
+                }
+            }
+        }
+        if failures == 0 { try? FileManager.default.removeItem(atPath: base) }
+        say(String(format: "robustness: %d runs, %d faults injected, %d operations checked (%d unknown outcomes), %d failed, %.0f s",
+                     runs * (try faults()).count, injected, operations, unknown, failures, Date().timeIntervalSince(started)))
+        if failures > 0 { throw ExitCode(1) }
+    }
+}
