@@ -23,6 +23,10 @@ public enum Fault: String, CaseIterable, Sendable {
     case partitionLeader = "partition-leader"
     /// A follower cut off from its peers (not from clients) for three election timeouts, then healed.
     case partitionFollower = "partition-follower"
+    /// Every fsync of the leader waits 200 ms more for 3 s.
+    case slowDiskLeader = "slow-disk-leader"
+    /// Every fsync of a follower waits 200 ms more for 3 s.
+    case slowDiskFollower = "slow-disk-follower"
 }
 
 /// What one run does.
@@ -47,9 +51,9 @@ public struct RobustnessConfig: Sendable {
     public var writesPerPhase = 200
     public var phaseDuration: Duration = .zero
     public var phaseLimit: Duration = .seconds(90)
-    /// The members' flags beyond the cluster's own: progress notifications every second, and
-    /// partitions on signal.
-    public var memberArguments = ["--experimental-watch-progress-notify-interval", "1s", "--peer-fault-signals"]
+    /// The members' flags beyond the cluster's own (and the fault-control file every member
+    /// gets): progress notifications every second.
+    public var memberArguments = ["--experimental-watch-progress-notify-interval", "1s"]
 
     public init(binary: String, directory: String, fault: Fault) {
         self.binary = binary
@@ -249,11 +253,11 @@ public enum Robustness {
             cluster.pause(victim, true)
             try await Task.sleep(for: .seconds(3))
             cluster.pause(victim, false)
-        case .partitionLeader, .partitionFollower:
-            let victim = fault == .partitionLeader ? leader : follower
-            cluster.isolate(victim, true)
+        case .partitionLeader, .partitionFollower, .slowDiskLeader, .slowDiskFollower:
+            let victim = fault == .partitionLeader || fault == .slowDiskLeader ? leader : follower
+            try cluster.setFaults(victim, fault == .partitionLeader || fault == .partitionFollower ? ["isolate"] : ["slow-disk=200"])
             try await Task.sleep(for: .seconds(3))
-            cluster.isolate(victim, false)
+            try cluster.setFaults(victim, [])
         }
     }
 

@@ -46,6 +46,7 @@ public final class StoreCluster: Sendable {
             "--listen-client-urls", "http://127.0.0.1:\(clientPorts[i])", "--advertise-client-urls", "http://127.0.0.1:\(clientPorts[i])",
             "--listen-peer-urls", "http://127.0.0.1:\(peerPorts[i])", "--initial-advertise-peer-urls", "http://127.0.0.1:\(peerPorts[i])",
             "--initial-cluster", cluster, "--initial-cluster-token", "robustness", "--initial-cluster-state", state,
+            "--fault-control", faultPath(i),
         ] + arguments
         let path = logPath(i)
         if !FileManager.default.fileExists(atPath: path) { _ = FileManager.default.createFile(atPath: path, contents: nil) }
@@ -80,11 +81,16 @@ public final class StoreCluster: Sendable {
         Foundation.kill(p.processIdentifier, paused ? SIGSTOP : SIGCONT)
     }
 
-    /// Cuts member `i` off from its peers (`true`) or heals it, while clients still reach it:
-    /// SIGUSR1/SIGUSR2, which a member started with `--peer-fault-signals` obeys.
-    public func isolate(_ i: Int, _ cut: Bool) {
-        guard let p = processes.withLock({ $0[i] }), p.isRunning else { return }
-        Foundation.kill(p.processIdentifier, cut ? SIGUSR1 : SIGUSR2)
+    /// The file member `i` reads its run-time faults from (`capstan store --fault-control`).
+    public func faultPath(_ i: Int) -> String { "\(directory)/m\(i + 1).faults" }
+
+    /// Puts these faults in force on member `i` (none: `[]`): `isolate` cuts it off from its
+    /// peers while clients still reach it; `slow-disk=MS` makes each of its fsyncs wait MS.
+    /// The member applies them within 50 ms.
+    public func setFaults(_ i: Int, _ faults: [String]) throws {
+        let path = faultPath(i)
+        try Data(faults.joined(separator: " ").utf8).write(to: URL(fileURLWithPath: path + ".new"))
+        _ = rename(path + ".new", path)
     }
 
     public func isRunning(_ i: Int) -> Bool { processes.withLock { $0[i] }?.isRunning ?? false }

@@ -1,7 +1,7 @@
 import Foundation
 public import MVCC
 public import Raft
-import Storage
+public import Storage
 
 /// Delivers Raft messages to other members. Must not block: queue and return.
 public protocol MessageTransport: Sendable {
@@ -43,6 +43,8 @@ public struct MemberConfig: Sendable {
     public var join = false
     /// Bugs planted on purpose, for the robustness checkers' own tests (none by default).
     public var plantedBugs: Set<PlantedBug> = []
+    /// Where the WAL and snapshots live (the robustness harness's slow disk wraps the real one).
+    public var fileSystem: any FileSystem = PosixFileSystem()
 
     public init(id: NodeID, initialMembers: [NodeID], dataDirectory: String) {
         self.id = id
@@ -245,7 +247,7 @@ public final class Member: @unchecked Sendable {
             try FileManager.default.createDirectory(atPath: config.dataDirectory, withIntermediateDirectories: true)
         } catch { throw .storage("cannot create \(config.dataDirectory): \(error.localizedDescription)") }
         // Planted bug ackBeforeFsync: the WAL's writes reach its files 300 ms after it reports them durable.
-        let fs: any FileSystem = config.plantedBugs.contains(.ackBeforeFsync) ? LateWritingFileSystem() : PosixFileSystem()
+        let fs: any FileSystem = config.plantedBugs.contains(.ackBeforeFsync) ? LateWritingFileSystem(base: config.fileSystem) : config.fileSystem
         do { opened = try DiskLogStorage.open(directory: config.dataDirectory, fs: fs) } catch { throw .storage(error.description) }
         storage = opened.0
         if let snapshot = opened.1 {

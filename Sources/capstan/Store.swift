@@ -9,6 +9,7 @@ import NIOPosix
 import NIOSSL
 import Prometheus
 import Raft
+import Storage
 import StoreServer
 
 /// `capstan store`: one store member, taking etcd's member flags with etcd's meanings.
@@ -68,8 +69,9 @@ struct Store: AsyncParsableCommand {
     @Flag(name: .customLong("peer-client-cert-auth"), help: "Peer port: refuse peers without a certificate the peer CA signed.")
     var peerClientCertAuth = false
     @Option(name: .customLong("inject-bug"), help: .hidden) var injectBugs: [String] = []
-    /// For the robustness harness: SIGUSR1 cuts the member off from its peers, SIGUSR2 heals it.
-    @Flag(name: .customLong("peer-fault-signals"), help: .hidden) var peerFaultSignals = false
+    /// For the robustness harness: a file read every 50 ms whose words are the faults in force
+    /// (`isolate`: cut off from the peers; `slow-disk=MS`: every fsync waits MS first).
+    @Option(name: .customLong("fault-control"), help: .hidden) var faultControl: String?
     @Option(name: .customLong("logger"), help: "Accepted for etcd compatibility (zap); Capstan logs to standard error.") var logger = "zap"
     @Option(name: .customLong("log-outputs"), help: "Accepted for etcd compatibility.") var logOutputs = "stderr"
 
@@ -298,6 +300,8 @@ struct Store: AsyncParsableCommand {
         config.bootstrapMembers = initial
         config.join = join
         config.plantedBugs = try plantedBugs()
+        let disk = SlowDiskFileSystem()
+        if faultControl != nil { config.fileSystem = disk }
         for bug in config.plantedBugs.sorted(by: { $0.rawValue < $1.rawValue }) {
             FileHandle.standardError.write(Data("capstan store: \(name): PLANTED BUG \(bug.rawValue): this member is wrong on purpose\n".utf8))
         }
@@ -319,8 +323,10 @@ struct Store: AsyncParsableCommand {
             FileHandle.standardError.write(Data("capstan store: \(name): \(line)\n".utf8))
         }
         if join { Self.connect(peers, to: known, selfID: NodeID(memberID)) }
-        let partitionSources = peerFaultSignals ? Self.partitionSignals(peers, name: name) : []
-        defer { withExtendedLifetime(partitionSources) {} }
+        let faults = faultControl.map { path in FaultControl(path: path, peers: peers, disk: disk) { [name] line in
+            FileHandle.standardError.write(Data("capstan store: \(name): \(line)\n".utf8))
+        } }
+        defer { faults?.stop() }
         let (peerHost, peerPort) = try Self.hostPort(Self.urls(listenPeerURLs).first ?? "")
         do { _ = try await peers.listen(host: peerHost, port: peerPort, tls: peerServerTLS) } catch {
             FileHandle.standardError.write(Data("capstan store: cannot listen for peers on \(peerHost):\(peerPort): \(error)\n".utf8))
@@ -436,20 +442,6 @@ struct Store: AsyncParsableCommand {
         try? await clientLoops.shutdownGracefully()
         member.stop()
         peers.shutdown()
-    }
-
-    /// SIGUSR1 isolates the member from its peers, SIGUSR2 ends it (keep the sources alive).
-    static func partitionSignals(_ peers: PeerTransport, name: String) -> [any DispatchSourceSignal] {
-        [(SIGUSR1, true), (SIGUSR2, false)].map { sig, isolate in
-            signal(sig, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: sig)
-            source.setEventHandler {
-                peers.setIsolated(isolate)
-                FileHandle.standardError.write(Data("capstan store: \(name): \(isolate ? "cut off from" : "reconnected to") its peers (peer fault signal)\n".utf8))
-            }
-            source.resume()
-            return source
-        }
     }
 
     /// Turns SIGINT and SIGTERM into calls of `handler` (keep the returned sources alive).

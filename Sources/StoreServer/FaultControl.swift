@@ -1,0 +1,32 @@
+import Foundation
+public import Storage
+
+/// The robustness harness's run-time faults for one member (`capstan store --fault-control
+/// PATH`, hidden): the file is read every 50 ms, and its words say which faults are in force —
+/// `isolate` (nothing sent to or delivered from the peers) and `slow-disk=MS` (every fsync waits
+/// MS first). A missing or empty file: none. Each change is logged.
+public final class FaultControl: Sendable {
+    private let thread: PeriodicThread
+
+    public init(path: String, peers: PeerTransport, disk: SlowDiskFileSystem, log: @escaping @Sendable (String) -> Void) {
+        let last = LockedText()
+        thread = PeriodicThread(name: "capstan-fault-control", interval: .milliseconds(50)) {
+            let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+            guard last.swap(text) != text else { return }
+            let words = Set(text.split(whereSeparator: \.isWhitespace).map(String.init))
+            peers.setIsolated(words.contains("isolate"))
+            let slow = words.compactMap { w -> Int? in w.hasPrefix("slow-disk=") ? Int(w.dropFirst("slow-disk=".count)) : nil }.first ?? 0
+            disk.syncDelay = .milliseconds(slow)
+            log("faults in force: " + (words.isEmpty ? "none" : words.sorted().joined(separator: " ")))
+        }
+    }
+
+    public func stop() { thread.stop() }
+}
+
+/// A string swapped under a lock.
+final class LockedText: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = ""
+    func swap(_ new: String) -> String { lock.withLock { defer { value = new }; return value } }
+}
