@@ -61,27 +61,36 @@ public final class EtcdClient: Sendable {
         return (host == "localhost" ? "127.0.0.1" : host, port)
     }
 
-    /// Whether a failed call surely did nothing, so another endpoint may be tried.
-    static func isSafeToRetry(_ error: any Error) -> Bool {
-        guard let e = error as? RPCError else { return false }
-        switch e.code {
-        case .unavailable:
-            // A transport failure (never reached a member), or a member that refused without acting.
-            return !e.message.hasPrefix("etcdserver:") || e.message == "etcdserver: no leader"
-                || e.message == "etcdserver: server stopped" || e.message == "etcdserver: leader changed"
-        default: return false
-        }
+    /// Whether a call that failed with `error` surely never reached a member: the channel had
+    /// no connection to send it on (grpc-swift's words for those cases). A stream that broke
+    /// after the request went out may have been applied.
+    static func neverSent(_ error: any Error) -> Bool {
+        guard let e = error as? RPCError, e.code == .unavailable else { return false }
+        return ["Channel is in a transient failure state", "Channel is shutting down", "Channel isn't ready",
+                "Could not establish a connection", "The server accepted the TCP connection but closed",
+                "subchannel isn't ready", "subchannel is unavailable"].contains { e.message.hasPrefix($0) }
     }
 
-    /// Runs `body` on the current endpoint, moving to the next one on a retryable failure.
-    func call<R: Sendable>(_ body: (GRPCClient<Transport>) async throws -> R) async throws -> R {
+    /// Whether a failed read may be asked again elsewhere: any unavailability (a transport
+    /// failure, or a member without a leader, stopping, or after a leader change).
+    static func readMayRetry(_ error: any Error) -> Bool {
+        guard let e = error as? RPCError, e.code == .unavailable else { return false }
+        return !e.message.hasPrefix("etcdserver:") || e.message == "etcdserver: no leader"
+            || e.message == "etcdserver: server stopped" || e.message == "etcdserver: leader changed"
+    }
+
+    /// Runs `body` on the current endpoint, moving to the next one on a failure that allows it:
+    /// for a read (`idempotent`), any unavailability; for a write, only a failure to send it at
+    /// all (a write that may have been applied is never sent twice: a compare-and-set retried
+    /// after it took effect would answer "failed").
+    func call<R: Sendable>(idempotent: Bool = false, _ body: (GRPCClient<Transport>) async throws -> R) async throws -> R {
         var lastError: (any Error)?
         for attempt in 0..<retries {
             let index = current.withLock { $0 }
             do {
                 return try await body(clients[index])
             } catch {
-                guard Self.isSafeToRetry(error) else { throw error }
+                guard idempotent ? Self.readMayRetry(error) : Self.neverSent(error) else { throw error }
                 lastError = error
                 current.withLock { $0 = (index + 1) % clients.count }
                 if attempt >= clients.count - 1 { try await Task.sleep(for: .milliseconds(100 * (attempt + 1))) }
@@ -93,7 +102,7 @@ public final class EtcdClient: Sendable {
     // MARK: - KV
 
     public func range(_ request: Etcdserverpb_RangeRequest) async throws -> Etcdserverpb_RangeResponse {
-        try await call { try await Etcdserverpb_KV.Client(wrapping: $0).range(request) }
+        try await call(idempotent: true) { try await Etcdserverpb_KV.Client(wrapping: $0).range(request) }
     }
 
     /// The value of `key`, or nil.
@@ -184,7 +193,7 @@ public final class EtcdClient: Sendable {
         var r = Etcdserverpb_LeaseTimeToLiveRequest()
         r.id = id
         r.keys = keys
-        return try await call { try await Etcdserverpb_Lease.Client(wrapping: $0).leaseTimeToLive(r) }
+        return try await call(idempotent: true) { try await Etcdserverpb_Lease.Client(wrapping: $0).leaseTimeToLive(r) }
     }
 
     /// Keeps lease `id` alive until the returned task is cancelled: a keep-alive stream that sends
@@ -303,6 +312,39 @@ public final class EtcdClient: Sendable {
 
     public func status(endpoint index: Int) async throws -> Etcdserverpb_StatusResponse {
         try await Etcdserverpb_Maintenance.Client(wrapping: clients[index]).status(Etcdserverpb_StatusRequest())
+    }
+
+    // MARK: - Cluster
+
+    /// Adds a member with these peer URLs; returns its ID and the membership after the change.
+    public func memberAdd(peerURLs: [String], learner: Bool = false) async throws -> (id: UInt64, members: [Etcdserverpb_Member]) {
+        var r = Etcdserverpb_MemberAddRequest()
+        r.peerUrls = peerURLs
+        r.isLearner = learner
+        let answer = try await call { try await Etcdserverpb_Cluster.Client(wrapping: $0).memberAdd(r) }
+        return (answer.member.id, answer.members)
+    }
+
+    public func memberRemove(_ id: UInt64) async throws {
+        var r = Etcdserverpb_MemberRemoveRequest()
+        r.id = id
+        _ = try await call { try await Etcdserverpb_Cluster.Client(wrapping: $0).memberRemove(r) }
+    }
+
+    public func memberList() async throws -> [Etcdserverpb_Member] {
+        try await call(idempotent: true) { try await Etcdserverpb_Cluster.Client(wrapping: $0).memberList(Etcdserverpb_MemberListRequest()) }.members
+    }
+
+    /// Whether a call that failed with `error` surely had no effect: it was never sent.
+    public static func failedWithoutEffect(_ error: any Error) -> Bool { neverSent(error) }
+
+    /// The member at endpoint `index`'s hash of the key space up to `revision` (0: its newest),
+    /// with the revision it hashed through.
+    public func hashKV(endpoint index: Int, revision: Int64 = 0) async throws -> (hash: UInt32, revision: Int64) {
+        var r = Etcdserverpb_HashKVRequest()
+        r.revision = revision
+        let answer = try await Etcdserverpb_Maintenance.Client(wrapping: clients[index]).hashKV(r)
+        return (answer.hash, answer.header.revision)
     }
 
     /// Asks the leader at endpoint `index` to hand leadership to member `target`.

@@ -27,6 +27,9 @@ public enum Fault: String, CaseIterable, Sendable {
     case slowDiskLeader = "slow-disk-leader"
     /// Every fsync of a follower waits 200 ms more for 3 s.
     case slowDiskFollower = "slow-disk-follower"
+    /// A follower removed from the cluster (MemberRemove) and killed; a new member with new
+    /// ports and no data added (MemberAdd) and started in its place.
+    case replaceFollower = "replace-follower"
 }
 
 /// What one run does.
@@ -81,12 +84,16 @@ public struct RobustnessReport: Sendable {
     public var linearizabilityFailure: String?
     public var watchViolations: [WatchChecker.Violation] = []
 
-    public var passed: Bool { linearizabilityFailure == nil && watchViolations.isEmpty }
+    /// nil: once the traffic stopped, every member reached the same revision with the same
+    /// HashKV; otherwise what differed.
+    public var divergence: String?
+
+    public var passed: Bool { linearizabilityFailure == nil && watchViolations.isEmpty && divergence == nil }
 
     /// One line: the fault, the counts, and the verdict.
     public var summary: String {
         let verdict = passed ? "ok"
-            : "FAILED (" + [linearizabilityFailure.map { _ in "not linearizable" },
+            : "FAILED (" + [linearizabilityFailure.map { _ in "not linearizable" }, divergence.map { _ in "members diverged" },
                             watchViolations.isEmpty ? nil : "\(watchViolations.count) watch violations: "
                                 + Set(watchViolations.map(\.property.rawValue)).sorted().joined(separator: ",")]
                 .compactMap { $0 }.joined(separator: "; ") + ")"
@@ -150,6 +157,7 @@ public enum Robustness {
             // Every write has its answer now; the watchers get until each acknowledged
             // revision has reached them (or 15 s: then the check reports them stalled).
             let top = recorder.acknowledgedRevision
+            report.divergence = try await Self.converged(cluster, atLeast: top)
             let deadline = ContinuousClock.now + .seconds(15)
             while ContinuousClock.now < deadline && recorder.watcherRevisions(config.watchers).contains(where: { $0 < top }) {
                 try await Task.sleep(for: .milliseconds(50))
@@ -193,6 +201,30 @@ public enum Robustness {
             + Double((ContinuousClock.now - checkStart).components.seconds)
         report.faultAt = Double(faultAt) / 1e9
         return report
+    }
+
+    /// Waits (up to 15 s) until every member reports the same revision, at least `atLeast`, and
+    /// then compares their HashKV at it: nil if they agree, else what each said.
+    static func converged(_ cluster: StoreCluster, atLeast: Int64) async throws -> String? {
+        let probe = try EtcdClient(endpoints: cluster.endpoints)
+        defer { probe.close() }
+        let deadline = ContinuousClock.now + .seconds(15)
+        var seen: [String] = []
+        while ContinuousClock.now < deadline {
+            var revisions: [Int64] = []
+            for i in 0..<cluster.size {
+                if let s = try? await probe.status(endpoint: i) { revisions.append(s.header.revision) }
+            }
+            seen = revisions.enumerated().map { "\(cluster.name($0.offset)): revision \($0.element)" }
+            if revisions.count == cluster.size, Set(revisions).count == 1, let r = revisions.first, r >= atLeast {
+                var hashes: [UInt32] = []
+                for i in 0..<cluster.size { hashes.append(try await probe.hashKV(endpoint: i, revision: r).hash) }
+                if Set(hashes).count == 1 { return nil }
+                return "HashKV at revision \(r) differs: " + hashes.enumerated().map { "\(cluster.name($0.offset)) \($0.element)" }.joined(separator: ", ")
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        return "the members did not reach one revision ≥ \(atLeast) within 15 s: " + seen.joined(separator: ", ")
     }
 
     static func describe(_ op: KVOperation) -> String {
@@ -253,6 +285,17 @@ public enum Robustness {
             cluster.pause(victim, true)
             try await Task.sleep(for: .seconds(3))
             cluster.pause(victim, false)
+        case .replaceFollower:
+            let id = try await admin.status(endpoint: follower).header.memberID
+            // Asked of the leader: a member that removes itself stops before it can answer.
+            let others = try EtcdClient(endpoints: [cluster.endpoints[leader]] + cluster.endpoints.indices
+                .filter { $0 != leader && $0 != follower }.map { cluster.endpoints[$0] })
+            defer { others.close() }
+            try await others.memberRemove(id)
+            cluster.kill(follower)
+            let peerURL = cluster.prepareReplacement(follower)
+            _ = try await others.memberAdd(peerURLs: [peerURL])
+            try await onThread { try cluster.start(follower) }
         case .partitionLeader, .partitionFollower, .slowDiskLeader, .slowDiskFollower:
             let victim = fault == .partitionLeader || fault == .slowDiskLeader ? leader : follower
             try cluster.setFaults(victim, fault == .partitionLeader || fault == .partitionFollower ? ["isolate"] : ["slow-disk=200"])

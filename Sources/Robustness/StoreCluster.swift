@@ -7,10 +7,19 @@ import Synchronization
 public final class StoreCluster: Sendable {
     public let binary: String
     public let directory: String
-    public let clientPorts: [Int]
-    public let peerPorts: [Int]
     public let arguments: [String]
     private let processes: Mutex<[Process?]>
+    /// Each member's name and ports (a replaced member's slot gets a new name and new ports).
+    private let slots: Mutex<[Slot]>
+
+    struct Slot {
+        var name: String
+        var clientPort: Int
+        var peerPort: Int
+        /// A member added to the running cluster (it joins with no data).
+        var joins = false
+        var peerURL: String { "http://127.0.0.1:\(peerPort)" }
+    }
 
     /// Starts `size` members of a new cluster and returns once each serves clients.
     public init(binary: String, directory: String, size: Int = 3, arguments: [String] = []) throws {
@@ -19,8 +28,7 @@ public final class StoreCluster: Sendable {
         self.arguments = arguments
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let ports = Self.freePorts(2 * size)
-        clientPorts = Array(ports[..<size])
-        peerPorts = Array(ports[size...])
+        slots = Mutex((0..<size).map { Slot(name: "m\($0 + 1)", clientPort: ports[$0], peerPort: ports[size + $0]) })
         processes = Mutex(Array(repeating: nil, count: size))
         do {
             for i in 0..<size { try start(i) }
@@ -30,21 +38,24 @@ public final class StoreCluster: Sendable {
         }
     }
 
-    public var size: Int { clientPorts.count }
+    public var size: Int { slots.withLock { $0.count } }
+    public var clientPorts: [Int] { slots.withLock { $0.map(\.clientPort) } }
     public var endpoints: [String] { clientPorts.map { "127.0.0.1:\($0)" } }
-    public func logPath(_ i: Int) -> String { "\(directory)/m\(i + 1).log" }
+    public func name(_ i: Int) -> String { slots.withLock { $0[i].name } }
+    public func logPath(_ i: Int) -> String { "\(directory)/\(name(i)).log" }
 
     /// Starts member `i` (again, with its data, after a kill) and waits until it serves clients.
     public func start(_ i: Int) throws {
-        let cluster = peerPorts.enumerated().map { "m\($0.offset + 1)=http://127.0.0.1:\($0.element)" }.joined(separator: ",")
-        let dataDir = "\(directory)/m\(i + 1).etcd"
-        let state = FileManager.default.fileExists(atPath: dataDir + "/member") ? "existing" : "new"
+        let (all, me) = slots.withLock { ($0, $0[i]) }
+        let cluster = all.map { "\($0.name)=\($0.peerURL)" }.joined(separator: ",")
+        let dataDir = "\(directory)/\(me.name).etcd"
+        let state = me.joins || FileManager.default.fileExists(atPath: dataDir + "/member") ? "existing" : "new"
         let p = Process()
         p.executableURL = URL(fileURLWithPath: binary)
         p.arguments = [
-            "store", "--name", "m\(i + 1)", "--data-dir", dataDir,
-            "--listen-client-urls", "http://127.0.0.1:\(clientPorts[i])", "--advertise-client-urls", "http://127.0.0.1:\(clientPorts[i])",
-            "--listen-peer-urls", "http://127.0.0.1:\(peerPorts[i])", "--initial-advertise-peer-urls", "http://127.0.0.1:\(peerPorts[i])",
+            "store", "--name", me.name, "--data-dir", dataDir,
+            "--listen-client-urls", "http://127.0.0.1:\(me.clientPort)", "--advertise-client-urls", "http://127.0.0.1:\(me.clientPort)",
+            "--listen-peer-urls", me.peerURL, "--initial-advertise-peer-urls", me.peerURL,
             "--initial-cluster", cluster, "--initial-cluster-token", "robustness", "--initial-cluster-state", state,
             "--fault-control", faultPath(i),
         ] + arguments
@@ -82,7 +93,19 @@ public final class StoreCluster: Sendable {
     }
 
     /// The file member `i` reads its run-time faults from (`capstan store --fault-control`).
-    public func faultPath(_ i: Int) -> String { "\(directory)/m\(i + 1).faults" }
+    public func faultPath(_ i: Int) -> String { "\(directory)/\(name(i)).faults" }
+
+    /// Gives slot `i` (its member killed and removed from the cluster) to a new member with a new
+    /// name and new ports, to be added (`memberAdd` with the returned peer URL) and then started
+    /// (`start`: it joins with no data). Returns the new member's peer URL.
+    public func prepareReplacement(_ i: Int) -> String {
+        let ports = Self.freePorts(2)
+        return slots.withLock { s in
+            s[i] = Slot(name: s[i].name.split(separator: "-").first.map { "\($0)-r\(ports[1])" } ?? "r", clientPort: ports[0],
+                        peerPort: ports[1], joins: true)
+            return s[i].peerURL
+        }
+    }
 
     /// Puts these faults in force on member `i` (none: `[]`): `isolate` cuts it off from its
     /// peers while clients still reach it; `slow-disk=MS` makes each of its fsyncs wait MS.

@@ -59,8 +59,8 @@ final class Recorder: Sendable {
 
 extension Robustness {
     /// One KV client: gets, puts, deletes and compare-and-sets on the shared keys, every write a
-    /// unique value, until `stop`. A write that fails is recorded with an unknown outcome; a
-    /// read that fails is left out (it changed nothing).
+    /// unique value, until `stop`. A write that fails after it was sent is recorded with an
+    /// unknown outcome; a read that fails, or a write never sent, is left out (it changed nothing).
     /// With `readOnly`, only gets, from one member (a reader pinned to each member).
     static func kvClient(_ client: Int, readOnly: Bool = false, config: RobustnessConfig, cluster: StoreCluster,
                          start: ContinuousClock.Instant, recorder: Recorder, stop: StopFlag) async throws {
@@ -112,7 +112,10 @@ extension Robustness {
                 }
                 recorder.record(.init(client: client, input: input, call: call, output: output, ret: nanoseconds(since: start)), write: write)
             } catch {
+                // A failed read changed nothing, nor did a write that was never sent; any other
+                // failed write may or may not have happened.
                 if case .get = input { continue }
+                if EtcdClient.failedWithoutEffect(error) { continue }
                 recorder.record(.init(client: client, input: input, call: call, output: .unknown, ret: .max))
             }
         }

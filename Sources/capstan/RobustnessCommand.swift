@@ -84,6 +84,7 @@ struct RobustnessCommand: AsyncParsableCommand {
                 } else {
                     failures += 1
                     if let l = report.linearizabilityFailure { say(l) }
+                    if let d = report.divergence { say("  members: \(d)") }
                     for v in report.watchViolations.prefix(20) { say("  watch: \(v)") }
                     if report.watchViolations.count > 20 { say("  … \(report.watchViolations.count - 20) more watch violations") }
                     say("  data and logs kept in \(config.directory)")

@@ -24,6 +24,7 @@ import Testing
         print("robustness: \(report.summary)")
         #expect(report.linearizabilityFailure == nil, "\(report.linearizabilityFailure ?? "")")
         #expect(report.watchViolations.isEmpty, "\(report.watchViolations.prefix(10))")
+        #expect(report.divergence == nil, "\(report.divergence ?? "")")
         #expect(report.writesAcknowledged >= 2 * config.writesPerPhase)
         // Watchers saw every revision from 2 to the last acknowledged one, twice.
         #expect(report.watchEvents >= 2 * Int(report.lastRevision - 1))
