@@ -116,6 +116,9 @@ public final class StoreCluster: Sendable {
         _ = rename(path + ".new", path)
     }
 
+    /// Member `i`'s process ID, while it runs.
+    public func pid(_ i: Int) -> Int32? { processes.withLock { $0[i] }.map(\.processIdentifier) }
+
     public func isRunning(_ i: Int) -> Bool { processes.withLock { $0[i] }?.isRunning ?? false }
 
     /// Stops every member (SIGTERM, SIGKILL after 10 s). The data stays in `directory`.
@@ -161,12 +164,14 @@ public enum HarnessError: Error, CustomStringConvertible {
     case memberDidNotStart(Int, String)
     case noLeader
     case tooFewWrites(phase: String, acknowledged: Int, wanted: Int)
+    case badEndpoint(String)
 
     public var description: String {
         switch self {
         case .memberDidNotStart(let i, let log): "member m\(i + 1) did not start: \(log)"
         case .noLeader: "the cluster has no leader"
         case .tooFewWrites(let phase, let n, let wanted): "\(phase): only \(n) of \(wanted) writes acknowledged in time"
+        case .badEndpoint(let e): "'\(e)' is not host:port"
         }
     }
 }
