@@ -32,6 +32,15 @@ public enum Fault: String, CaseIterable, Sendable {
     case replaceFollower = "replace-follower"
 }
 
+/// The clients' traffic.
+public enum Traffic: String, CaseIterable, Sendable {
+    /// Gets, puts, deletes and compare-and-sets on a few keys: checked for linearizability.
+    case kv
+    /// Kubernetes' shape: lists of a prefix, creates, updates and deletes as txns on
+    /// mod_revision: checked against the revisions (RevisionChecker).
+    case kubernetes
+}
+
 /// What one run does.
 public struct RobustnessConfig: Sendable {
     /// The `capstan` executable.
@@ -39,6 +48,7 @@ public struct RobustnessConfig: Sendable {
     /// Where the members' data and logs go (created; left for a failed run's inspection).
     public var directory: String
     public var fault: Fault
+    public var traffic = Traffic.kv
     /// Bugs the members are started with on purpose (`--inject-bug`), to show the checks catch them.
     public var plantedBugs: [String] = []
     /// Concurrent KV clients, and the keys they share.
@@ -68,6 +78,7 @@ public struct RobustnessConfig: Sendable {
 /// What a run recorded and what the checks found.
 public struct RobustnessReport: Sendable {
     public var fault: Fault
+    public var traffic = Traffic.kv
     public var operations = 0
     public var writesAcknowledged = 0
     /// Writes without an answer (timed out, connection lost): they may or may not have happened.
@@ -88,16 +99,20 @@ public struct RobustnessReport: Sendable {
     /// HashKV; otherwise what differed.
     public var divergence: String?
 
-    public var passed: Bool { linearizabilityFailure == nil && watchViolations.isEmpty && divergence == nil }
+    /// The Kubernetes traffic's operations against the revisions (empty: none found).
+    public var revisionViolations: [RevisionChecker.Violation] = []
+
+    public var passed: Bool { linearizabilityFailure == nil && watchViolations.isEmpty && divergence == nil && revisionViolations.isEmpty }
 
     /// One line: the fault, the counts, and the verdict.
     public var summary: String {
         let verdict = passed ? "ok"
             : "FAILED (" + [linearizabilityFailure.map { _ in "not linearizable" }, divergence.map { _ in "members diverged" },
+                            revisionViolations.isEmpty ? nil : "\(revisionViolations.count) revision violations",
                             watchViolations.isEmpty ? nil : "\(watchViolations.count) watch violations: "
                                 + Set(watchViolations.map(\.property.rawValue)).sorted().joined(separator: ",")]
                 .compactMap { $0 }.joined(separator: "; ") + ")"
-        return "\(fault.rawValue): \(operations) operations (\(writesAcknowledged) writes acknowledged, \(unknownOutcomes) unknown), "
+        return "\(fault.rawValue)\(traffic == .kv ? "" : " (\(traffic.rawValue) traffic)"): \(operations) operations (\(writesAcknowledged) writes acknowledged, \(unknownOutcomes) unknown), "
             + "\(watchEvents) watch events, \(progressNotifications) progress notifications, revision \(lastRevision), "
             + String(format: "%.1f s, checked in %.3f s: ", seconds, checkSeconds) + verdict
     }
@@ -125,6 +140,7 @@ public enum Robustness {
         let stopClients = StopFlag()
         let stopWatchers = StopFlag()
         var report = RobustnessReport(fault: config.fault)
+        report.traffic = config.traffic
         var faultAt: UInt64 = 0
         try await withThrowingTaskGroup(of: Void.self) { watching in
             for w in 0..<config.watchers {
@@ -132,13 +148,16 @@ public enum Robustness {
             }
             do {
                 try await withThrowingTaskGroup(of: Void.self) { clients in
-                    for c in 0..<config.clients {
-                        clients.addTask { try await kvClient(c, config: config, cluster: cluster, start: start, recorder: recorder, stop: stopClients) }
-                    }
-                    for r in 0..<config.readers {
+                    for c in 0..<(config.clients + config.readers) {
+                        let readOnly = c >= config.clients
                         clients.addTask {
-                            try await kvClient(config.clients + r, readOnly: true, config: config, cluster: cluster, start: start,
-                                               recorder: recorder, stop: stopClients)
+                            switch config.traffic {
+                            case .kv:
+                                try await kvClient(c, readOnly: readOnly, config: config, cluster: cluster, start: start, recorder: recorder, stop: stopClients)
+                            case .kubernetes:
+                                try await kubernetesClient(c, readOnly: readOnly, config: config, cluster: cluster, start: start, recorder: recorder,
+                                                           stop: stopClients)
+                            }
                         }
                     }
                     // However the phases end, the clients stop, and finish what they started.
@@ -172,9 +191,12 @@ public enum Robustness {
             + Double((ContinuousClock.now - start).components.attoseconds) / 1e18
 
         let (history, writes, watchers) = recorder.snapshot()
-        report.operations = history.count
-        report.writesAcknowledged = history.filter { $0.ret != .max && $0.input.isWrite }.count
-        report.unknownOutcomes = history.filter { $0.ret == .max }.count
+        let revisionOps = recorder.revisionOperations
+        report.operations = history.count + revisionOps.count
+        report.writesAcknowledged = history.filter { $0.ret != .max && $0.input.isWrite }.count + revisionOps.count {
+            if case .conditional = $0.kind { true } else { false }
+        }
+        report.unknownOutcomes = history.filter { $0.ret == .max }.count + recorder.unknownRevisionWrites
         report.watchEvents = watchers.reduce(0) { $0 + $1.responses.reduce(0) { $0 + $1.events.count } }
         report.progressNotifications = watchers.reduce(0) { $0 + $1.responses.filter(\.isProgress).count }
         report.lastRevision = writes.map(\.revision).max() ?? 0
@@ -189,6 +211,7 @@ public enum Robustness {
             report.linearizabilityFailure = "the search gave up on a part of \(part.count) operations"
         }
         report.watchViolations = WatchChecker.check(watchers, writes: writes, denseRevisions: true)
+        report.revisionViolations = RevisionChecker.check(revisionOps, log: RevisionChecker.log(from: watchers))
         let top = writes.map(\.revision).max() ?? 0
         for w in watchers {
             let reached = w.responses.map { $0.isProgress ? $0.headerRevision : $0.events.last?.revision ?? 0 }.max() ?? 0

@@ -18,6 +18,12 @@ final class Recorder: Sendable {
         var writes: [WatchChecker.Write] = []
         var watchers: [Int: WatchChecker.Watcher] = [:]
         var acknowledgedRevision: Int64 = 0
+        /// The Kubernetes traffic's operations (checked by their revisions), and when each
+        /// write among them that took effect began.
+        var revisionOps: [RevisionChecker.Operation] = []
+        var revisionWriteCalls: [UInt64] = []
+        /// Kubernetes writes sent whose outcome is unknown.
+        var unknownRevisionWrites = 0
     }
     private let state = Mutex(State())
 
@@ -31,6 +37,21 @@ final class Recorder: Sendable {
         }
     }
 
+    func record(_ op: RevisionChecker.Operation, write: WatchChecker.Write?) {
+        state.withLock { s in
+            s.revisionOps.append(op)
+            if let write {
+                s.writes.append(write)
+                s.revisionWriteCalls.append(op.call)
+                s.acknowledgedRevision = max(s.acknowledgedRevision, write.revision)
+            }
+        }
+    }
+
+    var revisionOperations: [RevisionChecker.Operation] { state.withLock { $0.revisionOps } }
+    var unknownRevisionWrites: Int { state.withLock { $0.unknownRevisionWrites } }
+    func unknownRevisionWrite() { state.withLock { $0.unknownRevisionWrites += 1 } }
+
     func watcher(_ w: WatchChecker.Watcher) { state.withLock { $0.watchers[w.id] = w } }
 
     func received(_ response: WatchChecker.Response, watcher: Int) {
@@ -40,7 +61,9 @@ final class Recorder: Sendable {
     var acknowledgedRevision: Int64 { state.withLock { $0.acknowledgedRevision } }
 
     func acknowledgedWrites(startedAfter t: UInt64) -> Int {
-        state.withLock { s in s.history.count { $0.ret != .max && $0.input.isWrite && $0.call >= t } }
+        state.withLock { s in
+            s.history.count { $0.ret != .max && $0.input.isWrite && $0.call >= t } + s.revisionWriteCalls.count { $0 >= t }
+        }
     }
 
     /// The highest revision each watcher has reached (events or progress).
@@ -117,6 +140,87 @@ extension Robustness {
                 if case .get = input { continue }
                 if EtcdClient.failedWithoutEffect(error) { continue }
                 recorder.record(.init(client: client, input: input, call: call, output: .unknown, ret: .max))
+            }
+        }
+    }
+
+    /// One client of the Kubernetes mix on `config.keys * 3` objects under /registry/pods/: lists
+    /// (linearizable; one in four serializable), creates (a txn on mod_revision 0), updates and
+    /// deletes (a txn on the mod revision it last saw, with a get on failure), every put a unique
+    /// value. With `readOnly`, only linearizable lists. A write that fails after it was sent is
+    /// left out of the checked operations (its outcome is unknown; the watchers still see it if
+    /// it happened), as are failed reads.
+    static func kubernetesClient(_ client: Int, readOnly: Bool = false, config: RobustnessConfig, cluster: StoreCluster,
+                                 start: ContinuousClock.Instant, recorder: Recorder, stop: StopFlag) async throws {
+        let order = (0..<cluster.size).map { cluster.endpoints[($0 + client) % cluster.size] }
+        let etcd = try EtcdClient(endpoints: client % 2 == 0 && !readOnly ? order : [order[0]])
+        defer { etcd.close() }
+        let prefix = "/registry/pods/"
+        var seen: [String: Int64] = [:]
+        var n = 0
+        while !stop.isSet && !Task.isCancelled {
+            n += 1
+            let key = prefix + "p\(Int.random(in: 0..<(config.keys * 3)))"
+            let value = "c\(client)-\(n)"
+            let roll = readOnly ? 0 : Int.random(in: 0..<20)
+            let call = nanoseconds(since: start)
+            do {
+                if roll < 8 {
+                    var r = Etcdserverpb_RangeRequest()
+                    r.key = Data(prefix.utf8)
+                    r.rangeEnd = Data(EtcdClient.prefixEnd(Array(prefix.utf8)))
+                    r.serializable = !readOnly && roll < 2
+                    let answer = try await etcd.range(r)
+                    let kvs = answer.kvs.map { RevisionChecker.KV(key: String(decoding: $0.key, as: UTF8.self), value: String(decoding: $0.value, as: UTF8.self), modRevision: $0.modRevision) }
+                    if !r.serializable { for kv in kvs { seen[kv.key] = kv.modRevision } }
+                    recorder.record(RevisionChecker.Operation(client: client, call: call, ret: nanoseconds(since: start), revision: answer.header.revision,
+                                                              kind: .list(prefix: prefix, serializable: r.serializable, kvs: kvs)), write: nil)
+                    continue
+                }
+                // Create when it believes the key absent, else update (or now and then delete).
+                let expected = seen[key] ?? 0
+                let put: String? = expected != 0 && roll == 19 ? nil : value
+                var cmp = Etcdserverpb_Compare()
+                cmp.key = Data(key.utf8)
+                cmp.target = .mod
+                cmp.result = .equal
+                cmp.modRevision = expected
+                var then = Etcdserverpb_RequestOp()
+                if let put {
+                    var p = Etcdserverpb_PutRequest()
+                    p.key = Data(key.utf8)
+                    p.value = Data(put.utf8)
+                    then.requestPut = p
+                } else {
+                    var d = Etcdserverpb_DeleteRangeRequest()
+                    d.key = Data(key.utf8)
+                    then.requestDeleteRange = d
+                }
+                var get = Etcdserverpb_RequestOp()
+                var g = Etcdserverpb_RangeRequest()
+                g.key = Data(key.utf8)
+                get.requestRange = g
+                var t = Etcdserverpb_TxnRequest()
+                t.compare = [cmp]
+                t.success = [then]
+                t.failure = [get]
+                let answer = try await etcd.txn(t)
+                var current: RevisionChecker.KV?
+                if answer.succeeded {
+                    seen[key] = put == nil ? 0 : answer.header.revision
+                } else if let kv = answer.responses.first?.responseRange.kvs.first {
+                    current = RevisionChecker.KV(key: key, value: String(decoding: kv.value, as: UTF8.self), modRevision: kv.modRevision)
+                    seen[key] = kv.modRevision
+                } else {
+                    seen[key] = 0
+                }
+                recorder.record(RevisionChecker.Operation(client: client, call: call, ret: nanoseconds(since: start), revision: answer.header.revision,
+                                                          kind: .conditional(key: key, expected: expected, put: put, succeeded: answer.succeeded, current: current)),
+                                write: answer.succeeded ? WatchChecker.Write(revision: answer.header.revision, key: key, value: put) : nil)
+            } catch {
+                // Its outcome is unknown (or it never left): the watchers' log decides.
+                seen[key] = nil
+                if roll >= 8 && !EtcdClient.failedWithoutEffect(error) { recorder.unknownRevisionWrite() }
             }
         }
     }

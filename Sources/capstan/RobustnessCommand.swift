@@ -21,6 +21,8 @@ struct RobustnessCommand: AsyncParsableCommand {
     @Option(help: "Faults, comma-separated, or 'all': \(Fault.allCases.map(\.rawValue).joined(separator: ", ")).")
     var fault = "all"
     @Option(help: "How many times to go through the faults.") var runs = 1
+    @Option(help: "The clients' traffic: kv (get, put, delete, compare-and-set; linearizability), kubernetes (lists and txns on mod_revision; revisions), or both.")
+    var traffic = "kv"
     @Option(help: "Seconds of traffic per run at least (half before the fault, half after).") var duration = 0.0
     @Option(help: "Writes acknowledged before the fault, and again after it, at least.") var writes = 200
     @Option(help: "Concurrent KV clients.") var clients = 6
@@ -33,9 +35,16 @@ struct RobustnessCommand: AsyncParsableCommand {
 
     func validate() throws {
         _ = try faults()
+        _ = try traffics()
         guard runs > 0, writes > 0, clients > 0, keys > 0, watchers >= 0, readers >= 0, duration >= 0 else {
             throw ValidationError("--runs, --writes, --clients and --keys must be positive; --watchers, --readers and --duration not negative")
         }
+    }
+
+    func traffics() throws -> [Traffic] {
+        if traffic == "both" { return Traffic.allCases }
+        guard let t = Traffic(rawValue: traffic) else { throw ValidationError("--traffic must be kv, kubernetes or both, not '\(traffic)'") }
+        return [t]
     }
 
     func faults() throws -> [Fault] {
@@ -57,8 +66,9 @@ struct RobustnessCommand: AsyncParsableCommand {
         var operations = 0, failures = 0, injected = 0, unknown = 0
         let started = Date()
         for r in 1...runs {
-            for f in try faults() {
-                var config = RobustnessConfig(binary: binary, directory: "\(base)/run\(r)-\(f.rawValue)", fault: f)
+            for f in try faults() { for t in try traffics() {
+                var config = RobustnessConfig(binary: binary, directory: "\(base)/run\(r)-\(f.rawValue)-\(t.rawValue)", fault: f)
+                config.traffic = t
                 config.plantedBugs = injectBugs
                 config.clients = clients
                 config.readers = readers
@@ -86,14 +96,15 @@ struct RobustnessCommand: AsyncParsableCommand {
                     if let l = report.linearizabilityFailure { say(l) }
                     if let d = report.divergence { say("  members: \(d)") }
                     for v in report.watchViolations.prefix(20) { say("  watch: \(v)") }
+                    for v in report.revisionViolations.prefix(20) { say("  revisions: \(v)") }
                     if report.watchViolations.count > 20 { say("  … \(report.watchViolations.count - 20) more watch violations") }
                     say("  data and logs kept in \(config.directory)")
                 }
-            }
+            } }
         }
         if failures == 0 { try? FileManager.default.removeItem(atPath: base) }
         say(String(format: "robustness: %d runs, %d faults injected, %d operations checked (%d unknown outcomes), %d failed, %.0f s",
-                     runs * (try faults()).count, injected, operations, unknown, failures, Date().timeIntervalSince(started)))
+                     runs * (try faults()).count * (try traffics()).count, injected, operations, unknown, failures, Date().timeIntervalSince(started)))
         if failures > 0 { throw ExitCode(1) }
     }
 }

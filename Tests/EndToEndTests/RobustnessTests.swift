@@ -65,3 +65,35 @@ import Testing
         #expect(reports.contains { p.caught($0) }, "\(p.bug) was not caught: \(reports.map(\.summary))")
     }
 }
+
+/// The Kubernetes traffic (lists, creates, updates and deletes as txns on mod_revision),
+/// checked against the revisions, under the faults that touch it most.
+@Suite(.serialized) struct KubernetesTrafficTests {
+    @Test(arguments: [Fault.killLeader, .partitionLeader, .killAll])
+    func kubernetesTrafficKeepsEveryGuarantee(_ fault: Fault) async throws {
+        var config = try RobustnessTests.config(fault)
+        config.traffic = .kubernetes
+        defer { try? FileManager.default.removeItem(atPath: config.directory) }
+        let report = try await Robustness.run(config)
+        print("robustness: \(report.summary)")
+        #expect(report.revisionViolations.isEmpty, "\(report.revisionViolations.prefix(10))")
+        #expect(report.watchViolations.isEmpty, "\(report.watchViolations.prefix(10))")
+        #expect(report.divergence == nil, "\(report.divergence ?? "")")
+        #expect(report.operations > 2 * config.writesPerPhase)
+    }
+
+    @Test func staleReadsAreCaughtByTheRevisions() async throws {
+        var reports: [RobustnessReport] = []
+        for _ in 0..<3 {
+            var config = try RobustnessTests.config(.partitionFollower)
+            config.traffic = .kubernetes
+            config.plantedBugs = ["local-reads"]
+            defer { try? FileManager.default.removeItem(atPath: config.directory) }
+            let report = try await Robustness.run(config)
+            print("robustness, planted local-reads: \(report.summary)")
+            reports.append(report)
+            if !report.revisionViolations.isEmpty { break }
+        }
+        #expect(reports.contains { !$0.revisionViolations.isEmpty }, "\(reports.map(\.summary))")
+    }
+}

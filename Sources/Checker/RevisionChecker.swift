@@ -1,0 +1,157 @@
+/// Checks a history whose operations carry etcd's revisions, against the log of what happened
+/// at each revision (from watchers of every key): etcd gives every write a revision and every
+/// response the revision it was served at, so they witness where each operation took effect,
+/// and multi-key operations (ranges, txns) can be checked without a search:
+///
+/// - a range served at revision R returned exactly the keys, values and mod revisions the log
+///   gives at R (serializable ranges included: they may be old, never wrong);
+/// - a conditional txn (Kubernetes' create, update and delete: compare mod_revision, then put or
+///   delete, else get) that succeeded at R is in the log at R, and the key's mod revision just
+///   before R was the one compared; one that failed saw a mod revision at R other than the one
+///   compared, and its else-get returned the key as the log has it at R;
+/// - real time: an operation that began after another ended was served at a revision no lower
+///   (a write that took effect: higher) — serializable ranges excepted.
+public enum RevisionChecker {
+    public struct KV: Equatable, Sendable {
+        public var key: String
+        public var value: String
+        public var modRevision: Int64
+
+        public init(key: String, value: String, modRevision: Int64) {
+            self.key = key
+            self.value = value
+            self.modRevision = modRevision
+        }
+    }
+
+    public enum Kind: Sendable {
+        /// A range over the keys with `prefix`, and what it returned.
+        case list(prefix: String, serializable: Bool, kvs: [KV])
+        /// If `key`'s mod revision is `expected` (0: absent), put `put` (nil: delete it), else get it.
+        case conditional(key: String, expected: Int64, put: String?, succeeded: Bool, current: KV?)
+    }
+
+    public struct Operation: Sendable {
+        public var client: Int
+        public var call: UInt64
+        public var ret: UInt64
+        /// The response header's revision.
+        public var revision: Int64
+        public var kind: Kind
+
+        public init(client: Int, call: UInt64, ret: UInt64, revision: Int64, kind: Kind) {
+            self.client = client
+            self.call = call
+            self.ret = ret
+            self.revision = revision
+            self.kind = kind
+        }
+
+        var isStale: Bool {
+            if case .list(_, true, _) = kind { return true }
+            return false
+        }
+
+        var wrote: Bool {
+            if case .conditional(_, _, _, true, _) = kind { return true }
+            return false
+        }
+    }
+
+    public struct Violation: Sendable, CustomStringConvertible {
+        public var client: Int
+        public var revision: Int64
+        public var detail: String
+        public var description: String { "client \(client), revision \(revision): \(detail)" }
+    }
+
+    /// What happened at each revision: the events of every key, from watchers that saw everything.
+    public static func log(from watchers: [WatchChecker.Watcher]) -> [Int64: [WatchChecker.Event]] {
+        var out: [Int64: [String: WatchChecker.Event]] = [:]
+        for w in watchers {
+            for r in w.responses {
+                for e in r.events { out[e.revision, default: [:]][e.key] = e }
+            }
+        }
+        return out.mapValues { Array($0.values) }
+    }
+
+    /// Every violation (at most `limit`); operations whose outcome is unknown are left out by the caller.
+    public static func check(_ operations: [Operation], log: [Int64: [WatchChecker.Event]], limit: Int = 100) -> [Violation] {
+        var found: [Violation] = []
+        func report(_ op: Operation, _ detail: String) {
+            if found.count < limit { found.append(Violation(client: op.client, revision: op.revision, detail: detail)) }
+        }
+        // The state at each revision the operations were served at (and just before the writes).
+        var wanted = Set(operations.map(\.revision))
+        for op in operations where op.wrote { wanted.insert(op.revision - 1) }
+        var states: [Int64: [String: KV]] = [:]
+        var state: [String: KV] = [:]
+        var revision: Int64 = 0
+        let top = max(log.keys.max() ?? 0, wanted.max() ?? 0)
+        for r in wanted.sorted() where r >= 0 {
+            while revision < r && revision < top {
+                revision += 1
+                for e in log[revision] ?? [] {
+                    if let v = e.value { state[e.key] = KV(key: e.key, value: v, modRevision: revision) } else { state[e.key] = nil }
+                }
+            }
+            states[r] = state
+        }
+        let known = log.keys.max() ?? 0
+
+        for op in operations {
+            guard op.revision <= known else {
+                report(op, "served at a revision beyond anything the watchers saw (\(known))")
+                continue
+            }
+            let at = states[op.revision] ?? [:]
+            switch op.kind {
+            case .list(let prefix, _, let kvs):
+                let expected = at.values.filter { $0.key.hasPrefix(prefix) }.sorted { $0.key < $1.key }
+                if kvs != expected {
+                    report(op, "range \"\(prefix)\" returned \(show(kvs)); at this revision the keys were \(show(expected))")
+                }
+            case .conditional(let key, let expected, let put, let succeeded, let current):
+                if succeeded {
+                    let before = states[op.revision - 1]?[key]?.modRevision ?? 0
+                    if before != expected {
+                        report(op, "succeeded comparing \(key)'s mod revision with \(expected), but it was \(before) just before")
+                    }
+                    let after = at[key]
+                    let wrote = put.map { after?.value == $0 && after?.modRevision == op.revision } ?? (after == nil)
+                    if !wrote || !(log[op.revision] ?? []).contains(where: { $0.key == key }) {
+                        report(op, "\(put.map { "put \(key)=\($0)" } ?? "delete \(key)") is not what the log has at its revision (\(after.map(show) ?? "absent"))")
+                    }
+                } else {
+                    let now = at[key]
+                    if (now?.modRevision ?? 0) == expected {
+                        report(op, "failed comparing \(key)'s mod revision with \(expected), which it was")
+                    }
+                    if current != now {
+                        report(op, "the else-get of \(key) returned \(current.map(show) ?? "absent"); at this revision it was \(now.map(show) ?? "absent")")
+                    }
+                }
+            }
+        }
+
+        // Real time: sweep by call time, keeping the highest revision among operations that ended before.
+        let byRet = operations.filter { !$0.isStale }.sorted { $0.ret < $1.ret }
+        var i = 0
+        var floor: (revision: Int64, op: Operation?) = (0, nil)
+        for op in operations.filter({ !$0.isStale }).sorted(by: { $0.call < $1.call }) {
+            while i < byRet.count && byRet[i].ret < op.call {
+                if byRet[i].revision > floor.revision { floor = (byRet[i].revision, byRet[i]) }
+                i += 1
+            }
+            // A write makes a new revision: it must be above everything already seen.
+            if op.wrote ? op.revision <= floor.revision : op.revision < floor.revision {
+                report(op, "served at revision \(op.revision), but an operation that ended before it began (client \(floor.op?.client ?? -1)) was at \(floor.revision)")
+            }
+        }
+        return found
+    }
+
+    static func show(_ kv: KV) -> String { "\(kv.key)=\(kv.value)@\(kv.modRevision)" }
+    static func show(_ kvs: [KV]) -> String { "[" + kvs.map(show).joined(separator: ", ") + "]" }
+}

@@ -1,0 +1,70 @@
+import Checker
+import Testing
+
+@Suite struct RevisionCheckerTests {
+    typealias R = RevisionChecker
+    typealias E = WatchChecker.Event
+
+    /// Revisions 2–5: create a, create b, update a, delete b.
+    static let log: [Int64: [E]] = [
+        2: [E(revision: 2, key: "/p/a", value: "a1")],
+        3: [E(revision: 3, key: "/p/b", value: "b1")],
+        4: [E(revision: 4, key: "/p/a", value: "a2")],
+        5: [E(revision: 5, key: "/p/b", value: nil)],
+    ]
+
+    static func op(_ client: Int, _ call: UInt64, _ ret: UInt64, _ revision: Int64, _ kind: R.Kind) -> R.Operation {
+        R.Operation(client: client, call: call, ret: ret, revision: revision, kind: kind)
+    }
+
+    /// The history that made the log, with reads and a failed update between the writes.
+    static func clean() -> [R.Operation] {
+        [
+            op(0, 10, 20, 2, .conditional(key: "/p/a", expected: 0, put: "a1", succeeded: true, current: nil)),
+            op(1, 25, 30, 3, .conditional(key: "/p/b", expected: 0, put: "b1", succeeded: true, current: nil)),
+            op(2, 31, 35, 3, .list(prefix: "/p/", serializable: false, kvs: [R.KV(key: "/p/a", value: "a1", modRevision: 2),
+                                                                              R.KV(key: "/p/b", value: "b1", modRevision: 3)])),
+            op(0, 36, 40, 4, .conditional(key: "/p/a", expected: 2, put: "a2", succeeded: true, current: nil)),
+            op(1, 41, 45, 4, .conditional(key: "/p/a", expected: 2, put: "a9", succeeded: false,
+                                          current: R.KV(key: "/p/a", value: "a2", modRevision: 4))),
+            op(2, 46, 50, 5, .conditional(key: "/p/b", expected: 3, put: nil, succeeded: true, current: nil)),
+            // A stale (serializable) list may be old, never wrong.
+            op(3, 51, 55, 3, .list(prefix: "/p/", serializable: true, kvs: [R.KV(key: "/p/a", value: "a1", modRevision: 2),
+                                                                             R.KV(key: "/p/b", value: "b1", modRevision: 3)])),
+            op(3, 56, 60, 5, .list(prefix: "/p/", serializable: false, kvs: [R.KV(key: "/p/a", value: "a2", modRevision: 4)])),
+        ]
+    }
+
+    @Test func aCleanHistoryPasses() {
+        #expect(R.check(Self.clean(), log: Self.log).isEmpty)
+    }
+
+    @Test func staleWrongAndMisplacedAnswersAreCaught() {
+        func violations(_ change: (inout [R.Operation]) -> Void) -> [R.Violation] {
+            var ops = Self.clean()
+            change(&ops)
+            return R.check(ops, log: Self.log)
+        }
+        // A linearizable list served at an old revision after a newer write ended: real time.
+        let stale = violations { $0[7].revision = 3; $0[7].kind = .list(prefix: "/p/", serializable: false, kvs: [
+            R.KV(key: "/p/a", value: "a1", modRevision: 2), R.KV(key: "/p/b", value: "b1", modRevision: 3)]) }
+        #expect(stale.contains { $0.detail.contains("ended before it began") }, "\(stale)")
+        // A list whose contents are not the log's at its revision.
+        let wrong = violations { $0[6].kind = .list(prefix: "/p/", serializable: true, kvs: [R.KV(key: "/p/a", value: "a2", modRevision: 4)]) }
+        #expect(wrong.contains { $0.detail.contains("returned") }, "\(wrong)")
+        // An update that claims success although the mod revision it compared was not the key's.
+        let compare = violations { $0[3].kind = .conditional(key: "/p/a", expected: 7, put: "a2", succeeded: true, current: nil) }
+        #expect(compare.contains { $0.detail.contains("just before") }, "\(compare)")
+        // A failed update whose else-get disagrees with the log.
+        let elseGet = violations { $0[4].kind = .conditional(key: "/p/a", expected: 2, put: "a9", succeeded: false,
+                                                           current: R.KV(key: "/p/a", value: "a1", modRevision: 2)) }
+        #expect(elseGet.contains { $0.detail.contains("else-get") }, "\(elseGet)")
+        // A write acknowledged at a revision where the log has something else.
+        let lost = violations { $0[5].kind = .conditional(key: "/p/b", expected: 3, put: "b2", succeeded: true, current: nil) }
+        #expect(lost.contains { $0.detail.contains("not what the log has") }, "\(lost)")
+        // A write that took effect at a revision an earlier operation had already seen.
+        let early = violations { $0[5].call = 31; $0[2].ret = 30; $0[2].revision = 5; $0[2].kind = .list(prefix: "/p/", serializable: false,
+            kvs: [R.KV(key: "/p/a", value: "a2", modRevision: 4)]) }
+        #expect(!early.isEmpty, "\(early)")
+    }
+}
