@@ -16,11 +16,13 @@ public enum RevisionChecker {
         public var key: String
         public var value: String
         public var modRevision: Int64
+        public var lease: Int64
 
-        public init(key: String, value: String, modRevision: Int64) {
+        public init(key: String, value: String, modRevision: Int64, lease: Int64 = 0) {
             self.key = key
             self.value = value
             self.modRevision = modRevision
+            self.lease = lease
         }
     }
 
@@ -29,6 +31,16 @@ public enum RevisionChecker {
         case list(prefix: String, serializable: Bool, kvs: [KV])
         /// If `key`'s mod revision is `expected` (0: absent), put `put` (nil: delete it), else get it.
         case conditional(key: String, expected: Int64, put: String?, succeeded: Bool, current: KV?)
+        /// A get of one key, and what it returned (nil: absent).
+        case get(key: String, serializable: Bool, kv: KV?)
+        /// A put (attached to `lease` unless 0).
+        case put(key: String, value: String, lease: Int64)
+        /// A delete of one key, and how many keys it deleted.
+        case delete(key: String, deleted: Int64)
+        /// A txn of puts to several keys at once (one revision: all or nothing).
+        case multiPut(keys: [String], values: [String])
+        /// A lease revoked: the keys attached to it go at its revision.
+        case leaseRevoke(lease: Int64)
     }
 
     public struct Operation: Sendable {
@@ -48,12 +60,24 @@ public enum RevisionChecker {
         }
 
         var isStale: Bool {
-            if case .list(_, true, _) = kind { return true }
-            return false
+            switch kind {
+            case .list(_, true, _), .get(_, true, _): true
+            default: false
+            }
         }
 
+        /// Whether it made a new revision for certain (a revoke made one only if keys were attached).
         var wrote: Bool {
-            if case .conditional(_, _, _, true, _) = kind { return true }
+            switch kind {
+            case .conditional(_, _, _, true, _), .put, .multiPut: true
+            case .delete(_, let n): n > 0
+            default: false
+            }
+        }
+
+        var needsStateBefore: Bool {
+            if wrote { return true }
+            if case .leaseRevoke = kind { return true }
             return false
         }
     }
@@ -84,7 +108,7 @@ public enum RevisionChecker {
         }
         // The state at each revision the operations were served at (and just before the writes).
         var wanted = Set(operations.map(\.revision))
-        for op in operations where op.wrote { wanted.insert(op.revision - 1) }
+        for op in operations where op.needsStateBefore { wanted.insert(op.revision - 1) }
         var states: [Int64: [String: KV]] = [:]
         var state: [String: KV] = [:]
         var revision: Int64 = 0
@@ -93,7 +117,7 @@ public enum RevisionChecker {
             while revision < r && revision < top {
                 revision += 1
                 for e in log[revision] ?? [] {
-                    if let v = e.value { state[e.key] = KV(key: e.key, value: v, modRevision: revision) } else { state[e.key] = nil }
+                    if let v = e.value { state[e.key] = KV(key: e.key, value: v, modRevision: revision, lease: e.lease) } else { state[e.key] = nil }
                 }
             }
             states[r] = state
@@ -111,6 +135,29 @@ public enum RevisionChecker {
                 let expected = at.values.filter { $0.key.hasPrefix(prefix) }.sorted { $0.key < $1.key }
                 if kvs != expected {
                     report(op, "range \"\(prefix)\" returned \(show(kvs)); at this revision the keys were \(show(expected))")
+                }
+            case .get(let key, _, let kv):
+                if kv != at[key] { report(op, "get \(key) returned \(kv.map(show) ?? "absent"); at this revision it was \(at[key].map(show) ?? "absent")") }
+            case .put(let key, let value, let lease):
+                if at[key] != KV(key: key, value: value, modRevision: op.revision, lease: lease) {
+                    report(op, "put \(key)=\(value) is not what the log has at its revision (\(at[key].map(show) ?? "absent"))")
+                }
+            case .delete(let key, let deleted):
+                if at[key] != nil { report(op, "delete \(key) answered, but the key is there at its revision") }
+                if deleted > 0 && (states[op.revision - 1]?[key] == nil || !(log[op.revision] ?? []).contains { $0.key == key }) {
+                    report(op, "delete \(key) said it deleted \(deleted), but the log has no such deletion at its revision")
+                }
+            case .multiPut(let keys, let values):
+                for (k, v) in zip(keys, values) where at[k]?.value != v || at[k]?.modRevision != op.revision {
+                    report(op, "a txn put \(k)=\(v) at its revision, but the log has \(at[k].map(show) ?? "absent") there")
+                }
+                if (log[op.revision] ?? []).count != keys.count {
+                    report(op, "a txn of \(keys.count) puts, but the log has \((log[op.revision] ?? []).count) events at its revision")
+                }
+            case .leaseRevoke(let lease):
+                let attached = (states[op.revision - 1] ?? [:]).values.filter { $0.lease == lease }.map(\.key)
+                for k in attached where at[k]?.lease == lease {
+                    report(op, "lease \(lease) revoked, but its key \(k) is still there at the revoke's revision")
                 }
             case .conditional(let key, let expected, let put, let succeeded, let current):
                 if succeeded {
@@ -152,6 +199,6 @@ public enum RevisionChecker {
         return found
     }
 
-    static func show(_ kv: KV) -> String { "\(kv.key)=\(kv.value)@\(kv.modRevision)" }
+    static func show(_ kv: KV) -> String { "\(kv.key)=\(kv.value.prefix(40))@\(kv.modRevision)" + (kv.lease != 0 ? " lease \(kv.lease)" : "") }
     static func show(_ kvs: [KV]) -> String { "[" + kvs.map(show).joined(separator: ", ") + "]" }
 }

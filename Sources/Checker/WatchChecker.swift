@@ -20,12 +20,15 @@ public enum WatchChecker {
         public var value: String?
         /// The key's previous value as the event carried it (nil: none given).
         public var prevValue: String?
+        /// The lease a put attached the key to (0: none).
+        public var lease: Int64
 
-        public init(revision: Int64, key: String, value: String?, prevValue: String? = nil) {
+        public init(revision: Int64, key: String, value: String?, prevValue: String? = nil, lease: Int64 = 0) {
             self.revision = revision
             self.key = key
             self.value = value
             self.prevValue = prevValue
+            self.lease = lease
         }
     }
 

@@ -185,7 +185,11 @@ public final class EtcdClient: Sendable {
     public func revokeLease(_ id: Int64) async throws {
         var r = Etcdserverpb_LeaseRevokeRequest()
         r.id = id
-        _ = try await call { try await Etcdserverpb_Lease.Client(wrapping: $0).leaseRevoke(r) }
+        _ = try await revokeLease(r)
+    }
+
+    public func revokeLease(_ request: Etcdserverpb_LeaseRevokeRequest) async throws -> Etcdserverpb_LeaseRevokeResponse {
+        try await call { try await Etcdserverpb_Lease.Client(wrapping: $0).leaseRevoke(request) }
     }
 
     /// Seconds left on a lease (-1 when it does not exist), its granted TTL, and its keys.

@@ -39,6 +39,9 @@ public enum Traffic: String, CaseIterable, Sendable {
     /// Kubernetes' shape: lists of a prefix, creates, updates and deletes as txns on
     /// mod_revision: checked against the revisions (RevisionChecker).
     case kubernetes
+    /// etcd's mix: gets (some serializable), puts (some of 32 KiB, some with a lease), deletes,
+    /// 4-key txns, lease grants and revokes, ranges: checked against the revisions.
+    case etcd
 }
 
 /// What one run does.
@@ -157,6 +160,9 @@ public enum Robustness {
                             case .kubernetes:
                                 try await kubernetesClient(c, readOnly: readOnly, config: config, cluster: cluster, start: start, recorder: recorder,
                                                            stop: stopClients)
+                            case .etcd:
+                                try await etcdMixClient(c, readOnly: readOnly, config: config, cluster: cluster, start: start, recorder: recorder,
+                                                        stop: stopClients)
                             }
                         }
                     }
@@ -194,7 +200,10 @@ public enum Robustness {
         let revisionOps = recorder.revisionOperations
         report.operations = history.count + revisionOps.count
         report.writesAcknowledged = history.filter { $0.ret != .max && $0.input.isWrite }.count + revisionOps.count {
-            if case .conditional = $0.kind { true } else { false }
+            switch $0.kind {
+            case .list, .get: false
+            default: true
+            }
         }
         report.unknownOutcomes = history.filter { $0.ret == .max }.count + recorder.unknownRevisionWrites
         report.watchEvents = watchers.reduce(0) { $0 + $1.responses.reduce(0) { $0 + $1.events.count } }

@@ -49,6 +49,15 @@ final class Recorder: Sendable {
     }
 
     var revisionOperations: [RevisionChecker.Operation] { state.withLock { $0.revisionOps } }
+
+    /// Several keys written at one revision by one operation that began at `call`.
+    func acknowledged(_ writes: [WatchChecker.Write], call: UInt64) {
+        state.withLock { s in
+            s.writes += writes
+            s.revisionWriteCalls.append(call)
+            s.acknowledgedRevision = max(s.acknowledgedRevision, writes.map(\.revision).max() ?? 0)
+        }
+    }
     var unknownRevisionWrites: Int { state.withLock { $0.unknownRevisionWrites } }
     func unknownRevisionWrite() { state.withLock { $0.unknownRevisionWrites += 1 } }
 
@@ -84,14 +93,18 @@ extension Robustness {
     /// One KV client: gets, puts, deletes and compare-and-sets on the shared keys, every write a
     /// unique value, until `stop`. A write that fails after it was sent is recorded with an
     /// unknown outcome; a read that fails, or a write never sent, is left out (it changed nothing).
+    /// Client `client`'s connection. Each client starts at a different member. Even clients
+    /// fail over to the others (as EtcdClient does); odd ones and readers stay with their member
+    /// (etcdctl given one endpoint), so a member that is cut off or lagging keeps serving someone.
+    static func client(_ client: Int, readOnly: Bool, cluster: StoreCluster) throws -> EtcdClient {
+        let order = (0..<cluster.size).map { cluster.endpoints[($0 + client) % cluster.size] }
+        return try EtcdClient(endpoints: client % 2 == 0 && !readOnly ? order : [order[0]])
+    }
+
     /// With `readOnly`, only gets, from one member (a reader pinned to each member).
     static func kvClient(_ client: Int, readOnly: Bool = false, config: RobustnessConfig, cluster: StoreCluster,
                          start: ContinuousClock.Instant, recorder: Recorder, stop: StopFlag) async throws {
-        // Each client starts at a different member. Even clients fail over to the others (as
-        // EtcdClient does); odd ones and readers stay with their member (etcdctl given one
-        // endpoint), so a member that is cut off or lagging keeps serving someone.
-        let order = (0..<cluster.size).map { cluster.endpoints[($0 + client) % cluster.size] }
-        let etcd = try EtcdClient(endpoints: client % 2 == 0 && !readOnly ? order : [order[0]])
+        let etcd = try Self.client(client, readOnly: readOnly, cluster: cluster)
         defer { etcd.close() }
         var lastSeen: [String: String?] = [:]
         var n = 0
@@ -152,8 +165,7 @@ extension Robustness {
     /// it happened), as are failed reads.
     static func kubernetesClient(_ client: Int, readOnly: Bool = false, config: RobustnessConfig, cluster: StoreCluster,
                                  start: ContinuousClock.Instant, recorder: Recorder, stop: StopFlag) async throws {
-        let order = (0..<cluster.size).map { cluster.endpoints[($0 + client) % cluster.size] }
-        let etcd = try EtcdClient(endpoints: client % 2 == 0 && !readOnly ? order : [order[0]])
+        let etcd = try Self.client(client, readOnly: readOnly, cluster: cluster)
         defer { etcd.close() }
         let prefix = "/registry/pods/"
         var seen: [String: Int64] = [:]
@@ -171,7 +183,7 @@ extension Robustness {
                     r.rangeEnd = Data(EtcdClient.prefixEnd(Array(prefix.utf8)))
                     r.serializable = !readOnly && roll < 2
                     let answer = try await etcd.range(r)
-                    let kvs = answer.kvs.map { RevisionChecker.KV(key: String(decoding: $0.key, as: UTF8.self), value: String(decoding: $0.value, as: UTF8.self), modRevision: $0.modRevision) }
+                    let kvs = answer.kvs.map(Self.kv)
                     if !r.serializable { for kv in kvs { seen[kv.key] = kv.modRevision } }
                     recorder.record(RevisionChecker.Operation(client: client, call: call, ret: nanoseconds(since: start), revision: answer.header.revision,
                                                               kind: .list(prefix: prefix, serializable: r.serializable, kvs: kvs)), write: nil)
@@ -209,7 +221,7 @@ extension Robustness {
                 if answer.succeeded {
                     seen[key] = put == nil ? 0 : answer.header.revision
                 } else if let kv = answer.responses.first?.responseRange.kvs.first {
-                    current = RevisionChecker.KV(key: key, value: String(decoding: kv.value, as: UTF8.self), modRevision: kv.modRevision)
+                    current = Self.kv(kv)
                     seen[key] = kv.modRevision
                 } else {
                     seen[key] = 0
@@ -221,6 +233,99 @@ extension Robustness {
                 // Its outcome is unknown (or it never left): the watchers' log decides.
                 seen[key] = nil
                 if roll >= 8 && !EtcdClient.failedWithoutEffect(error) { recorder.unknownRevisionWrite() }
+            }
+        }
+    }
+
+    static func kv(_ kv: Mvccpb_KeyValue) -> RevisionChecker.KV {
+        RevisionChecker.KV(key: String(decoding: kv.key, as: UTF8.self), value: String(decoding: kv.value, as: UTF8.self),
+                           modRevision: kv.modRevision, lease: kv.lease)
+    }
+
+    /// One client of the etcd mix on `config.keys * 3` keys k0…: gets (one in seven
+    /// serializable), puts (one in ten of 32 KiB), puts with a lease, deletes, txns putting four
+    /// keys at once, lease grants and revokes, and ranges over every key; every put a unique
+    /// value, each recorded with its response's revision for the revision checker. With
+    /// `readOnly`, only linearizable gets.
+    static func etcdMixClient(_ client: Int, readOnly: Bool = false, config: RobustnessConfig, cluster: StoreCluster,
+                              start: ContinuousClock.Instant, recorder: Recorder, stop: StopFlag) async throws {
+        let etcd = try Self.client(client, readOnly: readOnly, cluster: cluster)
+        defer { etcd.close() }
+        let keyCount = config.keys * 3
+        var leases: [Int64] = []
+        var n = 0
+        while !stop.isSet && !Task.isCancelled {
+            n += 1
+            let key = "k\(Int.random(in: 0..<keyCount))"
+            let value = "c\(client)-\(n)"
+            let roll = readOnly ? 0 : Int.random(in: 0..<20)
+            let call = nanoseconds(since: start)
+            var kind: RevisionChecker.Kind?
+            var writes: [WatchChecker.Write] = []
+            do {
+                switch roll {
+                case 0...6:
+                    var r = Etcdserverpb_RangeRequest()
+                    r.key = Data(key.utf8)
+                    r.serializable = roll == 6
+                    let answer = try await etcd.range(r)
+                    kind = .get(key: key, serializable: r.serializable, kv: answer.kvs.first.map(Self.kv))
+                    recorder.record(.init(client: client, call: call, ret: nanoseconds(since: start), revision: answer.header.revision, kind: kind!), write: nil)
+                    continue
+                case 7...10:
+                    let big = Int.random(in: 0..<10) == 0 ? value + String(repeating: "x", count: 32 << 10) : value
+                    let revision = try await etcd.put(key, big)
+                    kind = .put(key: key, value: big, lease: 0)
+                    writes = [.init(revision: revision, key: key, value: big)]
+                    recorder.record(.init(client: client, call: call, ret: nanoseconds(since: start), revision: revision, kind: kind!), write: writes[0])
+                case 11:
+                    if leases.isEmpty { leases.append(try await etcd.grantLease(ttl: 600).id) }
+                    let lease = leases[Int.random(in: 0..<leases.count)]
+                    let revision = try await etcd.put(key, value, lease: lease)
+                    recorder.record(.init(client: client, call: call, ret: nanoseconds(since: start), revision: revision,
+                                          kind: .put(key: key, value: value, lease: lease)), write: .init(revision: revision, key: key, value: value))
+                case 12:
+                    var d = Etcdserverpb_DeleteRangeRequest()
+                    d.key = Data(key.utf8)
+                    let answer = try await etcd.delete(d)
+                    recorder.record(.init(client: client, call: call, ret: nanoseconds(since: start), revision: answer.header.revision,
+                                          kind: .delete(key: key, deleted: answer.deleted)),
+                                    write: answer.deleted > 0 ? .init(revision: answer.header.revision, key: key, value: nil) : nil)
+                case 13, 14:
+                    let keys = Array(Set((0..<4).map { _ in "k\(Int.random(in: 0..<keyCount))" })).sorted()
+                    let values = keys.indices.map { "\(value)-\($0)" }
+                    var t = Etcdserverpb_TxnRequest()
+                    t.success = zip(keys, values).map { k, v in
+                        var p = Etcdserverpb_PutRequest()
+                        p.key = Data(k.utf8)
+                        p.value = Data(v.utf8)
+                        var op = Etcdserverpb_RequestOp()
+                        op.requestPut = p
+                        return op
+                    }
+                    let answer = try await etcd.txn(t)
+                    recorder.record(.init(client: client, call: call, ret: nanoseconds(since: start), revision: answer.header.revision,
+                                          kind: .multiPut(keys: keys, values: values)), write: nil)
+                    recorder.acknowledged(zip(keys, values).map { .init(revision: answer.header.revision, key: $0, value: $1) }, call: call)
+                case 15:
+                    leases.append(try await etcd.grantLease(ttl: 600).id)
+                case 16:
+                    guard let lease = leases.popLast() else { continue }
+                    var r = Etcdserverpb_LeaseRevokeRequest()
+                    r.id = lease
+                    let answer = try await etcd.revokeLease(r)
+                    recorder.record(.init(client: client, call: call, ret: nanoseconds(since: start), revision: answer.header.revision,
+                                          kind: .leaseRevoke(lease: lease)), write: nil)
+                default:
+                    var r = Etcdserverpb_RangeRequest()
+                    r.key = Data("k".utf8)
+                    r.rangeEnd = Data(EtcdClient.prefixEnd(Array("k".utf8)))
+                    let answer = try await etcd.range(r)
+                    recorder.record(.init(client: client, call: call, ret: nanoseconds(since: start), revision: answer.header.revision,
+                                          kind: .list(prefix: "k", serializable: false, kvs: answer.kvs.map(Self.kv))), write: nil)
+                }
+            } catch {
+                if roll >= 7 && !EtcdClient.failedWithoutEffect(error) { recorder.unknownRevisionWrite() }
             }
         }
     }
@@ -260,7 +365,8 @@ extension Robustness {
             let events = batch.events.map { e in
                 WatchChecker.Event(revision: e.kv.modRevision, key: String(decoding: e.kv.key, as: UTF8.self),
                                    value: e.type == .delete ? nil : String(decoding: e.kv.value, as: UTF8.self),
-                                   prevValue: e.hasPrevKv ? String(decoding: e.prevKv.value, as: UTF8.self) : nil)
+                                   prevValue: e.hasPrevKv ? String(decoding: e.prevKv.value, as: UTF8.self) : nil,
+                                   lease: e.type == .delete ? 0 : e.kv.lease)
             }
             recorder.received(.init(events: events, headerRevision: batch.revision), watcher: id)
             if stop.isSet { return }

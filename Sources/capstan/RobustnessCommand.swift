@@ -21,7 +21,7 @@ struct RobustnessCommand: AsyncParsableCommand {
     @Option(help: "Faults, comma-separated, or 'all': \(Fault.allCases.map(\.rawValue).joined(separator: ", ")).")
     var fault = "all"
     @Option(help: "How many times to go through the faults.") var runs = 1
-    @Option(help: "The clients' traffic: kv (get, put, delete, compare-and-set; linearizability), kubernetes (lists and txns on mod_revision; revisions), or both.")
+    @Option(help: "The clients' traffic: kv (get, put, delete, compare-and-set; linearizability), kubernetes (lists and txns on mod_revision), etcd (etcd's mix incl. leases and 4-key txns; both checked by revisions), or all.")
     var traffic = "kv"
     @Option(help: "Seconds of traffic per run at least (half before the fault, half after).") var duration = 0.0
     @Option(help: "Writes acknowledged before the fault, and again after it, at least.") var writes = 200
@@ -42,8 +42,8 @@ struct RobustnessCommand: AsyncParsableCommand {
     }
 
     func traffics() throws -> [Traffic] {
-        if traffic == "both" { return Traffic.allCases }
-        guard let t = Traffic(rawValue: traffic) else { throw ValidationError("--traffic must be kv, kubernetes or both, not '\(traffic)'") }
+        if traffic == "all" { return Traffic.allCases }
+        guard let t = Traffic(rawValue: traffic) else { throw ValidationError("--traffic must be kv, kubernetes, etcd or all, not '\(traffic)'") }
         return [t]
     }
 

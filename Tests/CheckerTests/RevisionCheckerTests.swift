@@ -67,4 +67,43 @@ import Testing
             kvs: [R.KV(key: "/p/a", value: "a2", modRevision: 4)]) }
         #expect(!early.isEmpty, "\(early)")
     }
+
+    /// etcd's mix: a put with a lease, a 2-key txn, a revoke that deletes the leased key, deletes.
+    static let mixLog: [Int64: [E]] = [
+        2: [E(revision: 2, key: "a", value: "a1", lease: 7)],
+        3: [E(revision: 3, key: "b", value: "b1"), E(revision: 3, key: "c", value: "c1")],
+        4: [E(revision: 4, key: "a", value: nil)],
+        5: [E(revision: 5, key: "b", value: nil)],
+    ]
+
+    static func mix() -> [R.Operation] {
+        [
+            op(0, 10, 20, 2, .put(key: "a", value: "a1", lease: 7)),
+            op(1, 21, 25, 3, .multiPut(keys: ["b", "c"], values: ["b1", "c1"])),
+            op(2, 26, 30, 3, .get(key: "a", serializable: false, kv: R.KV(key: "a", value: "a1", modRevision: 2, lease: 7))),
+            op(0, 31, 35, 4, .leaseRevoke(lease: 7)),
+            op(2, 36, 40, 4, .get(key: "a", serializable: false, kv: nil)),
+            op(1, 41, 45, 5, .delete(key: "b", deleted: 1)),
+            op(2, 46, 50, 5, .delete(key: "zz", deleted: 0)),
+            op(3, 51, 55, 2, .get(key: "a", serializable: true, kv: R.KV(key: "a", value: "a1", modRevision: 2, lease: 7))),
+        ]
+    }
+
+    @Test func etcdsMixIsCheckedToo() {
+        #expect(R.check(Self.mix(), log: Self.mixLog).isEmpty, "\(R.check(Self.mix(), log: Self.mixLog))")
+        // The revoke left its key (the log has no deletion at 4, and the rest moved on).
+        var kept = Self.mixLog
+        kept[4] = [E(revision: 4, key: "d", value: "d1")]
+        #expect(R.check(Self.mix(), log: kept).contains { $0.detail.contains("still there") })
+        // A txn half applied.
+        var half = Self.mixLog
+        half[3] = [E(revision: 3, key: "b", value: "b1")]
+        #expect(R.check(Self.mix(), log: half).contains { $0.detail.contains("a txn") })
+        // A put the log has with another value; a delete the log does not have.
+        var ops = Self.mix()
+        ops[0].kind = .put(key: "a", value: "other", lease: 7)
+        ops[6].kind = .delete(key: "zz", deleted: 1)
+        let v = R.check(ops, log: Self.mixLog)
+        #expect(v.contains { $0.detail.contains("put a=other") } && v.contains { $0.detail.contains("no such deletion") }, "\(v)")
+    }
 }

@@ -66,13 +66,14 @@ import Testing
     }
 }
 
-/// The Kubernetes traffic (lists, creates, updates and deletes as txns on mod_revision),
-/// checked against the revisions, under the faults that touch it most.
+/// The Kubernetes traffic (lists, creates, updates and deletes as txns on mod_revision) and
+/// etcd's mix (leases, 4-key txns, 32 KiB puts, ranges), checked against the revisions.
 @Suite(.serialized) struct KubernetesTrafficTests {
-    @Test(arguments: [Fault.killLeader, .partitionLeader, .killAll])
-    func kubernetesTrafficKeepsEveryGuarantee(_ fault: Fault) async throws {
+    @Test(arguments: [(Traffic.kubernetes, Fault.killLeader), (.kubernetes, .partitionLeader), (.kubernetes, .killAll),
+                      (.etcd, .killFollower), (.etcd, .partitionFollower)])
+    func revisionCheckedTrafficKeepsEveryGuarantee(_ traffic: Traffic, _ fault: Fault) async throws {
         var config = try RobustnessTests.config(fault)
-        config.traffic = .kubernetes
+        config.traffic = traffic
         defer { try? FileManager.default.removeItem(atPath: config.directory) }
         let report = try await Robustness.run(config)
         print("robustness: \(report.summary)")
