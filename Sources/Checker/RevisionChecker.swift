@@ -41,6 +41,9 @@ public enum RevisionChecker {
         case multiPut(keys: [String], values: [String])
         /// A lease revoked: the keys attached to it go at its revision.
         case leaseRevoke(lease: Int64)
+        /// A get of `key` as it was at revision `at`, answered although a compaction through
+        /// `compactedBefore` had been acknowledged before the get began (0: none).
+        case getAt(key: String, at: Int64, kv: KV?, compactedBefore: Int64)
     }
 
     public struct Operation: Sendable {
@@ -109,6 +112,7 @@ public enum RevisionChecker {
         // The state at each revision the operations were served at (and just before the writes).
         var wanted = Set(operations.map(\.revision))
         for op in operations where op.needsStateBefore { wanted.insert(op.revision - 1) }
+        for op in operations { if case .getAt(_, let at, _, _) = op.kind { wanted.insert(at) } }
         var states: [Int64: [String: KV]] = [:]
         var state: [String: KV] = [:]
         var revision: Int64 = 0
@@ -135,6 +139,14 @@ public enum RevisionChecker {
                 let expected = at.values.filter { $0.key.hasPrefix(prefix) }.sorted { $0.key < $1.key }
                 if kvs != expected {
                     report(op, "range \"\(prefix)\" returned \(show(kvs)); at this revision the keys were \(show(expected))")
+                }
+            case .getAt(let key, let at, let kv, let compacted):
+                if at <= compacted {
+                    report(op, "get \(key) at revision \(at) answered, but revisions through \(compacted) had been compacted")
+                } else if at > op.revision {
+                    report(op, "get \(key) at revision \(at) answered at revision \(op.revision), before it")
+                } else if kv != states[at]?[key] {
+                    report(op, "get \(key) at revision \(at) returned \(kv.map(show) ?? "absent"); the log has \(states[at]?[key].map(show) ?? "absent")")
                 }
             case .get(let key, _, let kv):
                 if kv != at[key] { report(op, "get \(key) returned \(kv.map(show) ?? "absent"); at this revision it was \(at[key].map(show) ?? "absent")") }

@@ -88,6 +88,8 @@ public struct RobustnessReport: Sendable {
     public var unknownOutcomes = 0
     public var watchEvents = 0
     public var progressNotifications = 0
+    /// Compactions acknowledged (etcd's mix).
+    public var compactions = 0
     /// The highest revision a client saw acknowledged.
     public var lastRevision: Int64 = 0
     public var seconds = 0.0
@@ -116,7 +118,8 @@ public struct RobustnessReport: Sendable {
                                 + Set(watchViolations.map(\.property.rawValue)).sorted().joined(separator: ",")]
                 .compactMap { $0 }.joined(separator: "; ") + ")"
         return "\(fault.rawValue)\(traffic == .kv ? "" : " (\(traffic.rawValue) traffic)"): \(operations) operations (\(writesAcknowledged) writes acknowledged, \(unknownOutcomes) unknown), "
-            + "\(watchEvents) watch events, \(progressNotifications) progress notifications, revision \(lastRevision), "
+            + "\(watchEvents) watch events, \(progressNotifications) progress notifications, "
+            + (compactions > 0 ? "\(compactions) compactions, " : "") + "revision \(lastRevision), "
             + String(format: "%.1f s, checked in %.3f s: ", seconds, checkSeconds) + verdict
     }
 }
@@ -208,6 +211,7 @@ public enum Robustness {
         report.unknownOutcomes = history.filter { $0.ret == .max }.count + recorder.unknownRevisionWrites
         report.watchEvents = watchers.reduce(0) { $0 + $1.responses.reduce(0) { $0 + $1.events.count } }
         report.progressNotifications = watchers.reduce(0) { $0 + $1.responses.filter(\.isProgress).count }
+        report.compactions = recorder.compactions
         report.lastRevision = writes.map(\.revision).max() ?? 0
 
         let checkStart = ContinuousClock.now

@@ -24,6 +24,9 @@ final class Recorder: Sendable {
         var revisionWriteCalls: [UInt64] = []
         /// Kubernetes writes sent whose outcome is unknown.
         var unknownRevisionWrites = 0
+        /// The highest compaction acknowledged, and how many were.
+        var compacted: Int64 = 0
+        var compactions = 0
     }
     private let state = Mutex(State())
 
@@ -59,6 +62,14 @@ final class Recorder: Sendable {
         }
     }
     var unknownRevisionWrites: Int { state.withLock { $0.unknownRevisionWrites } }
+    var compacted: Int64 { state.withLock { $0.compacted } }
+    var compactions: Int { state.withLock { $0.compactions } }
+    func compactedThrough(_ revision: Int64) {
+        state.withLock { s in
+            s.compacted = max(s.compacted, revision)
+            s.compactions += 1
+        }
+    }
     func unknownRevisionWrite() { state.withLock { $0.unknownRevisionWrites += 1 } }
 
     func watcher(_ w: WatchChecker.Watcher) { state.withLock { $0.watchers[w.id] = w } }
@@ -244,9 +255,10 @@ extension Robustness {
 
     /// One client of the etcd mix on `config.keys * 3` keys k0…: gets (one in seven
     /// serializable), puts (one in ten of 32 KiB), puts with a lease, deletes, txns putting four
-    /// keys at once, lease grants and revokes, and ranges over every key; every put a unique
-    /// value, each recorded with its response's revision for the revision checker. With
-    /// `readOnly`, only linearizable gets.
+    /// keys at once, lease grants and revokes, gets of a past revision, compactions (client 0,
+    /// below what every watcher has seen), and ranges over every key; every put a unique value,
+    /// each recorded with its response's revision for the revision checker. With `readOnly`,
+    /// only linearizable gets.
     static func etcdMixClient(_ client: Int, readOnly: Bool = false, config: RobustnessConfig, cluster: StoreCluster,
                               start: ContinuousClock.Instant, recorder: Recorder, stop: StopFlag) async throws {
         let etcd = try Self.client(client, readOnly: readOnly, cluster: cluster)
@@ -316,6 +328,28 @@ extension Robustness {
                     let answer = try await etcd.revokeLease(r)
                     recorder.record(.init(client: client, call: call, ret: nanoseconds(since: start), revision: answer.header.revision,
                                           kind: .leaseRevoke(lease: lease)), write: nil)
+                case 17:
+                    // A get of the past, somewhere between the compaction and now.
+                    let compacted = recorder.compacted
+                    let now = recorder.acknowledgedRevision
+                    guard now > compacted + 1 else { continue }
+                    let at = Int64.random(in: (compacted + 1)...now)
+                    var r = Etcdserverpb_RangeRequest()
+                    r.key = Data(key.utf8)
+                    r.revision = at
+                    guard let answer = try? await etcd.range(r) else { continue }
+                    recorder.record(.init(client: client, call: call, ret: nanoseconds(since: start), revision: answer.header.revision,
+                                          kind: .getAt(key: key, at: at, kv: answer.kvs.first.map(Self.kv), compactedBefore: compacted)), write: nil)
+                    continue
+                case 18 where client == 0:
+                    // Compaction, below what every watcher has already seen (so that none of
+                    // them, resuming after its last event, asks for a compacted revision).
+                    let seen = recorder.watcherRevisions(config.watchers).min() ?? 0
+                    let target = seen - 10
+                    guard target > recorder.compacted + 50 else { continue }
+                    try await etcd.compact(target)
+                    recorder.compactedThrough(target)
+                    continue
                 default:
                     var r = Etcdserverpb_RangeRequest()
                     r.key = Data("k".utf8)

@@ -172,8 +172,13 @@ public enum WireFuzzer {
             idle.append(fd)
         }
         report.idleConnectionsHeld = idle.count
-        try await Task.sleep(for: .milliseconds(500))
-        report.descriptorsWithIdle = config.pid.map(descriptors) ?? 0
+        // The kernel completes a connection before the server accepts it: wait (up to 10 s) until
+        // the server holds them all.
+        let accepted = ContinuousClock.now + .seconds(10)
+        repeat {
+            try await Task.sleep(for: .milliseconds(200))
+            report.descriptorsWithIdle = config.pid.map(descriptors) ?? 0
+        } while config.pid != nil && report.descriptorsWithIdle < report.descriptorsBefore + idle.count && ContinuousClock.now < accepted
         // The member still serves while they are held.
         let during = await serves(config.endpoint)
         for fd in idle { close(fd) }

@@ -86,6 +86,7 @@ import Testing
             op(1, 41, 45, 5, .delete(key: "b", deleted: 1)),
             op(2, 46, 50, 5, .delete(key: "zz", deleted: 0)),
             op(3, 51, 55, 2, .get(key: "a", serializable: true, kv: R.KV(key: "a", value: "a1", modRevision: 2, lease: 7))),
+            op(3, 56, 60, 5, .getAt(key: "b", at: 3, kv: R.KV(key: "b", value: "b1", modRevision: 3), compactedBefore: 2)),
         ]
     }
 
@@ -105,5 +106,11 @@ import Testing
         ops[6].kind = .delete(key: "zz", deleted: 1)
         let v = R.check(ops, log: Self.mixLog)
         #expect(v.contains { $0.detail.contains("put a=other") } && v.contains { $0.detail.contains("no such deletion") }, "\(v)")
+        // A get of the past that answers for a compacted revision, or answers wrongly.
+        var past = Self.mix()
+        past[8].kind = .getAt(key: "b", at: 3, kv: R.KV(key: "b", value: "b1", modRevision: 3), compactedBefore: 3)
+        #expect(R.check(past, log: Self.mixLog).contains { $0.detail.contains("compacted") })
+        past[8].kind = .getAt(key: "b", at: 3, kv: nil, compactedBefore: 0)
+        #expect(R.check(past, log: Self.mixLog).contains { $0.detail.contains("at revision 3 returned") })
     }
 }
