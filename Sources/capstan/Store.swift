@@ -439,9 +439,11 @@ struct Store: AsyncParsableCommand {
                 if finished == .served { group.cancelAll() }
             }
         }
-        try? await clientLoops.shutdownGracefully()
+        // The member first: stopping fails the calls still waiting on it, whose answers go to
+        // the client port's loop (shut down first, NIO refused them with an error line each).
         member.stop()
         peers.shutdown()
+        try? await clientLoops.shutdownGracefully()
     }
 
     /// Turns SIGINT and SIGTERM into calls of `handler` (keep the returned sources alive).
