@@ -30,6 +30,8 @@ public enum Fault: String, CaseIterable, Sendable {
     /// A follower removed from the cluster (MemberRemove) and killed; a new member with new
     /// ports and no data added (MemberAdd) and started in its place.
     case replaceFollower = "replace-follower"
+    /// The same for the leader: removed (it steps down once the removal commits), killed, replaced.
+    case replaceLeader = "replace-leader"
 }
 
 /// The clients' traffic.
@@ -321,17 +323,29 @@ public enum Robustness {
             cluster.pause(victim, true)
             try await Task.sleep(for: .seconds(3))
             cluster.pause(victim, false)
-        case .replaceFollower:
-            let id = try await admin.status(endpoint: follower).header.memberID
-            // Asked of the leader: a member that removes itself stops before it can answer.
-            let others = try EtcdClient(endpoints: [cluster.endpoints[leader]] + cluster.endpoints.indices
-                .filter { $0 != leader && $0 != follower }.map { cluster.endpoints[$0] })
+        case .replaceFollower, .replaceLeader:
+            let victim = fault == .replaceLeader ? leader : follower
+            let id = try await admin.status(endpoint: victim).header.memberID
+            // Asked of another member (under load, a member asked to remove itself was seen to
+            // stop before it answered).
+            let others = try EtcdClient(endpoints: cluster.endpoints.indices.filter { $0 != victim }.map { cluster.endpoints[$0] })
             defer { others.close() }
             try await others.memberRemove(id)
-            cluster.kill(follower)
-            let peerURL = cluster.prepareReplacement(follower)
-            _ = try await others.memberAdd(peerURLs: [peerURL])
-            try await onThread { try cluster.start(follower) }
+            cluster.kill(victim)
+            let peerURL = cluster.prepareReplacement(victim)
+            // Right after a leader's removal the others may still be electing: ask until one answers.
+            let deadline = ContinuousClock.now + .seconds(30)
+            while true {
+                do {
+                    _ = try await others.memberAdd(peerURLs: [peerURL])
+                    break
+                } catch {
+                    if ContinuousClock.now > deadline { throw error }
+                    if let members = try? await others.memberList(), members.contains(where: { $0.peerUrls == [peerURL] }) { break }
+                    try await Task.sleep(for: .milliseconds(200))
+                }
+            }
+            try await onThread { try cluster.start(victim) }
         case .partitionLeader, .partitionFollower, .slowDiskLeader, .slowDiskFollower:
             let victim = fault == .partitionLeader || fault == .slowDiskLeader ? leader : follower
             try cluster.setFaults(victim, fault == .partitionLeader || fault == .partitionFollower ? ["isolate"] : ["slow-disk=200"])
