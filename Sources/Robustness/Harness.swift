@@ -23,6 +23,10 @@ public enum Fault: String, CaseIterable, Sendable {
     case partitionLeader = "partition-leader"
     /// A follower cut off from its peers (not from clients) for three election timeouts, then healed.
     case partitionFollower = "partition-follower"
+    /// The leader hears nothing from its peers for 3 s, while they still hear it.
+    case partitionLeaderInbound = "partition-leader-inbound"
+    /// The leader's messages reach nobody for 3 s, while it still hears its peers.
+    case partitionLeaderOutbound = "partition-leader-outbound"
     /// Every fsync of the leader waits 200 ms more for 3 s.
     case slowDiskLeader = "slow-disk-leader"
     /// Every fsync of a follower waits 200 ms more for 3 s.
@@ -346,9 +350,16 @@ public enum Robustness {
                 }
             }
             try await onThread { try cluster.start(victim) }
-        case .partitionLeader, .partitionFollower, .slowDiskLeader, .slowDiskFollower:
-            let victim = fault == .partitionLeader || fault == .slowDiskLeader ? leader : follower
-            try cluster.setFaults(victim, fault == .partitionLeader || fault == .partitionFollower ? ["isolate"] : ["slow-disk=200"])
+        case .partitionLeader, .partitionFollower, .partitionLeaderInbound, .partitionLeaderOutbound, .slowDiskLeader, .slowDiskFollower:
+            let (victim, word): (Int, String) = switch fault {
+            case .partitionLeader: (leader, "isolate")
+            case .partitionFollower: (follower, "isolate")
+            case .partitionLeaderInbound: (leader, "isolate-in")
+            case .partitionLeaderOutbound: (leader, "isolate-out")
+            case .slowDiskLeader: (leader, "slow-disk=200")
+            default: (follower, "slow-disk=200")
+            }
+            try cluster.setFaults(victim, [word])
             try await Task.sleep(for: .seconds(3))
             try cluster.setFaults(victim, [])
         }

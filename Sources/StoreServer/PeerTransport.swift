@@ -37,9 +37,11 @@ public final class PeerTransport: MessageTransport, @unchecked Sendable {
     private let log: @Sendable (String) -> Void
     private let state = NIOLockedValueBox(State())
     private var listener: (any Channel)?
-    /// A partition for the robustness harness: while set, nothing goes to peers and nothing
-    /// from them is delivered (connections stay up, as a network that drops packets leaves them).
-    private let isolated = Atomic<Bool>(false)
+    /// A partition for the robustness harness: while set, nothing goes to peers (`cutOut`) or
+    /// nothing from them is delivered (`cutIn`); connections stay up, as a network that drops
+    /// packets leaves them.
+    private let cutOut = Atomic<Bool>(false)
+    private let cutIn = Atomic<Bool>(false)
 
     private struct State {
         var links: [NodeID: PeerLink] = [:]
@@ -129,11 +131,14 @@ public final class PeerTransport: MessageTransport, @unchecked Sendable {
         return .joined(memberID: me.id, clusterID: clusterID, members: members)
     }
 
-    /// Cuts this member off from its peers (`true`) or heals the cut (`false`); see `isolated`.
-    public func setIsolated(_ on: Bool) { isolated.store(on, ordering: .relaxed) }
+    /// Cuts this member off from its peers in one direction or both, or heals the cut.
+    public func setIsolated(inbound: Bool, outbound: Bool) {
+        cutIn.store(inbound, ordering: .relaxed)
+        cutOut.store(outbound, ordering: .relaxed)
+    }
 
     public func send(_ frame: PeerFrame, to peer: NodeID) {
-        if isolated.load(ordering: .relaxed) { return }
+        if cutOut.load(ordering: .relaxed) { return }
         state.withLockedValue { $0.links[peer] }?.enqueue(frame: PeerCodec.encode(frame))
     }
 
@@ -180,7 +185,7 @@ public final class PeerTransport: MessageTransport, @unchecked Sendable {
     }
 
     public func send(_ messages: [Message]) {
-        guard !messages.isEmpty, !isolated.load(ordering: .relaxed) else { return }
+        guard !messages.isEmpty, !cutOut.load(ordering: .relaxed) else { return }
         if messages.count == 1 {
             let link = state.withLockedValue { $0.links[messages[0].to] }
             link?.enqueue(messages)
@@ -255,12 +260,12 @@ public final class PeerTransport: MessageTransport, @unchecked Sendable {
     func isRemoved(_ peer: NodeID) -> Bool { state.withLockedValue { $0.removed.contains(peer) } }
 
     func deliver(_ frame: PeerFrame, from: NodeID) {
-        guard !isolated.load(ordering: .relaxed), let receiver = state.withLockedValue({ $0.closed ? nil : $0.frameReceiver }) else { return }
+        guard !cutIn.load(ordering: .relaxed), let receiver = state.withLockedValue({ $0.closed ? nil : $0.frameReceiver }) else { return }
         receiver(frame, from)
     }
 
     func deliver(_ messages: [Message]) {
-        guard !messages.isEmpty, !isolated.load(ordering: .relaxed),
+        guard !messages.isEmpty, !cutIn.load(ordering: .relaxed),
               let receiver = state.withLockedValue({ $0.closed ? nil : $0.receiver }) else { return }
         receiver(messages)
     }

@@ -70,7 +70,8 @@ struct Store: AsyncParsableCommand {
     var peerClientCertAuth = false
     @Option(name: .customLong("inject-bug"), help: .hidden) var injectBugs: [String] = []
     /// For the robustness harness: a file read every 50 ms whose words are the faults in force
-    /// (`isolate`: cut off from the peers; `slow-disk=MS`: every fsync waits MS first).
+    /// (`isolate`, `isolate-in`, `isolate-out`: cut off from the peers both ways or one way;
+    /// `slow-disk=MS`: every fsync waits MS first).
     @Option(name: .customLong("fault-control"), help: .hidden) var faultControl: String?
     @Option(name: .customLong("logger"), help: "Accepted for etcd compatibility (zap); Capstan logs to standard error.") var logger = "zap"
     @Option(name: .customLong("log-outputs"), help: "Accepted for etcd compatibility.") var logOutputs = "stderr"
