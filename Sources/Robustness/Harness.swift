@@ -57,6 +57,8 @@ public struct RobustnessConfig: Sendable {
     /// Where the members' data and logs go (created; left for a failed run's inspection).
     public var directory: String
     public var fault: Fault
+    /// Faults injected after the first, one at a time, each followed by a phase of its own.
+    public var thenFaults: [Fault] = []
     public var traffic = Traffic.kv
     /// Bugs the members are started with on purpose (`--inject-bug`), to show the checks catch them.
     public var plantedBugs: [String] = []
@@ -87,6 +89,8 @@ public struct RobustnessConfig: Sendable {
 /// What a run recorded and what the checks found.
 public struct RobustnessReport: Sendable {
     public var fault: Fault
+    /// Every fault injected, in order (the first is `fault`).
+    public var faults: [Fault] = []
     public var traffic = Traffic.kv
     public var operations = 0
     public var writesAcknowledged = 0
@@ -123,7 +127,7 @@ public struct RobustnessReport: Sendable {
                             watchViolations.isEmpty ? nil : "\(watchViolations.count) watch violations: "
                                 + Set(watchViolations.map(\.property.rawValue)).sorted().joined(separator: ",")]
                 .compactMap { $0 }.joined(separator: "; ") + ")"
-        return "\(fault.rawValue)\(traffic == .kv ? "" : " (\(traffic.rawValue) traffic)"): \(operations) operations (\(writesAcknowledged) writes acknowledged, \(unknownOutcomes) unknown), "
+        return "\((faults.isEmpty ? [fault] : faults).map(\.rawValue).joined(separator: "+"))\(traffic == .kv ? "" : " (\(traffic.rawValue) traffic)"): \(operations) operations (\(writesAcknowledged) writes acknowledged, \(unknownOutcomes) unknown), "
             + "\(watchEvents) watch events, \(progressNotifications) progress notifications, "
             + (compactions > 0 ? "\(compactions) compactions, " : "") + "revision \(lastRevision), "
             + String(format: "%.1f s, checked in %.3f s: ", seconds, checkSeconds) + verdict
@@ -152,6 +156,7 @@ public enum Robustness {
         let stopClients = StopFlag()
         let stopWatchers = StopFlag()
         var report = RobustnessReport(fault: config.fault)
+        report.faults = [config.fault] + config.thenFaults
         report.traffic = config.traffic
         var faultAt: UInt64 = 0
         try await withThrowingTaskGroup(of: Void.self) { watching in
@@ -178,10 +183,17 @@ public enum Robustness {
                     // However the phases end, the clients stop, and finish what they started.
                     defer { stopClients.set() }
                     try await Self.phase("before the fault", after: 0, config: config, recorder: recorder)
-                    faultAt = nanoseconds(since: start)
-                    log("injecting \(config.fault.rawValue)")
-                    try await inject(config.fault, cluster: cluster, admin: admin, leader: leader)
-                    try await Self.phase("after the fault", after: faultAt + 1_000_000_000, config: config, recorder: recorder)
+                    for (k, fault) in ([config.fault] + config.thenFaults).enumerated() {
+                        // After a fault the leader (and, after a replacement, an endpoint) may have changed.
+                        let current = k == 0 ? admin : try EtcdClient(endpoints: cluster.endpoints)
+                        defer { if k > 0 { current.close() } }
+                        let target = k == 0 ? leader : try await Self.leader(current, among: Array(0..<cluster.size))
+                        let at = nanoseconds(since: start)
+                        if k == 0 { faultAt = at }
+                        log("injecting \(fault.rawValue)")
+                        try await inject(fault, cluster: cluster, admin: current, leader: target)
+                        try await Self.phase("after \(fault.rawValue)", after: at + 1_000_000_000, config: config, recorder: recorder)
+                    }
                 }
             } catch {
                 stopWatchers.set()

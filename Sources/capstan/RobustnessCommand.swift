@@ -21,6 +21,8 @@ struct RobustnessCommand: AsyncParsableCommand {
     @Option(help: "Faults, comma-separated, or 'all': \(Fault.allCases.map(\.rawValue).joined(separator: ", ")).")
     var fault = "all"
     @Option(help: "How many times to go through the faults.") var runs = 1
+    @Flag(help: "Inject all the faults given in one run, one after the other, each followed by a phase (one run per traffic).")
+    var together = false
     @Option(help: "The clients' traffic: kv (get, put, delete, compare-and-set; linearizability), kubernetes (lists and txns on mod_revision), etcd (etcd's mix incl. leases and 4-key txns; both checked by revisions), or all.")
     var traffic = "kv"
     @Option(help: "Seconds of traffic per run at least (half before the fault, half after).") var duration = 0.0
@@ -66,8 +68,10 @@ struct RobustnessCommand: AsyncParsableCommand {
         var operations = 0, failures = 0, injected = 0, unknown = 0
         let started = Date()
         for r in 1...runs {
-            for f in try faults() { for t in try traffics() {
+            let all = try faults()
+            for f in together ? [all[0]] : all { for t in try traffics() {
                 var config = RobustnessConfig(binary: binary, directory: "\(base)/run\(r)-\(f.rawValue)-\(t.rawValue)", fault: f)
+                if together { config.thenFaults = Array(all.dropFirst()) }
                 config.traffic = t
                 config.plantedBugs = injectBugs
                 config.clients = clients
@@ -104,7 +108,7 @@ struct RobustnessCommand: AsyncParsableCommand {
         }
         if failures == 0 { try? FileManager.default.removeItem(atPath: base) }
         say(String(format: "robustness: %d runs, %d faults injected, %d operations checked (%d unknown outcomes), %d failed, %.0f s",
-                     runs * (try faults()).count * (try traffics()).count, injected, operations, unknown, failures, Date().timeIntervalSince(started)))
+                     runs * (together ? 1 : (try faults()).count) * (try traffics()).count, injected * (together ? (try faults()).count : 1), operations, unknown, failures, Date().timeIntervalSince(started)))
         if failures > 0 { throw ExitCode(1) }
     }
 }

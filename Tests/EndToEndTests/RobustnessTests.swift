@@ -30,6 +30,16 @@ import Testing
         #expect(report.watchEvents >= 2 * Int(report.lastRevision - 1))
     }
 
+    @Test func severalFaultsInOneRunKeepEveryGuarantee() async throws {
+        var config = try Self.config(.killLeader)
+        config.thenFaults = [.partitionFollower, .replaceFollower, .killAll]
+        defer { try? FileManager.default.removeItem(atPath: config.directory) }
+        let report = try await Robustness.run(config)
+        print("robustness: \(report.summary)")
+        #expect(report.passed, "\(report.linearizabilityFailure ?? "") \(report.watchViolations.prefix(5)) \(report.divergence ?? "")")
+        #expect(report.faults.count == 4)
+    }
+
     /// A planted bug, the fault that exposes it, and the check that must catch it.
     struct Planted: Sendable, CustomTestStringConvertible {
         var bug: String
