@@ -107,7 +107,7 @@ let package = Package(
         .target(name: "Checker", swiftSettings: strictSettings),
         // The robustness harness (issue 7): real members, recording clients and watchers, one
         // fault per run, the history checked (`capstan robustness`, and the end-to-end tests).
-        .target(name: "Robustness", dependencies: ["Checker", "EtcdClient", "EtcdProto", "RaftSimulation",
+        .target(name: "Robustness", dependencies: ["Bench", "Checker", "EtcdClient", "EtcdProto", "RaftSimulation",
                                                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                                                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport")],
                 swiftSettings: strictSettings),

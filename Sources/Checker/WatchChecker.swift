@@ -62,6 +62,12 @@ public enum WatchChecker {
             self.prevKV = prevKV
             self.responses = responses
         }
+
+        /// The last revision the watcher heard of: its newest event's, or a progress
+        /// notification's (0: nothing yet).
+        public var reachedRevision: Int64 {
+            responses.map { $0.isProgress ? $0.headerRevision : $0.events.map(\.revision).max() ?? 0 }.max() ?? 0
+        }
     }
 
     /// A write a client saw acknowledged, with the revision its response carried (a delete that
@@ -182,10 +188,9 @@ public enum WatchChecker {
         }
 
         for w in watchers {
-            var end: Int64 = 0
+            let end = w.reachedRevision
             var got: [Slot: Event] = [:]
             for response in w.responses {
-                end = max(end, response.isProgress ? response.headerRevision : response.events.map(\.revision).max() ?? 0)
                 for e in response.events { got[Slot(revision: e.revision, key: e.key)] = e }
             }
             for slot in slots where slot.revision >= w.startRevision && slot.revision <= end && slot.key.hasPrefix(w.prefix) {

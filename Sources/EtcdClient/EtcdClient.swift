@@ -51,7 +51,8 @@ public final class EtcdClient: Sendable {
         for c in clients { c.beginGracefulShutdown() }
     }
 
-    static func parse(_ endpoint: String) throws -> (String, Int) {
+    /// `host:port` or `http://host:port` as the IPv4 address (localhost: 127.0.0.1) and port.
+    public static func parse(_ endpoint: String) throws -> (String, Int) {
         var s = Substring(endpoint)
         if s.hasPrefix("http://") { s = s.dropFirst(7) }
         guard let colon = s.lastIndex(of: ":"), let port = Int(s[s.index(after: colon)...]) else {
@@ -61,10 +62,10 @@ public final class EtcdClient: Sendable {
         return (host == "localhost" ? "127.0.0.1" : host, port)
     }
 
-    /// Whether a call that failed with `error` surely never reached a member: the channel had
-    /// no connection to send it on (grpc-swift's words for those cases). A stream that broke
-    /// after the request went out may have been applied.
-    static func neverSent(_ error: any Error) -> Bool {
+    /// Whether a call that failed with `error` surely had no effect: it never reached a member,
+    /// the channel having no connection to send it on (grpc-swift's words for those cases). A
+    /// stream that broke after the request went out may have been applied.
+    public static func failedWithoutEffect(_ error: any Error) -> Bool {
         guard let e = error as? RPCError, e.code == .unavailable else { return false }
         return ["Channel is in a transient failure state", "Channel is shutting down", "Channel isn't ready",
                 "Could not establish a connection", "The server accepted the TCP connection but closed",
@@ -90,7 +91,7 @@ public final class EtcdClient: Sendable {
             do {
                 return try await body(clients[index])
             } catch {
-                guard idempotent ? Self.readMayRetry(error) : Self.neverSent(error) else { throw error }
+                guard idempotent ? Self.readMayRetry(error) : Self.failedWithoutEffect(error) else { throw error }
                 lastError = error
                 current.withLock { $0 = (index + 1) % clients.count }
                 if attempt >= clients.count - 1 { try await Task.sleep(for: .milliseconds(100 * (attempt + 1))) }
@@ -282,13 +283,12 @@ public final class EtcdClient: Sendable {
                                 // A watch "from now": what comes after the creation revision.
                                 resumeFrom.withLock { $0 = answer.header.revision + 1 }
                             }
-                            guard let last = answer.events.last else {
-                                if progressNotify && !answer.created, case .dropped = continuation.yield(WatchBatch(revision: answer.header.revision, events: [])) {
-                                    throw EtcdClientError.slowConsumer
-                                }
+                            if let last = answer.events.last {
+                                resumeFrom.withLock { $0 = last.kv.modRevision + 1 }
+                            } else if !progressNotify || answer.created {
                                 continue
                             }
-                            resumeFrom.withLock { $0 = last.kv.modRevision + 1 }
+                            // A batch of events, or a progress notification (no events).
                             if case .dropped = continuation.yield(WatchBatch(revision: answer.header.revision, events: answer.events)) {
                                 throw EtcdClientError.slowConsumer
                             }
@@ -338,9 +338,6 @@ public final class EtcdClient: Sendable {
     public func memberList() async throws -> [Etcdserverpb_Member] {
         try await call(idempotent: true) { try await Etcdserverpb_Cluster.Client(wrapping: $0).memberList(Etcdserverpb_MemberListRequest()) }.members
     }
-
-    /// Whether a call that failed with `error` surely had no effect: it was never sent.
-    public static func failedWithoutEffect(_ error: any Error) -> Bool { neverSent(error) }
 
     /// The member at endpoint `index`'s hash of the key space up to `revision` (0: its newest),
     /// with the revision it hashed through.

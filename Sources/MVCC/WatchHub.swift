@@ -175,11 +175,11 @@ public final class WatchHub: @unchecked Sendable {
     private var streamCount = 0
     private var counters = WatchStats()
 
-    /// A hub whose watchers start after `revision` (the store's revision when the hub starts).
     /// Planted bug `dropWatchEvent`: deliveries counted, one in 100 skipped.
     private let dropsEvents: Bool
     private var deliveries = 0
 
+    /// A hub whose watchers start after `revision` (the store's revision when the hub starts).
     public init(revision: Int64, header: WatchHeaderInfo = WatchHeaderInfo(), limits: WatchLimits = WatchLimits(),
                 dropsEvents: Bool = false) {
         self.notified = revision

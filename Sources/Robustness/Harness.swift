@@ -146,10 +146,7 @@ public enum Robustness {
         for bug in config.plantedBugs { arguments += ["--inject-bug", bug] }
         let cluster = try StoreCluster(binary: config.binary, directory: config.directory, arguments: arguments)
         defer { cluster.shutdown() }
-        let admin = try EtcdClient(endpoints: cluster.endpoints)
-        defer { admin.close() }
-        let leader = try await Self.leader(admin, among: Array(0..<cluster.size))
-        log("cluster up in \(config.directory); leader m\(leader + 1)")
+        log("cluster up in \(config.directory)")
 
         let start = ContinuousClock.now
         let recorder = Recorder()
@@ -183,15 +180,16 @@ public enum Robustness {
                     // However the phases end, the clients stop, and finish what they started.
                     defer { stopClients.set() }
                     try await Self.phase("before the fault", after: 0, config: config, recorder: recorder)
-                    for (k, fault) in ([config.fault] + config.thenFaults).enumerated() {
-                        // After a fault the leader (and, after a replacement, an endpoint) may have changed.
-                        let current = k == 0 ? admin : try EtcdClient(endpoints: cluster.endpoints)
-                        defer { if k > 0 { current.close() } }
-                        let target = k == 0 ? leader : try await Self.leader(current, among: Array(0..<cluster.size))
+                    for fault in report.faults {
+                        // Found again before each fault: a fault may move the leader, and a
+                        // replacement changes an endpoint.
+                        let admin = try EtcdClient(endpoints: cluster.endpoints)
+                        defer { admin.close() }
+                        let leader = try await Self.leader(admin, among: Array(0..<cluster.size))
                         let at = nanoseconds(since: start)
-                        if k == 0 { faultAt = at }
-                        log("injecting \(fault.rawValue)")
-                        try await inject(fault, cluster: cluster, admin: current, leader: target)
+                        if faultAt == 0 { faultAt = at }
+                        log("injecting \(fault.rawValue) (leader \(cluster.name(leader)))")
+                        try await inject(fault, cluster: cluster, admin: admin, leader: leader)
                         try await Self.phase("after \(fault.rawValue)", after: at + 1_000_000_000, config: config, recorder: recorder)
                     }
                 }
@@ -245,7 +243,7 @@ public enum Robustness {
         report.revisionViolations = RevisionChecker.check(revisionOps, log: RevisionChecker.log(from: watchers))
         let top = writes.map(\.revision).max() ?? 0
         for w in watchers {
-            let reached = w.responses.map { $0.isProgress ? $0.headerRevision : $0.events.last?.revision ?? 0 }.max() ?? 0
+            let reached = w.reachedRevision
             if reached < top {
                 report.watchViolations.append(.init(property: .reliable, watcher: w.id, revision: top,
                                                     detail: "the watcher stalled at revision \(reached) (writes acknowledged up to \(top))"))

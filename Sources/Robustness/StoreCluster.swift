@@ -164,14 +164,14 @@ public enum HarnessError: Error, CustomStringConvertible {
     case memberDidNotStart(Int, String)
     case noLeader
     case tooFewWrites(phase: String, acknowledged: Int, wanted: Int)
-    case badEndpoint(String)
+    case noSuchMethods([String])
 
     public var description: String {
         switch self {
         case .memberDidNotStart(let i, let log): "member m\(i + 1) did not start: \(log)"
         case .noLeader: "the cluster has no leader"
         case .tooFewWrites(let phase, let n, let wanted): "\(phase): only \(n) of \(wanted) writes acknowledged in time"
-        case .badEndpoint(let e): "'\(e)' is not host:port"
+        case .noSuchMethods(let names): "no RPC is named \(names.joined(separator: " or ")) (names such as Range, Put, Watch, LeaseGrant)"
         }
     }
 }

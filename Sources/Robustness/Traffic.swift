@@ -40,27 +40,30 @@ final class Recorder: Sendable {
         }
     }
 
-    func record(_ op: RevisionChecker.Operation, write: WatchChecker.Write?) {
+    /// An operation checked by its revision, with the writes it made (all at its revision).
+    func record(_ op: RevisionChecker.Operation, writes: [WatchChecker.Write]) {
         state.withLock { s in
             s.revisionOps.append(op)
-            if let write {
-                s.writes.append(write)
-                s.revisionWriteCalls.append(op.call)
-                s.acknowledgedRevision = max(s.acknowledgedRevision, write.revision)
-            }
+            guard !writes.isEmpty else { return }
+            s.writes += writes
+            s.revisionWriteCalls.append(op.call)
+            s.acknowledgedRevision = max(s.acknowledgedRevision, op.revision)
+        }
+    }
+
+    /// What records client `client`'s operation that began at `call`, once it has its answer:
+    /// the response's revision, what it was, and the writes it made.
+    func recorder(client: Int, call: UInt64, start: ContinuousClock.Instant)
+        -> (Int64, RevisionChecker.Kind, [WatchChecker.Write]) -> Void
+    {
+        { revision, kind, writes in
+            self.record(RevisionChecker.Operation(client: client, call: call, ret: Robustness.nanoseconds(since: start),
+                                                  revision: revision, kind: kind), writes: writes)
         }
     }
 
     var revisionOperations: [RevisionChecker.Operation] { state.withLock { $0.revisionOps } }
 
-    /// Several keys written at one revision by one operation that began at `call`.
-    func acknowledged(_ writes: [WatchChecker.Write], call: UInt64) {
-        state.withLock { s in
-            s.writes += writes
-            s.revisionWriteCalls.append(call)
-            s.acknowledgedRevision = max(s.acknowledgedRevision, writes.map(\.revision).max() ?? 0)
-        }
-    }
     var unknownRevisionWrites: Int { state.withLock { $0.unknownRevisionWrites } }
     var compacted: Int64 { state.withLock { $0.compacted } }
     var compactions: Int { state.withLock { $0.compactions } }
@@ -90,7 +93,7 @@ final class Recorder: Sendable {
     func watcherRevisions(_ count: Int) -> [Int64] {
         state.withLock { s in
             (0..<count).map { i in
-                s.watchers[i]?.responses.map { $0.isProgress ? $0.headerRevision : $0.events.last?.revision ?? 0 }.max() ?? 0
+                s.watchers[i]?.reachedRevision ?? 0
             }
         }
     }
@@ -101,9 +104,6 @@ final class Recorder: Sendable {
 }
 
 extension Robustness {
-    /// One KV client: gets, puts, deletes and compare-and-sets on the shared keys, every write a
-    /// unique value, until `stop`. A write that fails after it was sent is recorded with an
-    /// unknown outcome; a read that fails, or a write never sent, is left out (it changed nothing).
     /// Client `client`'s connection. Each client starts at a different member. Even clients
     /// fail over to the others (as EtcdClient does); odd ones and readers stay with their member
     /// (etcdctl given one endpoint), so a member that is cut off or lagging keeps serving someone.
@@ -112,6 +112,9 @@ extension Robustness {
         return try EtcdClient(endpoints: client % 2 == 0 && !readOnly ? order : [order[0]])
     }
 
+    /// One KV client: gets, puts, deletes and compare-and-sets on the shared keys, every write a
+    /// unique value, until `stop`. A write that fails after it was sent is recorded with an
+    /// unknown outcome; a read that fails, or a write never sent, is left out (it changed nothing).
     /// With `readOnly`, only gets, from one member (a reader pinned to each member).
     static func kvClient(_ client: Int, readOnly: Bool = false, config: RobustnessConfig, cluster: StoreCluster,
                          start: ContinuousClock.Instant, recorder: Recorder, stop: StopFlag) async throws {
@@ -187,6 +190,7 @@ extension Robustness {
             let value = "c\(client)-\(n)"
             let roll = readOnly ? 0 : Int.random(in: 0..<20)
             let call = nanoseconds(since: start)
+            let done = recorder.recorder(client: client, call: call, start: start)
             do {
                 if roll < 8 {
                     var r = Etcdserverpb_RangeRequest()
@@ -196,8 +200,7 @@ extension Robustness {
                     let answer = try await etcd.range(r)
                     let kvs = answer.kvs.map(Self.kv)
                     if !r.serializable { for kv in kvs { seen[kv.key] = kv.modRevision } }
-                    recorder.record(RevisionChecker.Operation(client: client, call: call, ret: nanoseconds(since: start), revision: answer.header.revision,
-                                                              kind: .list(prefix: prefix, serializable: r.serializable, kvs: kvs)), write: nil)
+                    done(answer.header.revision, .list(prefix: prefix, serializable: r.serializable, kvs: kvs), [])
                     continue
                 }
                 // Create when it believes the key absent, else update (or now and then delete).
@@ -237,9 +240,8 @@ extension Robustness {
                 } else {
                     seen[key] = 0
                 }
-                recorder.record(RevisionChecker.Operation(client: client, call: call, ret: nanoseconds(since: start), revision: answer.header.revision,
-                                                          kind: .conditional(key: key, expected: expected, put: put, succeeded: answer.succeeded, current: current)),
-                                write: answer.succeeded ? WatchChecker.Write(revision: answer.header.revision, key: key, value: put) : nil)
+                done(answer.header.revision, .conditional(key: key, expected: expected, put: put, succeeded: answer.succeeded, current: current),
+                     answer.succeeded ? [.init(revision: answer.header.revision, key: key, value: put)] : [])
             } catch {
                 // Its outcome is unknown (or it never left): the watchers' log decides.
                 seen[key] = nil
@@ -272,8 +274,7 @@ extension Robustness {
             let value = "c\(client)-\(n)"
             let roll = readOnly ? 0 : Int.random(in: 0..<20)
             let call = nanoseconds(since: start)
-            var kind: RevisionChecker.Kind?
-            var writes: [WatchChecker.Write] = []
+            let done = recorder.recorder(client: client, call: call, start: start)
             do {
                 switch roll {
                 case 0...6:
@@ -281,28 +282,22 @@ extension Robustness {
                     r.key = Data(key.utf8)
                     r.serializable = roll == 6
                     let answer = try await etcd.range(r)
-                    kind = .get(key: key, serializable: r.serializable, kv: answer.kvs.first.map(Self.kv))
-                    recorder.record(.init(client: client, call: call, ret: nanoseconds(since: start), revision: answer.header.revision, kind: kind!), write: nil)
-                    continue
+                    done(answer.header.revision, .get(key: key, serializable: r.serializable, kv: answer.kvs.first.map(Self.kv)), [])
                 case 7...10:
                     let big = Int.random(in: 0..<10) == 0 ? value + String(repeating: "x", count: 32 << 10) : value
                     let revision = try await etcd.put(key, big)
-                    kind = .put(key: key, value: big, lease: 0)
-                    writes = [.init(revision: revision, key: key, value: big)]
-                    recorder.record(.init(client: client, call: call, ret: nanoseconds(since: start), revision: revision, kind: kind!), write: writes[0])
+                    done(revision, .put(key: key, value: big, lease: 0), [.init(revision: revision, key: key, value: big)])
                 case 11:
                     if leases.isEmpty { leases.append(try await etcd.grantLease(ttl: 600).id) }
                     let lease = leases[Int.random(in: 0..<leases.count)]
                     let revision = try await etcd.put(key, value, lease: lease)
-                    recorder.record(.init(client: client, call: call, ret: nanoseconds(since: start), revision: revision,
-                                          kind: .put(key: key, value: value, lease: lease)), write: .init(revision: revision, key: key, value: value))
+                    done(revision, .put(key: key, value: value, lease: lease), [.init(revision: revision, key: key, value: value)])
                 case 12:
                     var d = Etcdserverpb_DeleteRangeRequest()
                     d.key = Data(key.utf8)
                     let answer = try await etcd.delete(d)
-                    recorder.record(.init(client: client, call: call, ret: nanoseconds(since: start), revision: answer.header.revision,
-                                          kind: .delete(key: key, deleted: answer.deleted)),
-                                    write: answer.deleted > 0 ? .init(revision: answer.header.revision, key: key, value: nil) : nil)
+                    done(answer.header.revision, .delete(key: key, deleted: answer.deleted),
+                         answer.deleted > 0 ? [.init(revision: answer.header.revision, key: key, value: nil)] : [])
                 case 13, 14:
                     let keys = Array(Set((0..<4).map { _ in "k\(Int.random(in: 0..<keyCount))" })).sorted()
                     let values = keys.indices.map { "\(value)-\($0)" }
@@ -316,9 +311,8 @@ extension Robustness {
                         return op
                     }
                     let answer = try await etcd.txn(t)
-                    recorder.record(.init(client: client, call: call, ret: nanoseconds(since: start), revision: answer.header.revision,
-                                          kind: .multiPut(keys: keys, values: values)), write: nil)
-                    recorder.acknowledged(zip(keys, values).map { .init(revision: answer.header.revision, key: $0, value: $1) }, call: call)
+                    done(answer.header.revision, .multiPut(keys: keys, values: values),
+                         zip(keys, values).map { .init(revision: answer.header.revision, key: $0, value: $1) })
                 case 15:
                     leases.append(try await etcd.grantLease(ttl: 600).id)
                 case 16:
@@ -326,8 +320,7 @@ extension Robustness {
                     var r = Etcdserverpb_LeaseRevokeRequest()
                     r.id = lease
                     let answer = try await etcd.revokeLease(r)
-                    recorder.record(.init(client: client, call: call, ret: nanoseconds(since: start), revision: answer.header.revision,
-                                          kind: .leaseRevoke(lease: lease)), write: nil)
+                    done(answer.header.revision, .leaseRevoke(lease: lease), [])
                 case 17:
                     // A get of the past, somewhere between the compaction and now.
                     let compacted = recorder.compacted
@@ -338,9 +331,7 @@ extension Robustness {
                     r.key = Data(key.utf8)
                     r.revision = at
                     guard let answer = try? await etcd.range(r) else { continue }
-                    recorder.record(.init(client: client, call: call, ret: nanoseconds(since: start), revision: answer.header.revision,
-                                          kind: .getAt(key: key, at: at, kv: answer.kvs.first.map(Self.kv), compactedBefore: compacted)), write: nil)
-                    continue
+                    done(answer.header.revision, .getAt(key: key, at: at, kv: answer.kvs.first.map(Self.kv), compactedBefore: compacted), [])
                 case 18 where client == 0:
                     // Compaction, below what every watcher has already seen (so that none of
                     // them, resuming after its last event, asks for a compacted revision).
@@ -349,17 +340,17 @@ extension Robustness {
                     guard target > recorder.compacted + 50 else { continue }
                     try await etcd.compact(target)
                     recorder.compactedThrough(target)
-                    continue
                 default:
                     var r = Etcdserverpb_RangeRequest()
                     r.key = Data("k".utf8)
                     r.rangeEnd = Data(EtcdClient.prefixEnd(Array("k".utf8)))
                     let answer = try await etcd.range(r)
-                    recorder.record(.init(client: client, call: call, ret: nanoseconds(since: start), revision: answer.header.revision,
-                                          kind: .list(prefix: "k", serializable: false, kvs: answer.kvs.map(Self.kv))), write: nil)
+                    done(answer.header.revision, .list(prefix: "k", serializable: false, kvs: answer.kvs.map(Self.kv)), [])
                 }
             } catch {
-                if roll >= 7 && !EtcdClient.failedWithoutEffect(error) { recorder.unknownRevisionWrite() }
+                // Rolls 7–16, and 18 for client 0, write (puts, deletes, txns, leases, compaction).
+                let wrote = (7...16).contains(roll) || (roll == 18 && client == 0)
+                if wrote && !EtcdClient.failedWithoutEffect(error) { recorder.unknownRevisionWrite() }
             }
         }
     }

@@ -1,3 +1,4 @@
+import Bench
 import EtcdClient
 import Foundation
 import GRPCCore
@@ -93,7 +94,7 @@ public enum WireFuzzer {
 
     public static func run(_ config: FuzzConfig, log: @escaping @Sendable (String) -> Void = { _ in }) async throws -> FuzzReport {
         var report = FuzzReport()
-        let (host, port) = try parse(config.endpoint)
+        let (host, port) = try EtcdClient.parse(config.endpoint)
         report.descriptorsBefore = config.pid.map(descriptors) ?? 0
         report.rssBefore = config.pid.map(rss) ?? 0
 
@@ -102,18 +103,15 @@ public enum WireFuzzer {
         let client = GRPCClient(transport: transport)
         let results = Tally()
         let chosen = methods.filter { config.methods.isEmpty || config.methods.contains($0.method) }
-        guard !chosen.isEmpty else { throw HarnessError.badEndpoint("no such method: \(config.methods)") }
+        guard !chosen.isEmpty else { throw HarnessError.noSuchMethods(config.methods) }
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await client.runConnections() }
             for r in regressions {
-                let outcome = await call(client, r.service, r.method, [r.message], streaming: r.method == "Watch", timeout: config.callTimeout)
-                log("regression (\(r.why)): \(r.service)/\(r.method) \(hex(r.message)) -> \(outcome)")
-                results.state.withLock { t in
-                    switch outcome {
-                    case .status(let code): t.statuses[code, default: 0] += 1
-                    case .none(let why): t.unanswered.append("\(r.service)/\(r.method) \(hex(r.message)) (\(r.why)): \(why)")
-                    }
-                }
+                let streams = methods.contains { $0.method == r.method && $0.clientStreams }
+                let outcome = await call(client, r.service, r.method, [r.message], streaming: streams, timeout: config.callTimeout)
+                let what = "\(r.service)/\(r.method) \(hex(r.message)) (\(r.why))"
+                log("regression \(what) -> \(outcome)")
+                results.add(outcome, what)
             }
             try await withThrowingTaskGroup(of: Void.self) { callers in
                 for c in 0..<config.concurrency {
@@ -125,14 +123,9 @@ public enum WireFuzzer {
                             let messages = (0..<(m.clientStreams ? 1 + Int(rng.next() % 4) : 1)).map { _ in message(&rng) }
                             let outcome = await call(client, m.service, m.method, messages, streaming: m.clientStreams,
                                                      timeout: config.callTimeout)
-                            log("\(m.service)/\(m.method) \(messages.map(hex).joined(separator: " | ")) -> \(outcome)")
-                            results.state.withLock { r in
-                                switch outcome {
-                                case .status(let code): r.statuses[code, default: 0] += 1
-                                case .none(let why):
-                                    r.unanswered.append("\(m.service)/\(m.method) \(messages.map(hex).joined(separator: " | ")): \(why)")
-                                }
-                            }
+                            let what = "\(m.service)/\(m.method) \(messages.map(hex).joined(separator: " | "))"
+                            log("\(what) -> \(outcome)")
+                            results.add(outcome, what)
                             i += config.concurrency
                         }
                     }
@@ -352,20 +345,7 @@ public enum WireFuzzer {
         (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count) ?? 0
     }
 
-    static func rss(_ pid: Int32) -> Int {
-        guard let h = FileHandle(forReadingAtPath: "/proc/\(pid)/statm"), let data = try? h.readToEnd() else { return 0 }
-        let fields = String(decoding: data, as: UTF8.self).split(separator: " ")
-        return fields.count > 1 ? (Int(fields[1]) ?? 0) * Int(sysconf(Int32(_SC_PAGESIZE))) : 0
-    }
-
-    static func parse(_ endpoint: String) throws -> (String, Int) {
-        let s = endpoint.hasPrefix("http://") ? String(endpoint.dropFirst(7)) : endpoint
-        guard let colon = s.lastIndex(of: ":"), let port = Int(s[s.index(after: colon)...]) else {
-            throw HarnessError.badEndpoint(endpoint)
-        }
-        let host = String(s[..<colon])
-        return (host == "localhost" ? "127.0.0.1" : host, port)
-    }
+    static func rss(_ pid: Int32) -> Int { Int(ServerProcesses.rssBytes(pid) ?? 0) }
 
     static func hex(_ bytes: [UInt8]) -> String { bytes.prefix(48).map { String(format: "%02x", $0) }.joined() + (bytes.count > 48 ? "…" : "") }
 }
@@ -373,6 +353,16 @@ public enum WireFuzzer {
 /// The calls' answers, shared by the callers.
 final class Tally: Sendable {
     let state = Mutex<(statuses: [String: Int], unanswered: [String])>(([:], []))
+
+    /// One call's outcome: its status counted, or `what` (the method and request) listed unanswered.
+    func add(_ outcome: WireFuzzer.Outcome, _ what: String) {
+        state.withLock { t in
+            switch outcome {
+            case .status(let code): t.statuses[code, default: 0] += 1
+            case .none(let why): t.unanswered.append("\(what): \(why)")
+            }
+        }
+    }
 }
 
 /// Request and response bytes as they are: the fuzzer sends what it makes and reads nothing.

@@ -86,6 +86,22 @@ public protocol FileSystem: AnyObject, Sendable {
     func exists(_ path: String) -> Bool
 }
 
+/// A file system that changes how some of its files behave and leaves the rest of the file
+/// system's operations to `base` (the fault-injecting ones: a slow disk, a planted bug).
+protocol WrappingFileSystem: FileSystem {
+    var base: any FileSystem { get }
+}
+
+extension WrappingFileSystem {
+    public var preparesSegmentsAhead: Bool { base.preparesSegmentsAhead }
+    public func listDirectory(_ path: String) throws(StorageIOError) -> [String] { try base.listDirectory(path) }
+    public func createDirectory(_ path: String) throws(StorageIOError) { try base.createDirectory(path) }
+    public func remove(_ path: String) throws(StorageIOError) { try base.remove(path) }
+    public func rename(_ from: String, to: String) throws(StorageIOError) { try base.rename(from, to: to) }
+    public func syncDirectory(_ path: String) throws(StorageIOError) { try base.syncDirectory(path) }
+    public func exists(_ path: String) -> Bool { base.exists(path) }
+}
+
 extension StorageFile {
     public func write(_ bytes: [UInt8], at offset: Int) throws(StorageIOError) {
         var failure: StorageIOError?

@@ -5,8 +5,8 @@ import Synchronization
 /// otherwise: WAL segment writes are held in memory for `delay` before they reach the file, and
 /// `sync` returns at once, so the WAL reports records durable that a crash (kill -9) loses.
 /// Reads see the held writes, so the member itself runs normally. Other files pass through.
-public final class LateWritingFileSystem: FileSystem, @unchecked Sendable {
-    private let base: any FileSystem
+public final class LateWritingFileSystem: WrappingFileSystem, @unchecked Sendable {
+    let base: any FileSystem
     private let delay: Duration
     private let files = Mutex<[LateWritingFile]>([])
 
@@ -23,8 +23,6 @@ public final class LateWritingFileSystem: FileSystem, @unchecked Sendable {
         flusher.start()
     }
 
-    public var preparesSegmentsAhead: Bool { base.preparesSegmentsAhead }
-
     public func open(_ path: String, create: Bool) throws(StorageIOError) -> any StorageFile {
         let file = try base.open(path, create: create)
         guard path.hasSuffix(".wal") else { return file }
@@ -32,13 +30,6 @@ public final class LateWritingFileSystem: FileSystem, @unchecked Sendable {
         files.withLock { $0.append(late) }
         return late
     }
-
-    public func listDirectory(_ path: String) throws(StorageIOError) -> [String] { try base.listDirectory(path) }
-    public func createDirectory(_ path: String) throws(StorageIOError) { try base.createDirectory(path) }
-    public func remove(_ path: String) throws(StorageIOError) { try base.remove(path) }
-    public func rename(_ from: String, to: String) throws(StorageIOError) { try base.rename(from, to: to) }
-    public func syncDirectory(_ path: String) throws(StorageIOError) { try base.syncDirectory(path) }
-    public func exists(_ path: String) -> Bool { base.exists(path) }
 }
 
 final class LateWritingFile: StorageFile, @unchecked Sendable {

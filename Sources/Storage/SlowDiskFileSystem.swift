@@ -4,8 +4,8 @@ import Synchronization
 /// A file system whose fsyncs can be slowed at run time (`syncDelay`), for the robustness
 /// harness's slow-disk fault (`capstan store --fault-control`): each `sync` of a file, and of a
 /// directory, first waits the delay in force. With no delay it adds one atomic load per sync.
-public final class SlowDiskFileSystem: FileSystem, Sendable {
-    private let base: any FileSystem
+public final class SlowDiskFileSystem: WrappingFileSystem, Sendable {
+    let base: any FileSystem
     private let delayNanoseconds = Atomic<Int64>(0)
 
     public init(base: any FileSystem = PosixFileSystem()) { self.base = base }
@@ -24,17 +24,9 @@ public final class SlowDiskFileSystem: FileSystem, Sendable {
         if ns > 0 { Thread.sleep(forTimeInterval: Double(ns) / 1e9) }
     }
 
-    public var preparesSegmentsAhead: Bool { base.preparesSegmentsAhead }
-
     public func open(_ path: String, create: Bool) throws(StorageIOError) -> any StorageFile {
         SlowSyncFile(try base.open(path, create: create), disk: self)
     }
-
-    public func listDirectory(_ path: String) throws(StorageIOError) -> [String] { try base.listDirectory(path) }
-    public func createDirectory(_ path: String) throws(StorageIOError) { try base.createDirectory(path) }
-    public func remove(_ path: String) throws(StorageIOError) { try base.remove(path) }
-    public func rename(_ from: String, to: String) throws(StorageIOError) { try base.rename(from, to: to) }
-    public func exists(_ path: String) -> Bool { base.exists(path) }
 
     public func syncDirectory(_ path: String) throws(StorageIOError) {
         pause()

@@ -496,7 +496,6 @@ enum PeerError: Error, CustomStringConvertible {
     var description: String {
         switch self {
         case .noTLS(let peer): "\(peer) is an https peer, but this member has no peer TLS configuration (--peer-cert-file, --peer-key-file, --peer-trusted-ca-file)"
-
         case .refused(let why): "refused: \(why)"
         case .removed: "refused: this member was removed from the cluster"
         case .handshakeTimeout: "no answer to the handshake within 2 s"

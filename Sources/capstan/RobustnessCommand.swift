@@ -65,11 +65,12 @@ struct RobustnessCommand: AsyncParsableCommand {
     func run() async throws {
         let binary = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
         let base = directory ?? FileManager.default.temporaryDirectory.appendingPathComponent("capstan-robustness-\(UInt64.random(in: 0...UInt64.max))").path
-        var operations = 0, failures = 0, injected = 0, unknown = 0
+        var runsStarted = 0, operations = 0, failures = 0, injected = 0, unknown = 0
         let started = Date()
+        let all = try faults()
         for r in 1...runs {
-            let all = try faults()
             for f in together ? [all[0]] : all { for t in try traffics() {
+                runsStarted += 1
                 var config = RobustnessConfig(binary: binary, directory: "\(base)/run\(r)-\(f.rawValue)-\(t.rawValue)", fault: f)
                 if together { config.thenFaults = Array(all.dropFirst()) }
                 config.traffic = t
@@ -89,7 +90,7 @@ struct RobustnessCommand: AsyncParsableCommand {
                     failures += 1
                     continue
                 }
-                injected += 1
+                injected += report.faults.count
                 operations += report.operations
                 unknown += report.unknownOutcomes
                 say("run \(r), \(report.summary)")
@@ -108,7 +109,7 @@ struct RobustnessCommand: AsyncParsableCommand {
         }
         if failures == 0 { try? FileManager.default.removeItem(atPath: base) }
         say(String(format: "robustness: %d runs, %d faults injected, %d operations checked (%d unknown outcomes), %d failed, %.0f s",
-                     runs * (together ? 1 : (try faults()).count) * (try traffics()).count, injected * (together ? (try faults()).count : 1), operations, unknown, failures, Date().timeIntervalSince(started)))
+                     runsStarted, injected, operations, unknown, failures, Date().timeIntervalSince(started)))
         if failures > 0 { throw ExitCode(1) }
     }
 }

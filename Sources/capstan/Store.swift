@@ -109,8 +109,8 @@ struct Store: AsyncParsableCommand {
             _ = try Self.hostPort(url)
             if Self.isSecure(url) { throw ValidationError("--listen-metrics-urls \(url): https is not served on the metrics port yet (use http)") }
         }
-        _ = try clientTLS()
-        _ = try peerTLS()
+        _ = try clientTLSFiles()
+        _ = try peerTLSFiles()
         _ = try plantedBugs()
         _ = try Self.duration(watchProgressNotifyInterval)
         _ = try autoCompaction()
@@ -118,7 +118,7 @@ struct Store: AsyncParsableCommand {
     }
 
     /// The client port's certificates when it listens on https (etcd's flags); nil for http.
-    func clientTLS() throws -> TLSFiles? {
+    func clientTLSFiles() throws -> TLSFiles? {
         let url = Self.urls(listenClientURLs).first ?? ""
         guard Self.isSecure(url) else {
             if clientCertAuth { throw ValidationError("--client-cert-auth needs an https --listen-client-urls (it is \(url))") }
@@ -131,7 +131,7 @@ struct Store: AsyncParsableCommand {
     }
 
     /// The peer certificates, when any peer URL (this member's or another's) is https.
-    func peerTLS() throws -> TLSFiles? {
+    func peerTLSFiles() throws -> TLSFiles? {
         let listen = Self.urls(listenPeerURLs).first ?? ""
         let cluster = try parseCluster()
         let anySecure = Self.isSecure(listen) || cluster.values.joined().contains(where: Self.isSecure)
@@ -255,8 +255,8 @@ struct Store: AsyncParsableCommand {
         let peerServerTLS: NIOSSLContext?
         let peerClientTLS: NIOSSLContext?
         do {
-            clientTLS = try self.clientTLS()?.serverContext(applicationProtocols: ["h2"])
-            let peerFiles = try peerTLS()
+            clientTLS = try clientTLSFiles()?.serverContext(applicationProtocols: ["h2"])
+            let peerFiles = try peerTLSFiles()
             peerServerTLS = Self.isSecure(Self.urls(listenPeerURLs).first ?? "") ? try peerFiles?.serverContext() : nil
             peerClientTLS = try peerFiles?.clientContext()
         } catch {
@@ -320,13 +320,11 @@ struct Store: AsyncParsableCommand {
         // etcd's minimum lease TTL: one and a half election timeouts, in whole seconds rounded up.
         config.limits.minLeaseTTL = Int64((3 * electionTimeout / 2 + 999) / 1000)
         if quotaBackendBytes > 0 { config.limits.quotaBytes = quotaBackendBytes }
-        let peers = PeerTransport(id: NodeID(memberID), clusterID: clusterID, clientTLS: peerClientTLS) { [name] line in
-            FileHandle.standardError.write(Data("capstan store: \(name): \(line)\n".utf8))
-        }
+        // What the member's parts have to say, on standard error with the member's name.
+        let say: @Sendable (String) -> Void = { [name] line in FileHandle.standardError.write(Data("capstan store: \(name): \(line)\n".utf8)) }
+        let peers = PeerTransport(id: NodeID(memberID), clusterID: clusterID, clientTLS: peerClientTLS, log: say)
         if join { Self.connect(peers, to: known, selfID: NodeID(memberID)) }
-        let faults = faultControl.map { path in FaultControl(path: path, peers: peers, disk: disk) { [name] line in
-            FileHandle.standardError.write(Data("capstan store: \(name): \(line)\n".utf8))
-        } }
+        let faults = faultControl.map { FaultControl(path: $0, peers: peers, disk: disk, log: say) }
         defer { faults?.stop() }
         let (peerHost, peerPort) = try Self.hostPort(Self.urls(listenPeerURLs).first ?? "")
         do { _ = try await peers.listen(host: peerHost, port: peerPort, tls: peerServerTLS) } catch {
@@ -353,9 +351,7 @@ struct Store: AsyncParsableCommand {
         compactor?.start()
         defer { compactor?.stop() }
         let checker = corruptCheckTime == "0s" || corruptCheckTime == "0" ? nil
-            : ConsistencyChecker(member: member, interval: try Self.duration(corruptCheckTime)) { [name] line in
-                FileHandle.standardError.write(Data("capstan store: \(name): \(line)\n".utf8))
-            }
+            : ConsistencyChecker(member: member, interval: try Self.duration(corruptCheckTime), log: say)
         checker?.start()
         defer { checker?.stop() }
         peers.setRemovedHandler { removed.continuation.yield() }
@@ -375,14 +371,7 @@ struct Store: AsyncParsableCommand {
         }
         let server: LeanServer
         do {
-            var prepare: (@Sendable (any Channel) throws -> Void)?
-            if let clientTLS {
-                prepare = { [name] channel in
-                    try TLSRejectionReporter.addServerTLS(clientTLS, to: channel) { line in
-                        FileHandle.standardError.write(Data("capstan store: \(name): \(line)\n".utf8))
-                    }
-                }
-            }
+            let prepare = clientTLS.map { tls in { @Sendable channel in try TLSRejectionReporter.addServerTLS(tls, to: channel, report: say) } }
             server = try await LeanServer.bind(host: host, port: port, group: clientLoops, routes: routes, limits: limits,
                                                prepare: prepare)
         } catch {
