@@ -20,15 +20,15 @@ public protocol LinearizabilityModel {
     static func step(_ state: State, _ input: Input, _ output: Output) -> (ok: Bool, next: State)
     /// Splits a history into parts that can be checked independently (default: one part).
     static func partition(_ operations: [Operation<Input, Output>]) -> [[Operation<Input, Output>]]
-    /// Whether `observer`'s output shows an effect of `source` (a read that returned what a write
-    /// wrote). The minimizer keeps such sources, so that a reported history still explains
-    /// every value it shows (default: nothing depends on anything).
-    static func observes(_ observer: Operation<Input, Output>, _ source: Operation<Input, Output>) -> Bool
+    /// The operations whose effect `observer`'s output shows (a read that returned what a write
+    /// wrote). The minimizer keeps them, so that a reported history still explains every value
+    /// it shows (default: nothing depends on anything).
+    static func sources(of observer: Int, in operations: [Operation<Input, Output>]) -> [Int]
 }
 
 extension LinearizabilityModel {
     public static func partition(_ operations: [Operation<Input, Output>]) -> [[Operation<Input, Output>]] { [operations] }
-    public static func observes(_ observer: Operation<Input, Output>, _ source: Operation<Input, Output>) -> Bool { false }
+    public static func sources(of observer: Int, in operations: [Operation<Input, Output>]) -> [Int] { [] }
 }
 
 /// One recorded operation. Times are any monotonic clock's (the recorder's), `call < ret`.
@@ -78,21 +78,50 @@ public enum Linearizability {
         return .linearizable
     }
 
-    /// Removes operations one at a time while the rest stays non-linearizable (a 1-minimal
-    /// failing sub-history: what a person reads to see the bug), never one whose effect a
-    /// remaining operation observed (so every value shown is explained).
-    static func minimize<M: LinearizabilityModel>(_ model: M.Type, _ part: [Operation<M.Input, M.Output>],
-                                                  budget: Int) -> [Operation<M.Input, M.Output>] {
+    /// Removes operations while the rest stays non-linearizable — in chunks, halved down to one
+    /// at a time, pass after pass until one removes nothing (a 1-minimal failing sub-history:
+    /// what a person reads to see the bug) or `timeLimit` runs out. An operation goes together
+    /// with every operation that observed its effect (and theirs, and so on), so that every
+    /// value the remaining ones show is still explained.
+    static func minimize<M: LinearizabilityModel>(_ model: M.Type, _ part: [Operation<M.Input, M.Output>], budget: Int,
+                                                  timeLimit: Duration = .seconds(60)) -> [Operation<M.Input, M.Output>] {
+        let deadline = ContinuousClock.now + timeLimit
         var ops = part
-        var i = 0
-        while i < ops.count {
-            if ops.indices.contains(where: { $0 != i && M.observes(ops[$0], ops[i]) }) {
-                i += 1
-                continue
+        var removedAny = true
+        while removedAny && ContinuousClock.now < deadline {
+            removedAny = false
+            var dependents = [[Int]](repeating: [], count: ops.count)
+            for j in ops.indices {
+                for i in M.sources(of: j, in: ops) where i != j { dependents[i].append(j) }
             }
-            var without = ops
-            without.remove(at: i)
-            if search(model, without, budget: budget) == false { ops = without } else { i += 1 }
+            var gone = Set<Int>()
+            /// The operations `seeds` and everything that depends on them, not yet gone.
+            func unit(_ seeds: some Sequence<Int>) -> Set<Int> {
+                var found = Set<Int>()
+                var stack = seeds.filter { !gone.contains($0) }
+                while let i = stack.popLast() {
+                    guard found.insert(i).inserted else { continue }
+                    stack += dependents[i].filter { !gone.contains($0) && !found.contains($0) }
+                }
+                return found
+            }
+            var chunk = max(ops.count / 2, 1)
+            while ContinuousClock.now < deadline {
+                var start = 0
+                while start < ops.count && ContinuousClock.now < deadline {
+                    let candidates = unit(start..<min(start + chunk, ops.count))
+                    start += chunk
+                    guard !candidates.isEmpty, candidates.count + gone.count < ops.count else { continue }
+                    let trial = ops.indices.filter { !gone.contains($0) && !candidates.contains($0) }.map { ops[$0] }
+                    if search(model, trial, budget: budget) == false {
+                        gone.formUnion(candidates)
+                        removedAny = true
+                    }
+                }
+                if chunk == 1 { break }
+                chunk /= 2
+            }
+            ops = ops.indices.filter { !gone.contains($0) }.map { ops[$0] }
         }
         return ops
     }

@@ -40,7 +40,8 @@ public enum Fault: String, CaseIterable, Sendable {
 
 /// The clients' traffic.
 public enum Traffic: String, CaseIterable, Sendable {
-    /// Gets, puts, deletes and compare-and-sets on a few keys: checked for linearizability.
+    /// Gets, ranges, puts, deletes, compare-and-sets, two-key txns and leases on a few groups of
+    /// two keys: checked for linearizability (`KVModel`).
     case kv
     /// Kubernetes' shape: lists of a prefix, creates, updates and deletes as txns on
     /// mod_revision: checked against the revisions (RevisionChecker).
@@ -62,7 +63,8 @@ public struct RobustnessConfig: Sendable {
     public var traffic = Traffic.kv
     /// Bugs the members are started with on purpose (`--inject-bug`), to show the checks catch them.
     public var plantedBugs: [String] = []
-    /// Concurrent KV clients, and the keys they share.
+    /// Concurrent KV clients, and how many keys they share: groups of two keys with the `kv`
+    /// traffic, three times as many keys (or objects) with the others.
     public var clients = 6
     public var keys = 3
     /// Clients that only read (linearizable gets), each staying with one member (one per member
@@ -234,8 +236,8 @@ public enum Robustness {
         switch Linearizability.check(KVModel.self, history) {
         case .linearizable: break
         case .violation(let minimal, let part):
-            report.linearizabilityFailure = "a part of \(part.count) operations on key \(part.first?.input.key ?? "?") is not linearizable; "
-                + "a minimal failing sub-history (times in ms since the start):\n" + minimal.map(Self.describe).joined(separator: "\n")
+            report.linearizabilityFailure = "a part of \(part.count) operations on \(Set(part.flatMap(\.input.keys)).sorted().joined(separator: ", ")) is not linearizable; "
+                + "a minimal failing sub-history (times in ms since the start):\n" + minimal.sorted { $0.call < $1.call }.map(Self.describe).joined(separator: "\n")
         case .unknown(let part):
             report.linearizabilityFailure = "the search gave up on a part of \(part.count) operations"
         }
@@ -281,7 +283,7 @@ public enum Robustness {
 
     static func describe(_ op: KVOperation) -> String {
         let ms = { (t: UInt64) in t == .max ? "never" : String(format: "%.1f", Double(t) / 1e6) }
-        return "  client \(op.client): \(op.input) -> \(op.output)  [\(ms(op.call)) … \(ms(op.ret))]"
+        return "  [\(ms(op.call)) … \(ms(op.ret))] client \(op.client): \(op.input) -> \(op.output)"
     }
 
     /// The index of the member every running member names as leader.
@@ -390,9 +392,3 @@ public enum Robustness {
     }
 }
 
-extension KVModel.Input {
-    var isWrite: Bool {
-        if case .get = self { return false }
-        return true
-    }
-}

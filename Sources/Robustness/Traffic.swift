@@ -2,6 +2,7 @@ import Checker
 import EtcdClient
 import EtcdProto
 import Foundation
+import GRPCCore
 import Synchronization
 
 /// Tells the traffic tasks to stop.
@@ -30,13 +31,11 @@ final class Recorder: Sendable {
     }
     private let state = Mutex(State())
 
-    func record(_ op: Robustness.KVOperation, write: WatchChecker.Write? = nil) {
+    func record(_ op: Robustness.KVOperation, writes: [WatchChecker.Write]) {
         state.withLock { s in
             s.history.append(op)
-            if let write {
-                s.writes.append(write)
-                s.acknowledgedRevision = max(s.acknowledgedRevision, write.revision)
-            }
+            s.writes += writes
+            for w in writes { s.acknowledgedRevision = max(s.acknowledgedRevision, w.revision) }
         }
     }
 
@@ -112,63 +111,182 @@ extension Robustness {
         return try EtcdClient(endpoints: client % 2 == 0 && !readOnly ? order : [order[0]])
     }
 
-    /// One KV client: gets, puts, deletes and compare-and-sets on the shared keys, every write a
-    /// unique value, until `stop`. A write that fails after it was sent is recorded with an
-    /// unknown outcome; a read that fails, or a write never sent, is left out (it changed nothing).
-    /// With `readOnly`, only gets, from one member (a reader pinned to each member).
+    /// One KV client, every write a unique value, until `stop`, on `config.keys` groups of two
+    /// keys (k0/a, k0/b, k1/a, …): gets, puts, deletes, compare-and-sets, txns over the two keys of
+    /// a group (compare the first's value, then put both — or put one and delete the other —,
+    /// else get both), ranges over a group, and leases (grants with IDs of its own, each used for
+    /// one group's keys, puts attached to them, revokes). A group shares no key or lease with
+    /// another, so the linearizability check takes one group at a time. A write that fails after
+    /// it was sent is recorded with an unknown outcome; a read that fails, or a write never
+    /// sent, is left out (it changed nothing). With `readOnly`, only gets and ranges, from one
+    /// member (a reader pinned to each member).
     static func kvClient(_ client: Int, readOnly: Bool = false, config: RobustnessConfig, cluster: StoreCluster,
                          start: ContinuousClock.Instant, recorder: Recorder, stop: StopFlag) async throws {
         let etcd = try Self.client(client, readOnly: readOnly, cluster: cluster)
         defer { etcd.close() }
         var lastSeen: [String: String?] = [:]
+        var leases: [[Int64]] = Array(repeating: [], count: config.keys)
         var n = 0
         while !stop.isSet && !Task.isCancelled {
             n += 1
-            let key = "k\(Int.random(in: 0..<config.keys))"
+            let group = Int.random(in: 0..<config.keys)
+            let groupKeys = ["k\(group)/a", "k\(group)/b"]
+            let (key, other) = Bool.random() ? (groupKeys[0], groupKeys[1]) : (groupKeys[1], groupKeys[0])
             let value = "c\(client)-\(n)"
-            let roll = readOnly ? 0 : Int.random(in: 0..<20)
-            let input: KVModel.Input = roll < 8 ? .get(key: key)
-                : roll < 13 ? .put(key: key, value: value)
-                : roll < 14 ? .delete(key: key)
-                : .cas(key: key, expected: lastSeen[key] ?? nil, new: value)
+            let roll = readOnly ? (Int.random(in: 0..<5) == 0 ? 16 : 0) : Int.random(in: 0..<20)
+            let input: KVModel.Input
+            switch roll {
+            case 0..<6: input = .get(key: key)
+            case 6..<9: input = .put(key: key, value: value)
+            case 9 where !leases[group].isEmpty: input = .put(key: key, value: value, lease: leases[group].randomElement()!)
+            case 10: input = .delete(key: key)
+            case 11..<14: input = .cas(key: key, expected: lastSeen[key] ?? nil, new: value)
+            case 14, 15:
+                let compare: KVModel.Compare = switch lastSeen[key] ?? nil {
+                case .some(let v): .value(key: key, value: v, equal: true)
+                case .none: .exists(key: key, false)
+                }
+                input = .txn(compares: [compare],
+                             success: [.put(key: key, value: value + "-0"),
+                                       roll == 14 ? .put(key: other, value: value + "-1") : .delete(key: other)],
+                             failure: [.get(key: key), .get(key: other)])
+            case 16: input = .range(keys: groupKeys)
+            case 17: input = .leaseGrant(id: Int64(client + 1) * 1_000_000 + Int64(n))
+            case 18 where !leases[group].isEmpty: input = .leaseRevoke(id: leases[group].removeFirst())
+            default: input = .get(key: key)
+            }
             let call = nanoseconds(since: start)
             do {
-                let output: KVModel.Output
-                var write: WatchChecker.Write?
-                switch input {
-                case .get:
-                    let v = try await etcd.get(key).map { String(decoding: $0, as: UTF8.self) }
-                    lastSeen[key] = .some(v)
-                    output = .value(v)
-                case .put:
-                    let revision = try await etcd.put(key, value)
-                    lastSeen[key] = .some(value)
-                    output = .ok
-                    write = .init(revision: revision, key: key, value: value)
-                case .delete:
-                    var r = Etcdserverpb_DeleteRangeRequest()
-                    r.key = Data(key.utf8)
-                    let answer = try await etcd.delete(r)
-                    lastSeen[key] = .some(nil)
-                    output = .ok
-                    if answer.deleted > 0 { write = .init(revision: answer.header.revision, key: key, value: nil) }
-                case .cas(_, let expected, let new):
-                    let answer = try await etcd.txn(Self.compareAndSet(key, expected: expected, new: new))
-                    if answer.succeeded {
-                        lastSeen[key] = .some(new)
-                        write = .init(revision: answer.header.revision, key: key, value: new)
-                    }
-                    output = .cas(answer.succeeded)
-                }
-                recorder.record(.init(client: client, input: input, call: call, output: output, ret: nanoseconds(since: start)), write: write)
+                let (output, writes) = try await Self.perform(input, etcd: etcd)
+                for (k, v) in Self.seen(input, output) { lastSeen[k] = .some(v) }
+                if case .leaseGrant(let id) = input { leases[group].append(id) }
+                recorder.record(.init(client: client, input: input, call: call, output: output, ret: nanoseconds(since: start)), writes: writes)
             } catch {
                 // A failed read changed nothing, nor did a write that was never sent; any other
-                // failed write may or may not have happened.
-                if case .get = input { continue }
-                if EtcdClient.failedWithoutEffect(error) { continue }
-                recorder.record(.init(client: client, input: input, call: call, output: .unknown, ret: .max))
+                // failed write may or may not have happened (a grant too: its lease may be used).
+                if !input.isWrite || EtcdClient.failedWithoutEffect(error) { continue }
+                if case .leaseGrant(let id) = input { leases[group].append(id) }
+                for k in input.keys { lastSeen[k] = nil }
+                recorder.record(.init(client: client, input: input, call: call, output: .unknown, ret: .max), writes: [])
             }
         }
+    }
+
+    /// Sends one KV-model operation; its output, and the writes it made (at its revision).
+    static func perform(_ input: KVModel.Input, etcd: EtcdClient) async throws -> (KVModel.Output, [WatchChecker.Write]) {
+        do {
+            switch input {
+            case .get(let key):
+                return (.value(try await etcd.get(key).map { String(decoding: $0, as: UTF8.self) }), [])
+            case .range(let keys):
+                // From the first key asked to just past the last.
+                var r = Etcdserverpb_RangeRequest()
+                r.key = Data(keys.min()!.utf8)
+                r.rangeEnd = Data((keys.max()! + "\u{0}").utf8)
+                var found: [String: String] = [:]
+                for kv in try await etcd.range(r).kvs { found[String(decoding: kv.key, as: UTF8.self)] = String(decoding: kv.value, as: UTF8.self) }
+                return (.values(keys.map { found[$0] }), [])
+            case .put(let key, let value, let lease):
+                let revision = try await etcd.put(key, value, lease: lease)
+                return (.ok, [.init(revision: revision, key: key, value: value)])
+            case .delete(let key):
+                var r = Etcdserverpb_DeleteRangeRequest()
+                r.key = Data(key.utf8)
+                let answer = try await etcd.delete(r)
+                return (.deleted(Int(answer.deleted)), answer.deleted > 0 ? [.init(revision: answer.header.revision, key: key, value: nil)] : [])
+            case .cas(let key, let expected, let new):
+                let answer = try await etcd.txn(Self.compareAndSet(key, expected: expected, new: new))
+                return (.cas(answer.succeeded), answer.succeeded ? [.init(revision: answer.header.revision, key: key, value: new)] : [])
+            case .txn(let compares, let success, let failure):
+                let answer = try await etcd.txn(Self.txnRequest(compares, success, failure))
+                var results: [KVModel.Output] = []
+                var writes: [WatchChecker.Write] = []
+                for (op, response) in zip(answer.succeeded ? success : failure, answer.responses) {
+                    switch op {
+                    case .get:
+                        results.append(.value(response.responseRange.kvs.first.map { String(decoding: $0.value, as: UTF8.self) }))
+                    case .put(let key, let value, _):
+                        results.append(.ok)
+                        writes.append(.init(revision: answer.header.revision, key: key, value: value))
+                    case .delete(let key):
+                        let deleted = Int(response.responseDeleteRange.deleted)
+                        results.append(.deleted(deleted))
+                        if deleted > 0 { writes.append(.init(revision: answer.header.revision, key: key, value: nil)) }
+                    default:
+                        throw RPCError(code: .invalidArgument, message: "the kv traffic puts only gets, puts and deletes in a txn")
+                    }
+                }
+                return (.txn(succeeded: answer.succeeded, results: results), writes)
+            case .leaseGrant(let id):
+                _ = try await etcd.grantLease(ttl: 600, id: id)
+                return (.ok, [])
+            case .leaseRevoke(let id):
+                try await etcd.revokeLease(id)
+                return (.ok, [])
+            }
+        } catch let e as RPCError where e.message.hasSuffix("requested lease not found") {
+            return (.leaseNotFound, [])
+        } catch let e as RPCError where e.message.hasSuffix("lease already exists") {
+            return (.leaseExists, [])
+        }
+    }
+
+    /// What an answer told the client of the keys' values (for its next compare-and-set).
+    static func seen(_ input: KVModel.Input, _ output: KVModel.Output) -> [(String, String?)] {
+        switch (input, output) {
+        case (.get(let key), .value(let v)): return [(key, v)]
+        case (.range(let keys), .values(let vs)): return Array(zip(keys, vs))
+        case (.put(let key, let value, _), .ok): return [(key, value)]
+        case (.delete(let key), .deleted): return [(key, nil)]
+        case (.cas(let key, _, let new), .cas(true)): return [(key, new)]
+        case (.txn(_, let success, let failure), .txn(let succeeded, let results)):
+            return zip(succeeded ? success : failure, results).flatMap { seen($0, $1) }
+        default: return []
+        }
+    }
+
+    /// The etcd txn for a KV-model txn (compares on values and existence; gets, puts, deletes).
+    static func txnRequest(_ compares: [KVModel.Compare], _ success: [KVModel.Input], _ failure: [KVModel.Input]) -> Etcdserverpb_TxnRequest {
+        func op(_ input: KVModel.Input) -> Etcdserverpb_RequestOp {
+            var op = Etcdserverpb_RequestOp()
+            switch input {
+            case .get(let key):
+                var r = Etcdserverpb_RangeRequest()
+                r.key = Data(key.utf8)
+                op.requestRange = r
+            case .put(let key, let value, let lease):
+                var p = Etcdserverpb_PutRequest()
+                p.key = Data(key.utf8)
+                p.value = Data(value.utf8)
+                p.lease = lease
+                op.requestPut = p
+            case .delete(let key):
+                var d = Etcdserverpb_DeleteRangeRequest()
+                d.key = Data(key.utf8)
+                op.requestDeleteRange = d
+            default: break
+            }
+            return op
+        }
+        var t = Etcdserverpb_TxnRequest()
+        t.compare = compares.map { c in
+            var cmp = Etcdserverpb_Compare()
+            cmp.key = Data(c.key.utf8)
+            switch c {
+            case .value(_, let value, let equal):
+                cmp.target = .value
+                cmp.result = equal ? .equal : .notEqual
+                cmp.value = Data(value.utf8)
+            case .exists(_, let exists):
+                cmp.target = .version
+                cmp.result = exists ? .greater : .equal
+                cmp.version = 0
+            }
+            return cmp
+        }
+        t.success = success.map(op)
+        t.failure = failure.map(op)
+        return t
     }
 
     /// One client of the Kubernetes mix on `config.keys * 3` objects under /registry/pods/: lists

@@ -10,7 +10,7 @@ struct RobustnessCommand: AsyncParsableCommand {
         abstract: "Run real members under faults and check the recorded histories (linearizability, watch guarantees).",
         discussion: """
             Each run starts three `capstan store` members on loopback, drives --clients KV clients \
-            (get, put, delete, compare-and-set on --keys keys), --readers readers each staying with \
+            (with kv traffic: gets, ranges, puts, deletes, compare-and-sets, two-key txns and leases on --keys groups of two keys), --readers readers each staying with \
             one member, and --watchers watchers of every key, \
             injects one fault once --writes writes are acknowledged (and half of --duration has \
             passed), runs as long again after it, then checks the history. Prints one line per run \
@@ -23,13 +23,13 @@ struct RobustnessCommand: AsyncParsableCommand {
     @Option(help: "How many times to go through the faults.") var runs = 1
     @Flag(help: "Inject all the faults given in one run, one after the other, each followed by a phase (one run per traffic).")
     var together = false
-    @Option(help: "The clients' traffic: kv (get, put, delete, compare-and-set; linearizability), kubernetes (lists and txns on mod_revision), etcd (etcd's mix incl. leases and 4-key txns; both checked by revisions), or all.")
+    @Option(help: "The clients' traffic: kv (get, range, put, delete, compare-and-set, two-key txn, leases; linearizability), kubernetes (lists and txns on mod_revision), etcd (etcd's mix incl. leases and 4-key txns; both checked by revisions), or all.")
     var traffic = "kv"
     @Option(help: "Seconds of traffic per run at least (half before the fault, half after).") var duration = 0.0
     @Option(help: "Writes acknowledged before the fault, and again after it, at least.") var writes = 200
     @Option(help: "Concurrent KV clients.") var clients = 6
     @Option(help: "Clients that only read, each from one member (spread over the members).") var readers = 3
-    @Option(help: "Keys the clients share.") var keys = 3
+    @Option(help: "Keys the clients share: groups of two keys (kv traffic), three times as many keys (the others).") var keys = 3
     @Option(help: "Watchers of every key.") var watchers = 2
     @Option(name: .customLong("inject-bug"), help: "Start the members with a planted bug (to see the checks catch it).")
     var injectBugs: [String] = []
