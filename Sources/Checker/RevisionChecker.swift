@@ -211,6 +211,62 @@ public enum RevisionChecker {
         return found
     }
 
+    /// A lease left to expire: its ID, its TTL and when its grant was called (nanoseconds, the
+    /// operations' clock).
+    public struct ExpiringLease: Sendable {
+        public var id: Int64
+        public var ttl: UInt64
+        public var grantCall: UInt64
+
+        public init(id: Int64, ttl: UInt64, grantCall: UInt64) {
+            self.id = id
+            self.ttl = ttl
+            self.grantCall = grantCall
+        }
+    }
+
+    /// Lease expiry, for keys put with a lease left to expire and written by nobody else: the key
+    /// goes (the log deletes it after its put) — not before the TTL has passed since the grant
+    /// was called (no operation served at or above the deletion's revision returned earlier),
+    /// and, if its put returned more than `late` before `end`, not never.
+    public static func checkExpiry(_ operations: [Operation], log: [Int64: [WatchChecker.Event]], leases: [ExpiringLease],
+                                   end: UInt64, late: UInt64, limit: Int = 100) -> [Violation] {
+        var found: [Violation] = []
+        let byID = Dictionary(leases.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        // Each key's deletions, in revision order.
+        var deletions: [String: [Int64]] = [:]
+        for (revision, events) in log {
+            for e in events where e.value == nil { deletions[e.key, default: []].append(revision) }
+        }
+        for k in deletions.keys { deletions[k]!.sort() }
+        // The earliest return among operations served at or above each revision (by revision).
+        let byRevision = operations.sorted { $0.revision < $1.revision }
+        var earliestFrom = [UInt64](repeating: .max, count: byRevision.count + 1)
+        for i in stride(from: byRevision.count - 1, through: 0, by: -1) { earliestFrom[i] = min(earliestFrom[i + 1], byRevision[i].ret) }
+        func earliestReturn(atOrAbove revision: Int64) -> UInt64 {
+            var lo = 0, hi = byRevision.count
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                if byRevision[mid].revision < revision { lo = mid + 1 } else { hi = mid }
+            }
+            return earliestFrom[lo]
+        }
+        for op in operations {
+            guard found.count < limit, case .put(let key, _, let lease) = op.kind, let l = byID[lease] else { continue }
+            if let gone = deletions[key]?.first(where: { $0 > op.revision }) {
+                let seen = earliestReturn(atOrAbove: gone)
+                if seen < l.grantCall + l.ttl {
+                    found.append(Violation(client: op.client, revision: gone, detail: "\(key) (lease \(lease), TTL \(l.ttl / 1_000_000_000) s) was deleted at revision \(gone), "
+                        + "which an answer showed \((l.grantCall + l.ttl - seen) / 1_000_000) ms before the TTL had passed since the grant"))
+                }
+            } else if op.ret + late < end {
+                found.append(Violation(client: op.client, revision: op.revision, detail: "\(key) (lease \(lease), TTL \(l.ttl / 1_000_000_000) s) is still there "
+                    + "\((end - op.ret) / 1_000_000) ms after its put: the lease never expired"))
+            }
+        }
+        return found
+    }
+
     static func show(_ kv: KV) -> String { "\(kv.key)=\(kv.value.prefix(40))@\(kv.modRevision)" + (kv.lease != 0 ? " lease \(kv.lease)" : "") }
     static func show(_ kvs: [KV]) -> String { "[" + kvs.map(show).joined(separator: ", ") + "]" }
 }

@@ -102,6 +102,9 @@ public struct RobustnessReport: Sendable {
     public var progressNotifications = 0
     /// Compactions acknowledged (etcd's mix).
     public var compactions = 0
+    /// Revisions at which the watchers saw keys deleted that no client deleted, nor revoked the
+    /// lease of: leases that expired (etcd's mix).
+    public var expiries = 0
     /// The highest revision a client saw acknowledged.
     public var lastRevision: Int64 = 0
     public var seconds = 0.0
@@ -131,7 +134,7 @@ public struct RobustnessReport: Sendable {
                 .compactMap { $0 }.joined(separator: "; ") + ")"
         return "\((faults.isEmpty ? [fault] : faults).map(\.rawValue).joined(separator: "+"))\(traffic == .kv ? "" : " (\(traffic.rawValue) traffic)"): \(operations) operations (\(writesAcknowledged) writes acknowledged, \(unknownOutcomes) unknown), "
             + "\(watchEvents) watch events, \(progressNotifications) progress notifications, "
-            + (compactions > 0 ? "\(compactions) compactions, " : "") + "revision \(lastRevision), "
+            + (compactions > 0 ? "\(compactions) compactions, " : "") + (expiries > 0 ? "\(expiries) lease expiries, " : "") + "revision \(lastRevision), "
             + String(format: "%.1f s, checked in %.3f s: ", seconds, checkSeconds) + verdict
     }
 }
@@ -230,6 +233,11 @@ public enum Robustness {
         report.watchEvents = watchers.reduce(0) { $0 + $1.responses.reduce(0) { $0 + $1.events.count } }
         report.progressNotifications = watchers.reduce(0) { $0 + $1.responses.filter(\.isProgress).count }
         report.compactions = recorder.compactions
+        let clientRevisions = Set(writes.map(\.revision) + revisionOps.compactMap { op -> Int64? in
+            if case .leaseRevoke = op.kind { return op.revision }
+            return nil
+        })
+        report.expiries = Set(watchers.flatMap { $0.responses.flatMap(\.events) }.filter { $0.value == nil && !clientRevisions.contains($0.revision) }.map(\.revision)).count
         report.lastRevision = writes.map(\.revision).max() ?? 0
 
         let checkStart = ContinuousClock.now
@@ -242,7 +250,12 @@ public enum Robustness {
             report.linearizabilityFailure = "the search gave up on a part of \(part.count) operations"
         }
         report.watchViolations = WatchChecker.check(watchers, writes: writes, denseRevisions: true)
-        report.revisionViolations = RevisionChecker.check(revisionOps, log: RevisionChecker.log(from: watchers))
+        let log = RevisionChecker.log(from: watchers)
+        report.revisionViolations = RevisionChecker.check(revisionOps, log: log)
+        // A lease left to expire may live on by a TTL more after each leader change (etcd
+        // renews leases when a leader takes over): its keys must be gone 2 TTLs + 10 s later.
+        report.revisionViolations += RevisionChecker.checkExpiry(revisionOps, log: log, leases: recorder.expiringLeases,
+                                                                 end: nanoseconds(since: start), late: 2 * UInt64(expiringTTL) * 1_000_000_000 + 10_000_000_000)
         let top = writes.map(\.revision).max() ?? 0
         for w in watchers {
             let reached = w.reachedRevision

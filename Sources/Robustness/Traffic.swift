@@ -28,6 +28,8 @@ final class Recorder: Sendable {
         /// The highest compaction acknowledged, and how many were.
         var compacted: Int64 = 0
         var compactions = 0
+        /// Leases granted to expire (etcd's mix).
+        var expiring: [RevisionChecker.ExpiringLease] = []
     }
     private let state = Mutex(State())
 
@@ -72,6 +74,8 @@ final class Recorder: Sendable {
             s.compactions += 1
         }
     }
+    func expiring(_ lease: RevisionChecker.ExpiringLease) { state.withLock { $0.expiring.append(lease) } }
+    var expiringLeases: [RevisionChecker.ExpiringLease] { state.withLock { $0.expiring } }
     func unknownRevisionWrite() { state.withLock { $0.unknownRevisionWrites += 1 } }
 
     func watcher(_ w: WatchChecker.Watcher) { state.withLock { $0.watchers[w.id] = w } }
@@ -384,7 +388,8 @@ extension Robustness {
         let etcd = try Self.client(client, readOnly: readOnly, cluster: cluster)
         defer { etcd.close() }
         let keyCount = config.keys * 3
-        var leases: [Int64] = []
+        var leases: [Int64] = [], expiring: [Int64] = []
+        var lastLease: Int64 = 0
         var n = 0
         while !stop.isSet && !Task.isCancelled {
             n += 1
@@ -407,9 +412,13 @@ extension Robustness {
                     done(revision, .put(key: key, value: big, lease: 0), [.init(revision: revision, key: key, value: big)])
                 case 11:
                     if leases.isEmpty { leases.append(try await etcd.grantLease(ttl: 600).id) }
-                    let lease = leases[Int.random(in: 0..<leases.count)]
-                    let revision = try await etcd.put(key, value, lease: lease)
-                    done(revision, .put(key: key, value: value, lease: lease), [.init(revision: revision, key: key, value: value)])
+                    let lease = (leases + expiring).randomElement()!
+                    lastLease = lease
+                    // A lease left to expire gets a key of its own (under k, so lists show it
+                    // until it goes), which nobody overwrites before it expires.
+                    let target = expiring.contains(lease) ? "kx\(client)-\(n)" : key
+                    let revision = try await etcd.put(target, value, lease: lease)
+                    done(revision, .put(key: target, value: value, lease: lease), [.init(revision: revision, key: target, value: value)])
                 case 12:
                     var d = Etcdserverpb_DeleteRangeRequest()
                     d.key = Data(key.utf8)
@@ -432,7 +441,15 @@ extension Robustness {
                     done(answer.header.revision, .multiPut(keys: keys, values: values),
                          zip(keys, values).map { .init(revision: answer.header.revision, key: $0, value: $1) })
                 case 15:
-                    leases.append(try await etcd.grantLease(ttl: 600).id)
+                    // Every other lease lives 3 s and is left to expire (its keys go then, under
+                    // faults too); the others are revoked.
+                    if Bool.random() {
+                        let id = try await etcd.grantLease(ttl: Self.expiringTTL).id
+                        expiring.append(id)
+                        recorder.expiring(.init(id: id, ttl: UInt64(Self.expiringTTL) * 1_000_000_000, grantCall: call))
+                    } else {
+                        leases.append(try await etcd.grantLease(ttl: 600).id)
+                    }
                 case 16:
                     guard let lease = leases.popLast() else { continue }
                     var r = Etcdserverpb_LeaseRevokeRequest()
@@ -440,11 +457,12 @@ extension Robustness {
                     let answer = try await etcd.revokeLease(r)
                     done(answer.header.revision, .leaseRevoke(lease: lease), [])
                 case 17:
-                    // A get of the past, somewhere between the compaction and now.
+                    // A get of the past, mostly between the compaction and now, one in five
+                    // below the compaction (which must be refused).
                     let compacted = recorder.compacted
                     let now = recorder.acknowledgedRevision
                     guard now > compacted + 1 else { continue }
-                    let at = Int64.random(in: (compacted + 1)...now)
+                    let at = compacted > 1 && Int.random(in: 0..<5) == 0 ? Int64.random(in: 1...compacted) : Int64.random(in: (compacted + 1)...now)
                     var r = Etcdserverpb_RangeRequest()
                     r.key = Data(key.utf8)
                     r.revision = at
@@ -466,12 +484,18 @@ extension Robustness {
                     done(answer.header.revision, .list(prefix: "k", serializable: false, kvs: answer.kvs.map(Self.kv)), [])
                 }
             } catch {
-                // Rolls 7–16, and 18 for client 0, write (puts, deletes, txns, leases, compaction).
+                // Rolls 7–16, and 18 for client 0, write (puts, deletes, txns, leases, compaction);
+                // a lease not found (expired, or revoked) is an answer: nothing was written.
                 let wrote = (7...16).contains(roll) || (roll == 18 && client == 0)
-                if wrote && !EtcdClient.failedWithoutEffect(error) { recorder.unknownRevisionWrite() }
+                let noLease = (error as? RPCError)?.message.hasSuffix("requested lease not found") == true
+                if noLease && roll == 11 { expiring.removeAll { $0 == lastLease } }
+                if wrote && !noLease && !EtcdClient.failedWithoutEffect(error) { recorder.unknownRevisionWrite() }
             }
         }
     }
+
+    /// The TTL of the etcd mix's leases left to expire, in seconds.
+    static let expiringTTL: Int64 = 3
 
     /// A txn that puts `new` at `key` if its value is `expected` (nil: the key is absent).
     static func compareAndSet(_ key: String, expected: String?, new: String) -> Etcdserverpb_TxnRequest {

@@ -113,4 +113,25 @@ import Testing
         past[8].kind = .getAt(key: "b", at: 3, kv: nil, compactedBefore: 0)
         #expect(R.check(past, log: Self.mixLog).contains { $0.detail.contains("at revision 3 returned") })
     }
+    /// Keys put with a lease left to expire go, not before the TTL, and not never.
+    @Test func leaseExpiryIsCheckedBothWays() {
+        let lease = R.ExpiringLease(id: 9, ttl: 3_000, grantCall: 100)
+        let log: [Int64: [E]] = [2: [E(revision: 2, key: "x", value: "1", lease: 9)], 3: [E(revision: 3, key: "y", value: "2")],
+                                 4: [E(revision: 4, key: "x", value: nil)]]
+        let put = Self.op(0, 200, 210, 2, .put(key: "x", value: "1", lease: 9))
+        // Seen gone at 3,200 (after 100 + 3,000): fine; seen gone at 2,000: too early.
+        for (seenAt, early) in [(3_200, false), (2_000, true)] as [(UInt64, Bool)] {
+            let read = Self.op(1, seenAt - 10, seenAt, 4, .get(key: "x", serializable: false, kv: nil))
+            let found = R.checkExpiry([put, read], log: log, leases: [lease], end: 10_000, late: 5_000)
+            #expect(found.contains { $0.detail.contains("before the TTL") } == early, "\(found)")
+        }
+        // Never deleted: reported once `late` has passed since the put, not before.
+        var kept = log
+        kept[4] = nil
+        #expect(R.checkExpiry([put], log: kept, leases: [lease], end: 10_000, late: 5_000).contains { $0.detail.contains("never expired") })
+        #expect(R.checkExpiry([put], log: kept, leases: [lease], end: 4_000, late: 5_000).isEmpty)
+        // A put with another lease is not this check's business.
+        let other = Self.op(0, 200, 210, 3, .put(key: "y", value: "2", lease: 0))
+        #expect(R.checkExpiry([other], log: kept, leases: [lease], end: 10_000, late: 5_000).isEmpty)
+    }
 }
