@@ -102,8 +102,7 @@ public struct RobustnessReport: Sendable {
     public var progressNotifications = 0
     /// Compactions acknowledged (etcd's mix).
     public var compactions = 0
-    /// Revisions at which the watchers saw keys deleted that no client deleted, nor revoked the
-    /// lease of: leases that expired (etcd's mix).
+    /// Keys put with a lease left to expire that the watchers saw go (etcd's mix).
     public var expiries = 0
     /// The highest revision a client saw acknowledged.
     public var lastRevision: Int64 = 0
@@ -165,6 +164,11 @@ public enum Robustness {
             for w in 0..<config.watchers {
                 watching.addTask { try await watch(w, cluster: cluster, recorder: recorder, stop: stopWatchers) }
             }
+            if config.traffic == .kubernetes {
+                watching.addTask {
+                    try await reflect(config.watchers, prefix: kubernetesPrefix, cluster: cluster, start: start, recorder: recorder, stop: stopWatchers)
+                }
+            }
             do {
                 try await withThrowingTaskGroup(of: Void.self) { clients in
                     for c in 0..<(config.clients + config.readers) {
@@ -208,7 +212,7 @@ public enum Robustness {
             let top = recorder.acknowledgedRevision
             report.divergence = try await Self.converged(cluster, atLeast: top)
             let deadline = ContinuousClock.now + .seconds(15)
-            while ContinuousClock.now < deadline && recorder.watcherRevisions(config.watchers).contains(where: { $0 < top }) {
+            while ContinuousClock.now < deadline && recorder.watcherRevisions(recorder.watcherCount).contains(where: { $0 < top }) {
                 try await Task.sleep(for: .milliseconds(50))
             }
             stopWatchers.set()
@@ -233,11 +237,12 @@ public enum Robustness {
         report.watchEvents = watchers.reduce(0) { $0 + $1.responses.reduce(0) { $0 + $1.events.count } }
         report.progressNotifications = watchers.reduce(0) { $0 + $1.responses.filter(\.isProgress).count }
         report.compactions = recorder.compactions
-        let clientRevisions = Set(writes.map(\.revision) + revisionOps.compactMap { op -> Int64? in
-            if case .leaseRevoke = op.kind { return op.revision }
+        let expiringLeases = Set(recorder.expiringLeases.map(\.id))
+        let expiringKeys = Set(revisionOps.compactMap { op -> String? in
+            if case .put(let key, _, let lease) = op.kind, expiringLeases.contains(lease) { return key }
             return nil
         })
-        report.expiries = Set(watchers.flatMap { $0.responses.flatMap(\.events) }.filter { $0.value == nil && !clientRevisions.contains($0.revision) }.map(\.revision)).count
+        report.expiries = Set(watchers.flatMap { $0.responses.flatMap(\.events) }.filter { $0.value == nil && expiringKeys.contains($0.key) }.map(\.key)).count
         report.lastRevision = writes.map(\.revision).max() ?? 0
 
         let checkStart = ContinuousClock.now

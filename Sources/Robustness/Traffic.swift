@@ -101,6 +101,9 @@ final class Recorder: Sendable {
         }
     }
 
+    /// How many watchers are recording.
+    var watcherCount: Int { state.withLock { $0.watchers.count } }
+
     func snapshot() -> ([Robustness.KVOperation], [WatchChecker.Write], [WatchChecker.Watcher]) {
         state.withLock { s in (s.history, s.writes, s.watchers.values.sorted { $0.id < $1.id }) }
     }
@@ -303,7 +306,7 @@ extension Robustness {
                                  start: ContinuousClock.Instant, recorder: Recorder, stop: StopFlag) async throws {
         let etcd = try Self.client(client, readOnly: readOnly, cluster: cluster)
         defer { etcd.close() }
-        let prefix = "/registry/pods/"
+        let prefix = kubernetesPrefix
         var seen: [String: Int64] = [:]
         var n = 0
         while !stop.isSet && !Task.isCancelled {
@@ -328,31 +331,7 @@ extension Robustness {
                 // Create when it believes the key absent, else update (or now and then delete).
                 let expected = seen[key] ?? 0
                 let put: String? = expected != 0 && roll == 19 ? nil : value
-                var cmp = Etcdserverpb_Compare()
-                cmp.key = Data(key.utf8)
-                cmp.target = .mod
-                cmp.result = .equal
-                cmp.modRevision = expected
-                var then = Etcdserverpb_RequestOp()
-                if let put {
-                    var p = Etcdserverpb_PutRequest()
-                    p.key = Data(key.utf8)
-                    p.value = Data(put.utf8)
-                    then.requestPut = p
-                } else {
-                    var d = Etcdserverpb_DeleteRangeRequest()
-                    d.key = Data(key.utf8)
-                    then.requestDeleteRange = d
-                }
-                var get = Etcdserverpb_RequestOp()
-                var g = Etcdserverpb_RangeRequest()
-                g.key = Data(key.utf8)
-                get.requestRange = g
-                var t = Etcdserverpb_TxnRequest()
-                t.compare = [cmp]
-                t.success = [then]
-                t.failure = [get]
-                let answer = try await etcd.txn(t)
+                let answer = try await etcd.txn(Self.conditional(key, expected: expected, put: put))
                 var current: RevisionChecker.KV?
                 if answer.succeeded {
                     seen[key] = put == nil ? 0 : answer.header.revision
@@ -378,9 +357,11 @@ extension Robustness {
     }
 
     /// One client of the etcd mix on `config.keys * 3` keys k0…: gets (one in seven
-    /// serializable), puts (one in ten of 32 KiB), puts with a lease, deletes, txns putting four
-    /// keys at once, lease grants and revokes, gets of a past revision, compactions (client 0,
-    /// below what every watcher has seen), and ranges over every key; every put a unique value,
+    /// serializable), puts (one in ten of 32 KiB), puts with a lease, deletes, txns putting up to
+    /// four keys at once, compare-and-sets on the mod revision last seen, lease grants (every
+    /// other one left to expire, with keys of its own) and revokes, gets of a past revision
+    /// (some below the compaction), compactions (client 0, below what every watcher has seen),
+    /// and ranges over every key; every put a unique value,
     /// each recorded with its response's revision for the revision checker. With `readOnly`,
     /// only linearizable gets.
     static func etcdMixClient(_ client: Int, readOnly: Bool = false, config: RobustnessConfig, cluster: StoreCluster,
@@ -390,6 +371,7 @@ extension Robustness {
         let keyCount = config.keys * 3
         var leases: [Int64] = [], expiring: [Int64] = []
         var lastLease: Int64 = 0
+        var modSeen: [String: Int64] = [:]
         var n = 0
         while !stop.isSet && !Task.isCancelled {
             n += 1
@@ -405,6 +387,7 @@ extension Robustness {
                     r.key = Data(key.utf8)
                     r.serializable = roll == 6
                     let answer = try await etcd.range(r)
+                    modSeen[key] = answer.kvs.first?.modRevision ?? 0
                     done(answer.header.revision, .get(key: key, serializable: r.serializable, kv: answer.kvs.first.map(Self.kv)), [])
                 case 7...10:
                     let big = Int.random(in: 0..<10) == 0 ? value + String(repeating: "x", count: 32 << 10) : value
@@ -425,7 +408,15 @@ extension Robustness {
                     let answer = try await etcd.delete(d)
                     done(answer.header.revision, .delete(key: key, deleted: answer.deleted),
                          answer.deleted > 0 ? [.init(revision: answer.header.revision, key: key, value: nil)] : [])
-                case 13, 14:
+                case 14:
+                    // Compare-and-set on the mod revision last seen (0: absent), else get.
+                    let expected = modSeen[key] ?? 0
+                    let answer = try await etcd.txn(Self.conditional(key, expected: expected, put: value))
+                    let current = answer.succeeded ? nil : answer.responses.first?.responseRange.kvs.first.map(Self.kv)
+                    modSeen[key] = answer.succeeded ? answer.header.revision : current?.modRevision ?? 0
+                    done(answer.header.revision, .conditional(key: key, expected: expected, put: value, succeeded: answer.succeeded, current: current),
+                         answer.succeeded ? [.init(revision: answer.header.revision, key: key, value: value)] : [])
+                case 13:
                     let keys = Array(Set((0..<4).map { _ in "k\(Int.random(in: 0..<keyCount))" })).sorted()
                     let values = keys.indices.map { "\(value)-\($0)" }
                     var t = Etcdserverpb_TxnRequest()
@@ -494,6 +485,39 @@ extension Robustness {
         }
     }
 
+    /// Where the Kubernetes traffic keeps its objects.
+    static let kubernetesPrefix = "/registry/pods/"
+
+    /// Kubernetes' write: if `key`'s mod revision is `expected` (0: absent), put `put` (nil:
+    /// delete the key), else get it.
+    static func conditional(_ key: String, expected: Int64, put: String?) -> Etcdserverpb_TxnRequest {
+        var cmp = Etcdserverpb_Compare()
+        cmp.key = Data(key.utf8)
+        cmp.target = .mod
+        cmp.result = .equal
+        cmp.modRevision = expected
+        var then = Etcdserverpb_RequestOp()
+        if let put {
+            var p = Etcdserverpb_PutRequest()
+            p.key = Data(key.utf8)
+            p.value = Data(put.utf8)
+            then.requestPut = p
+        } else {
+            var d = Etcdserverpb_DeleteRangeRequest()
+            d.key = Data(key.utf8)
+            then.requestDeleteRange = d
+        }
+        var get = Etcdserverpb_RequestOp()
+        var g = Etcdserverpb_RangeRequest()
+        g.key = Data(key.utf8)
+        get.requestRange = g
+        var t = Etcdserverpb_TxnRequest()
+        t.compare = [cmp]
+        t.success = [then]
+        t.failure = [get]
+        return t
+    }
+
     /// The TTL of the etcd mix's leases left to expire, in seconds.
     static let expiringTTL: Int64 = 3
 
@@ -528,7 +552,31 @@ extension Robustness {
         let etcd = try EtcdClient(endpoints: order)
         defer { etcd.close() }
         recorder.watcher(.init(id: id, prefix: "", startRevision: 1, prevKV: true))
-        for try await batch in etcd.watch([0], rangeEnd: [0], startRevision: 1, prevKV: true, progressNotify: true) {
+        try await record(etcd.watch([0], rangeEnd: [0], startRevision: 1, prevKV: true, progressNotify: true), watcher: id, recorder: recorder, stop: stop)
+    }
+
+    /// Kubernetes' reflector: lists `prefix` (checked by the revisions), then watches it from
+    /// the list's revision + 1 with progress notifications, recording every response (the watch
+    /// checker then finds whether list and events together miss or repeat anything).
+    static func reflect(_ id: Int, prefix: String, cluster: StoreCluster, start: ContinuousClock.Instant, recorder: Recorder, stop: StopFlag) async throws {
+        let order = (0..<cluster.size).map { cluster.endpoints[($0 + id + 1) % cluster.size] }
+        let etcd = try EtcdClient(endpoints: order)
+        defer { etcd.close() }
+        var r = Etcdserverpb_RangeRequest()
+        r.key = Data(prefix.utf8)
+        r.rangeEnd = Data(EtcdClient.prefixEnd(Array(prefix.utf8)))
+        let call = nanoseconds(since: start)
+        let list = try await etcd.range(r)
+        recorder.recorder(client: id + 1000, call: call, start: start)(list.header.revision, .list(prefix: prefix, serializable: false, kvs: list.kvs.map(Self.kv)), [])
+        recorder.watcher(.init(id: id, prefix: prefix, startRevision: list.header.revision + 1, prevKV: false))
+        try await record(etcd.watch(Array(prefix.utf8), rangeEnd: EtcdClient.prefixEnd(Array(prefix.utf8)), startRevision: list.header.revision + 1,
+                                    progressNotify: true),
+                         watcher: id, recorder: recorder, stop: stop)
+    }
+
+    /// Records every response of a watch stream until `stop`.
+    static func record(_ stream: AsyncThrowingStream<EtcdClient.WatchBatch, any Error>, watcher id: Int, recorder: Recorder, stop: StopFlag) async throws {
+        for try await batch in stream {
             let events = batch.events.map { e in
                 WatchChecker.Event(revision: e.kv.modRevision, key: String(decoding: e.kv.key, as: UTF8.self),
                                    value: e.type == .delete ? nil : String(decoding: e.kv.value, as: UTF8.self),
