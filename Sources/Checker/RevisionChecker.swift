@@ -41,8 +41,8 @@ public enum RevisionChecker {
         case multiPut(keys: [String], values: [String])
         /// A lease revoked: the keys attached to it go at its revision.
         case leaseRevoke(lease: Int64)
-        /// A get of `key` as it was at revision `at`, answered although a compaction through
-        /// `compactedBefore` had been acknowledged before the get began (0: none).
+        /// A get of `key` as it was at revision `at`, and the highest compaction acknowledged
+        /// before the get began (0: none): revisions below it must be refused.
         case getAt(key: String, at: Int64, kv: KV?, compactedBefore: Int64)
     }
 
@@ -141,8 +141,9 @@ public enum RevisionChecker {
                     report(op, "range \"\(prefix)\" returned \(show(kvs)); at this revision the keys were \(show(expected))")
                 }
             case .getAt(let key, let at, let kv, let compacted):
-                if at <= compacted {
-                    report(op, "get \(key) at revision \(at) answered, but revisions through \(compacted) had been compacted")
+                if at < compacted {
+                    // A compaction at C keeps revision C readable (etcd refuses only below it).
+                    report(op, "get \(key) at revision \(at) answered, but a compaction at \(compacted) had been acknowledged before")
                 } else if at > op.revision {
                     report(op, "get \(key) at revision \(at) answered at revision \(op.revision), before it")
                 } else if kv != states[at]?[key] {

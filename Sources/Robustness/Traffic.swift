@@ -453,7 +453,7 @@ extension Robustness {
                     let compacted = recorder.compacted
                     let now = recorder.acknowledgedRevision
                     guard now > compacted + 1 else { continue }
-                    let at = compacted > 1 && Int.random(in: 0..<5) == 0 ? Int64.random(in: 1...compacted) : Int64.random(in: (compacted + 1)...now)
+                    let at = compacted > 1 && Int.random(in: 0..<5) == 0 ? Int64.random(in: 1...(compacted - 1)) : Int64.random(in: (compacted + 1)...now)
                     var r = Etcdserverpb_RangeRequest()
                     r.key = Data(key.utf8)
                     r.revision = at

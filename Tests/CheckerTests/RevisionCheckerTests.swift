@@ -108,11 +108,15 @@ import Testing
         #expect(v.contains { $0.detail.contains("put a=other") } && v.contains { $0.detail.contains("no such deletion") }, "\(v)")
         // A get of the past that answers for a compacted revision, or answers wrongly.
         var past = Self.mix()
+        past[8].kind = .getAt(key: "b", at: 3, kv: R.KV(key: "b", value: "b1", modRevision: 3), compactedBefore: 4)
+        #expect(R.check(past, log: Self.mixLog).contains { $0.detail.contains("compaction") })
+        // The compaction's own revision stays readable.
         past[8].kind = .getAt(key: "b", at: 3, kv: R.KV(key: "b", value: "b1", modRevision: 3), compactedBefore: 3)
-        #expect(R.check(past, log: Self.mixLog).contains { $0.detail.contains("compacted") })
+        #expect(!R.check(past, log: Self.mixLog).contains { $0.detail.contains("compaction") })
         past[8].kind = .getAt(key: "b", at: 3, kv: nil, compactedBefore: 0)
         #expect(R.check(past, log: Self.mixLog).contains { $0.detail.contains("at revision 3 returned") })
     }
+
     /// Keys put with a lease left to expire go, not before the TTL, and not never.
     @Test func leaseExpiryIsCheckedBothWays() {
         let lease = R.ExpiringLease(id: 9, ttl: 3_000, grantCall: 100)
