@@ -808,7 +808,10 @@ public final class Member: @unchecked Sendable {
             case .put(let p): return .success(.put(try store.put(p)))
             case .deleteRange(let d): return .success(.deleteRange(try store.deleteRange(d)))
             case .txn(let t): return .success(.txn(try store.txn(t)))
-            case .compact(let rev): return .success(.compact(try store.compact(rev)))
+            case .compact(let rev):
+                let compacted = try store.compact(rev)
+                MemoryTrimmer.shared.trimSoon()
+                return .success(.compact(compacted))
             case .leaseGrant(let id, let ttl):
                 let granted = try store.leaseGrant(id: id, ttl: ttl)
                 leasesChanged = true
@@ -848,13 +851,17 @@ public final class Member: @unchecked Sendable {
         let storage = storage
         let started = ContinuousClock.now
         Task.detached { [self] in
-            let data = MemberSnapshot.encode(image, members)
             var failure: String?
-            do { _ = try await storage.createSnapshot(at: index, confState: confState, data: data) } catch {
+            do {
+                let data = MemberSnapshot.encode(image, members)
+                _ = try await storage.createSnapshot(at: index, confState: confState, data: data)
+            } catch {
                 failure = "\(error)"
             }
             config.metrics.snapshotSave.recordNanoseconds(Self.nanoseconds(ContinuousClock.now - started))
             post(.snapshotTaken(index, failure: failure))
+            // The encoded image (the whole key space) is freed by now.
+            MemoryTrimmer.shared.trimSoon()
         }
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 import MVCC
 import Raft
+import Synchronization
 import Testing
 @testable import StoreServer
 
@@ -269,5 +270,32 @@ func b(_ s: String) -> [UInt8] { Array(s.utf8) }
                 #expect(throws: RequestCodec.DecodeError.self) { try RequestCodec.decode(Array(bytes.prefix(cut))) }
             }
         }
+    }
+}
+
+/// Trims run one at a time, off the caller's thread, and an ask that comes while one runs gets
+/// one more run after it — never lost, never piled up.
+@Suite struct MemoryTrimmerTests {
+    @Test func asksDuringATrimMakeExactlyOneMore() async throws {
+        let runs = Mutex(0)
+        let gate = Mutex(true)
+        let trimmer = MemoryTrimmer(delay: 0) {
+            runs.withLock { $0 += 1 }
+            while gate.withLock({ $0 }) { Thread.sleep(forTimeInterval: 0.001) }
+        }
+        trimmer.trimSoon()
+        // The first trim is held; a hundred asks meanwhile.
+        while runs.withLock({ $0 }) == 0 { try await Task.sleep(for: .milliseconds(1)) }
+        for _ in 0..<100 { trimmer.trimSoon() }
+        #expect(trimmer.isBusy)
+        gate.withLock { $0 = false }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while trimmer.isBusy && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(1)) }
+        #expect(!trimmer.isBusy)
+        #expect(runs.withLock { $0 } == 2)
+        // Idle again: the next ask runs once more.
+        trimmer.trimSoon()
+        while trimmer.isBusy && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(1)) }
+        #expect(runs.withLock { $0 } == 3)
     }
 }
