@@ -86,19 +86,24 @@ final class WatchCall: StreamReceiver {
         hubStream = nil
     }
 
-    /// A frame as the WatchResponse it is, into the DATA frame's buffer: the watch id (field
-    /// 2, left out when 0 as proto3 does), then the body the hub encoded once for all watchers.
-    static func write(_ frame: WatchFrame, into buffer: inout ByteBuffer) {
+    /// A frame as the WatchResponse it is, at `at` (exactly `frame.size` bytes): the watch id
+    /// (field 2, left out when 0 as proto3 does), then the body the hub encoded once for all
+    /// watchers.
+    static func write(_ frame: WatchFrame, at: UnsafeMutableRawPointer) {
+        var p = at
         if frame.watchID != 0 {
-            buffer.writeInteger(UInt8(2 << 3))
+            p.storeBytes(of: UInt8(2 << 3), as: UInt8.self)
+            p += 1
             var v = UInt64(bitPattern: frame.watchID)
             while v >= 0x80 {
-                buffer.writeInteger(UInt8(truncatingIfNeeded: v) | 0x80)
+                p.storeBytes(of: UInt8(truncatingIfNeeded: v) | 0x80, as: UInt8.self)
+                p += 1
                 v >>= 7
             }
-            buffer.writeInteger(UInt8(v))
+            p.storeBytes(of: UInt8(v), as: UInt8.self)
+            p += 1
         }
-        buffer.writeBytes(frame.body)
+        frame.body.withUnsafeBytes { if let b = $0.baseAddress { p.copyMemory(from: b, byteCount: $0.count) } }
     }
 
     /// Writes what the hub has queued, a batch at a time, while the client keeps up; when it
@@ -108,7 +113,7 @@ final class WatchCall: StreamReceiver {
         while !stream.isBlocked {
             let frames = hub.drain(hubStream, max: 256)
             if frames.isEmpty { return }
-            stream.send(frames, size: { $0.size }, write: Self.write)
+            stream.send(sizes: frames.map(\.size)) { i, at in Self.write(frames[i], at: at) }
         }
         waitingForRoom = true
         stream.whenWritable { [self] in

@@ -267,23 +267,31 @@ final class CallConnectionHandler: ChannelInboundHandler {
 
     /// Writes messages as one DATA frame (HEADERS first if none were sent).
     func send(stream: Int, messages: [[UInt8]]) {
-        send(stream: stream, items: messages, size: { $0.count }) { message, body in body.writeBytes(message) }
+        send(stream: stream, sizes: messages.map(\.count)) { i, to in
+            messages[i].withUnsafeBytes { to.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        }
     }
 
-    /// Writes messages as one DATA frame, each written by `write` straight into the frame's
-    /// buffer after its length prefix (`size(item)` bytes exactly).
-    func send<Item>(stream: Int, items: [Item], size: (Item) -> Int, write: (Item, inout ByteBuffer) -> Void) {
+    /// Writes messages as one DATA frame: message `i` is `sizes[i]` bytes, written by
+    /// `write(i, at)` straight into the frame's buffer after its length prefix. The whole frame
+    /// is written through one access to the buffer (a ByteBuffer write per field costs an
+    /// exclusivity check each, which showed in the watch fan-out's profile).
+    func send(stream: Int, sizes: [Int], write: (Int, UnsafeMutableRawPointer) -> Void) {
         let id = HTTP2StreamID(stream)
-        guard let context, calls[id] != nil, !items.isEmpty else { return }
+        guard let context, calls[id] != nil, !sizes.isEmpty else { return }
         sendHeaders(id, context: context)
-        var body = context.channel.allocator.buffer(capacity: items.reduce(0) { $0 + 5 + size($1) })
-        for item in items {
-            body.writeInteger(UInt8(0))
-            let n = size(item)
-            body.writeInteger(UInt32(n))
-            let start = body.writerIndex
-            write(item, &body)
-            precondition(body.writerIndex - start == n, "a message's size and its bytes differ")
+        let total = sizes.reduce(0) { $0 + 5 + $1 }
+        var body = context.channel.allocator.buffer(capacity: total)
+        body.writeWithUnsafeMutableBytes(minimumWritableBytes: total) { out in
+            var at = out.baseAddress!
+            for (i, n) in sizes.enumerated() {
+                precondition(n >= 0 && n <= Int(UInt32.max), "a message's size out of range")
+                at.storeBytes(of: 0, as: UInt8.self)
+                at.storeBytes(of: UInt32(n).bigEndian, toByteOffset: 1, as: UInt32.self)
+                write(i, at + 5)
+                at += 5 + n
+            }
+            return total
         }
         calls[id]!.written += body.readableBytes
         connectionWritten += body.readableBytes

@@ -88,11 +88,11 @@ public struct ServerStream: Sendable {
         connection.onLoop { $0.send(stream: stream, messages: messages) }
     }
 
-    /// Sends messages written straight into the DATA frame's buffer: `size(item)` is each
-    /// message's length and `write` appends exactly that many bytes. On the event loop only.
-    public func send<Item>(_ items: [Item], size: (Item) -> Int, write: (Item, inout ByteBuffer) -> Void) {
+    /// Sends messages written straight into one DATA frame's buffer: message `i` is `sizes[i]`
+    /// bytes, and `write(i, at)` writes exactly that many at `at`. On the event loop only.
+    public func send(sizes: [Int], write: (Int, UnsafeMutableRawPointer) -> Void) {
         connection.eventLoop.preconditionInEventLoop()
-        connection.value.send(stream: stream, items: items, size: size, write: write)
+        connection.value.send(stream: stream, sizes: sizes, write: write)
     }
 
     /// Sends one message once the stream has room for it (the client's flow-control window is

@@ -90,7 +90,7 @@ import Testing
         #expect(EtcdError(MVCCError.duplicateKey).rpcError.message == "etcdserver: duplicate key given in txn request")
     }
 
-    /// A watch response written straight into a DATA frame's buffer is the same message as the
+    /// A watch response written straight into a DATA frame's memory is the same message as the
     /// hub's own encoding, for watch ids of every varint length (0 left out, negative ids as 10 bytes).
     @Test func watchFramesAreWrittenAsTheirMessages() throws {
         var event = Mvccpb_Event()
@@ -98,11 +98,13 @@ import Testing
         let body = try Etcdserverpb_WatchResponse.with { $0.events = [event] }.serializedBytes() as [UInt8]
         for id: Int64 in [0, 1, 127, 128, 300, 1 << 40, -1] {
             let frame = WatchFrame(watchID: id, body: body, eventCount: 1)
-            var buffer = ByteBuffer()
-            WatchCall.write(frame, into: &buffer)
-            #expect(buffer.readableBytes == frame.size)
-            #expect(Array(buffer.readableBytesView) == frame.serialized())
-            #expect(try Etcdserverpb_WatchResponse(serializedBytes: Array(buffer.readableBytesView)).watchID == id)
+            // One guard byte past the frame's size: written exactly `size` bytes, no more.
+            var written = [UInt8](repeating: 0xEE, count: frame.size + 1)
+            written.withUnsafeMutableBytes { WatchCall.write(frame, at: $0.baseAddress!) }
+            #expect(written.last == 0xEE)
+            let message = Array(written.dropLast())
+            #expect(message == frame.serialized())
+            #expect(try Etcdserverpb_WatchResponse(serializedBytes: message).watchID == id)
         }
     }
 }
