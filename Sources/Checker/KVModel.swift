@@ -64,6 +64,11 @@ public enum KVModel: LinearizabilityModel {
             }
         }
 
+        /// The compare of a compare-and-set: the value is `expected` (nil: the key is absent).
+        public static func valueIs(_ key: String, _ expected: String?) -> Compare {
+            expected.map { .value(key: key, value: $0, equal: true) } ?? .exists(key: key, false)
+        }
+
         func holds(in state: State) -> Bool {
             switch self {
             case .value(let key, let value, let equal):
@@ -130,7 +135,7 @@ public enum KVModel: LinearizabilityModel {
         case .delete(let key):
             return (.deleted(s.keys.removeValue(forKey: key) == nil ? 0 : 1), s)
         case .cas(let key, let expected, let new):
-            guard s.keys[key]?.value == expected else { return (.cas(false), s) }
+            guard Compare.valueIs(key, expected).holds(in: s) else { return (.cas(false), s) }
             s.keys[key] = Entry(value: new, lease: 0)
             return (.cas(true), s)
         case .txn(let compares, let success, let failure):
@@ -164,20 +169,26 @@ public enum KVModel: LinearizabilityModel {
         case changed(String)
     }
 
-    /// The operations whose effect `observer`'s answer shows: the write of a value it saw
+    /// For each operation, the operations whose effect its answer shows: the write of a value it saw
     /// (values are unique), a grant of a lease a put was accepted with, a revoke of a lease
     /// reported not found; for a key seen absent (or present without its value), the deletes
     /// and revokes (or the writes) that may explain it — called before it returned, and not
     /// certainly overwritten before it was called. The minimizer keeps them, so that a reported
     /// history explains what it shows, for the reason that is really there.
-    public static func sources(of observer: Int, in operations: [Operation<Input, Output>]) -> [Int] {
+    public static func sources(in operations: [Operation<Input, Output>]) -> [[Int]] {
+        // What each operation may have written, worked out once for every observer.
+        let written = operations.map { writes($0.input, $0.output) }
+        return operations.indices.map { sources(of: $0, in: operations, written: written) }
+    }
+
+    static func sources(of observer: Int, in operations: [Operation<Input, Output>], written: [[(key: String, value: String?)]]) -> [Int] {
         let o = operations[observer]
         var found: [Int] = []
         for seen in observed(o.input, o.output) {
             switch seen {
             case .value(let key, let value):
                 found += operations.indices.filter { i in
-                    i != observer && writes(operations[i].input, operations[i].output).contains { $0.key == key && $0.value == value }
+                    i != observer && written[i].contains { $0.key == key && $0.value == value }
                 }
             case .absent(let key), .present(let key), .changed(let key):
                 // Writes of a value explain "present", deletes and revokes "absent", any "changed".
@@ -189,13 +200,13 @@ public enum KVModel: LinearizabilityModel {
                 // The latest call of a write of the key certainly over before the observer began.
                 let overwritten = operations.indices.lazy.filter { i in
                     let w = operations[i]
-                    return w.output != .unknown && w.ret < o.call && writes(w.input, w.output).contains { $0.key == key }
+                    return w.output != .unknown && w.ret < o.call && written[i].contains { $0.key == key }
                 }.map { operations[$0].call }.max() ?? 0
                 found += operations.indices.filter { i in
                     let s = operations[i]
                     guard i != observer, s.call < o.ret, s.ret >= overwritten else { return false }
                     if explains(nil), case .leaseRevoke = s.input { return s.output != .leaseNotFound }
-                    return writes(s.input, s.output).contains { $0.key == key && explains($0.value) }
+                    return written[i].contains { $0.key == key && explains($0.value) }
                 }
             }
         }

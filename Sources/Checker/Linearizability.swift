@@ -20,15 +20,15 @@ public protocol LinearizabilityModel {
     static func step(_ state: State, _ input: Input, _ output: Output) -> (ok: Bool, next: State)
     /// Splits a history into parts that can be checked independently (default: one part).
     static func partition(_ operations: [Operation<Input, Output>]) -> [[Operation<Input, Output>]]
-    /// The operations whose effect `observer`'s output shows (a read that returned what a write
-    /// wrote). The minimizer keeps them, so that a reported history still explains every value
-    /// it shows (default: nothing depends on anything).
-    static func sources(of observer: Int, in operations: [Operation<Input, Output>]) -> [Int]
+    /// For each operation, the operations whose effect its output shows (a read that returned
+    /// what a write wrote). The minimizer keeps them, so that a reported history still explains
+    /// every value it shows (default: nothing depends on anything).
+    static func sources(in operations: [Operation<Input, Output>]) -> [[Int]]
 }
 
 extension LinearizabilityModel {
     public static func partition(_ operations: [Operation<Input, Output>]) -> [[Operation<Input, Output>]] { [operations] }
-    public static func sources(of observer: Int, in operations: [Operation<Input, Output>]) -> [Int] { [] }
+    public static func sources(in operations: [Operation<Input, Output>]) -> [[Int]] { operations.map { _ in [] } }
 }
 
 /// One recorded operation. Times are any monotonic clock's (the recorder's), `call < ret`.
@@ -91,8 +91,8 @@ public enum Linearizability {
         while removedAny && ContinuousClock.now < deadline {
             removedAny = false
             var dependents = [[Int]](repeating: [], count: ops.count)
-            for j in ops.indices {
-                for i in M.sources(of: j, in: ops) where i != j { dependents[i].append(j) }
+            for (j, sources) in M.sources(in: ops).enumerated() {
+                for i in sources where i != j { dependents[i].append(j) }
             }
             var gone = Set<Int>()
             /// The operations `seeds` and everything that depends on them, not yet gone.

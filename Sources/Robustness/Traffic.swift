@@ -149,11 +149,7 @@ extension Robustness {
             case 10: input = .delete(key: key)
             case 11..<14: input = .cas(key: key, expected: lastSeen[key] ?? nil, new: value)
             case 14, 15:
-                let compare: KVModel.Compare = switch lastSeen[key] ?? nil {
-                case .some(let v): .value(key: key, value: v, equal: true)
-                case .none: .exists(key: key, false)
-                }
-                input = .txn(compares: [compare],
+                input = .txn(compares: [.valueIs(key, lastSeen[key] ?? nil)],
                              success: [.put(key: key, value: value + "-0"),
                                        roll == 14 ? .put(key: other, value: value + "-1") : .delete(key: other)],
                              failure: [.get(key: key), .get(key: other)])
@@ -202,7 +198,7 @@ extension Robustness {
                 let answer = try await etcd.delete(r)
                 return (.deleted(Int(answer.deleted)), answer.deleted > 0 ? [.init(revision: answer.header.revision, key: key, value: nil)] : [])
             case .cas(let key, let expected, let new):
-                let answer = try await etcd.txn(Self.compareAndSet(key, expected: expected, new: new))
+                let answer = try await etcd.txn(Self.txnRequest([.valueIs(key, expected)], [.put(key: key, value: new)], []))
                 return (.cas(answer.succeeded), answer.succeeded ? [.init(revision: answer.header.revision, key: key, value: new)] : [])
             case .txn(let compares, let success, let failure):
                 let answer = try await etcd.txn(Self.txnRequest(compares, success, failure))
@@ -220,7 +216,7 @@ extension Robustness {
                         results.append(.deleted(deleted))
                         if deleted > 0 { writes.append(.init(revision: answer.header.revision, key: key, value: nil)) }
                     default:
-                        throw RPCError(code: .invalidArgument, message: "the kv traffic puts only gets, puts and deletes in a txn")
+                        preconditionFailure("a txn's branch holds gets, puts and deletes only (requestOp refused it before it was sent)")
                     }
                 }
                 return (.txn(succeeded: answer.succeeded, results: results), writes)
@@ -231,11 +227,16 @@ extension Robustness {
                 try await etcd.revokeLease(id)
                 return (.ok, [])
             }
-        } catch let e as RPCError where e.message.hasSuffix("requested lease not found") {
+        } catch let e where isLeaseNotFound(e) {
             return (.leaseNotFound, [])
         } catch let e as RPCError where e.message.hasSuffix("lease already exists") {
             return (.leaseExists, [])
         }
+    }
+
+    /// etcd's "requested lease not found": an answer (nothing was written), not a failure.
+    static func isLeaseNotFound(_ error: any Error) -> Bool {
+        (error as? RPCError)?.message.hasSuffix("requested lease not found") == true
     }
 
     /// What an answer told the client of the keys' values (for its next compare-and-set).
@@ -252,29 +253,31 @@ extension Robustness {
         }
     }
 
+    /// The etcd request op for a KV-model get, put or delete (in a txn's branch).
+    static func requestOp(_ input: KVModel.Input) -> Etcdserverpb_RequestOp {
+        var op = Etcdserverpb_RequestOp()
+        switch input {
+        case .get(let key):
+            var r = Etcdserverpb_RangeRequest()
+            r.key = Data(key.utf8)
+            op.requestRange = r
+        case .put(let key, let value, let lease):
+            var p = Etcdserverpb_PutRequest()
+            p.key = Data(key.utf8)
+            p.value = Data(value.utf8)
+            p.lease = lease
+            op.requestPut = p
+        case .delete(let key):
+            var d = Etcdserverpb_DeleteRangeRequest()
+            d.key = Data(key.utf8)
+            op.requestDeleteRange = d
+        default: preconditionFailure("a txn's branch holds gets, puts and deletes only")
+        }
+        return op
+    }
+
     /// The etcd txn for a KV-model txn (compares on values and existence; gets, puts, deletes).
     static func txnRequest(_ compares: [KVModel.Compare], _ success: [KVModel.Input], _ failure: [KVModel.Input]) -> Etcdserverpb_TxnRequest {
-        func op(_ input: KVModel.Input) -> Etcdserverpb_RequestOp {
-            var op = Etcdserverpb_RequestOp()
-            switch input {
-            case .get(let key):
-                var r = Etcdserverpb_RangeRequest()
-                r.key = Data(key.utf8)
-                op.requestRange = r
-            case .put(let key, let value, let lease):
-                var p = Etcdserverpb_PutRequest()
-                p.key = Data(key.utf8)
-                p.value = Data(value.utf8)
-                p.lease = lease
-                op.requestPut = p
-            case .delete(let key):
-                var d = Etcdserverpb_DeleteRangeRequest()
-                d.key = Data(key.utf8)
-                op.requestDeleteRange = d
-            default: break
-            }
-            return op
-        }
         var t = Etcdserverpb_TxnRequest()
         t.compare = compares.map { c in
             var cmp = Etcdserverpb_Compare()
@@ -291,8 +294,8 @@ extension Robustness {
             }
             return cmp
         }
-        t.success = success.map(op)
-        t.failure = failure.map(op)
+        t.success = success.map(requestOp)
+        t.failure = failure.map(requestOp)
         return t
     }
 
@@ -419,16 +422,7 @@ extension Robustness {
                 case 13:
                     let keys = Array(Set((0..<4).map { _ in "k\(Int.random(in: 0..<keyCount))" })).sorted()
                     let values = keys.indices.map { "\(value)-\($0)" }
-                    var t = Etcdserverpb_TxnRequest()
-                    t.success = zip(keys, values).map { k, v in
-                        var p = Etcdserverpb_PutRequest()
-                        p.key = Data(k.utf8)
-                        p.value = Data(v.utf8)
-                        var op = Etcdserverpb_RequestOp()
-                        op.requestPut = p
-                        return op
-                    }
-                    let answer = try await etcd.txn(t)
+                    let answer = try await etcd.txn(Self.txnRequest([], zip(keys, values).map { .put(key: $0, value: $1) }, []))
                     done(answer.header.revision, .multiPut(keys: keys, values: values),
                          zip(keys, values).map { .init(revision: answer.header.revision, key: $0, value: $1) })
                 case 15:
@@ -478,7 +472,7 @@ extension Robustness {
                 // Rolls 7–16, and 18 for client 0, write (puts, deletes, txns, leases, compaction);
                 // a lease not found (expired, or revoked) is an answer: nothing was written.
                 let wrote = (7...16).contains(roll) || (roll == 18 && client == 0)
-                let noLease = (error as? RPCError)?.message.hasSuffix("requested lease not found") == true
+                let noLease = isLeaseNotFound(error)
                 if noLease && roll == 11 { expiring.removeAll { $0 == lastLease } }
                 if wrote && !noLease && !EtcdClient.failedWithoutEffect(error) { recorder.unknownRevisionWrite() }
             }
@@ -496,60 +490,20 @@ extension Robustness {
         cmp.target = .mod
         cmp.result = .equal
         cmp.modRevision = expected
-        var then = Etcdserverpb_RequestOp()
-        if let put {
-            var p = Etcdserverpb_PutRequest()
-            p.key = Data(key.utf8)
-            p.value = Data(put.utf8)
-            then.requestPut = p
-        } else {
-            var d = Etcdserverpb_DeleteRangeRequest()
-            d.key = Data(key.utf8)
-            then.requestDeleteRange = d
-        }
-        var get = Etcdserverpb_RequestOp()
-        var g = Etcdserverpb_RangeRequest()
-        g.key = Data(key.utf8)
-        get.requestRange = g
         var t = Etcdserverpb_TxnRequest()
         t.compare = [cmp]
-        t.success = [then]
-        t.failure = [get]
+        t.success = [requestOp(put.map { .put(key: key, value: $0) } ?? .delete(key: key))]
+        t.failure = [requestOp(.get(key: key))]
         return t
     }
 
     /// The TTL of the etcd mix's leases left to expire, in seconds.
     static let expiringTTL: Int64 = 3
 
-    /// A txn that puts `new` at `key` if its value is `expected` (nil: the key is absent).
-    static func compareAndSet(_ key: String, expected: String?, new: String) -> Etcdserverpb_TxnRequest {
-        var cmp = Etcdserverpb_Compare()
-        cmp.key = Data(key.utf8)
-        if let expected {
-            cmp.target = .value
-            cmp.result = .equal
-            cmp.value = Data(expected.utf8)
-        } else {
-            cmp.target = .version
-            cmp.result = .equal
-            cmp.version = 0
-        }
-        var put = Etcdserverpb_PutRequest()
-        put.key = Data(key.utf8)
-        put.value = Data(new.utf8)
-        var op = Etcdserverpb_RequestOp()
-        op.requestPut = put
-        var t = Etcdserverpb_TxnRequest()
-        t.compare = [cmp]
-        t.success = [op]
-        return t
-    }
-
     /// One watcher of every key from revision 1 with prev_kv and progress notifications,
     /// recording every response; EtcdClient resumes it on another member when its stream breaks.
     static func watch(_ id: Int, cluster: StoreCluster, recorder: Recorder, stop: StopFlag) async throws {
-        let order = (0..<cluster.size).map { cluster.endpoints[($0 + id + 1) % cluster.size] }
-        let etcd = try EtcdClient(endpoints: order)
+        let etcd = try watcherClient(id, cluster: cluster)
         defer { etcd.close() }
         recorder.watcher(.init(id: id, prefix: "", startRevision: 1, prevKV: true))
         try await record(etcd.watch([0], rangeEnd: [0], startRevision: 1, prevKV: true, progressNotify: true), watcher: id, recorder: recorder, stop: stop)
@@ -559,8 +513,7 @@ extension Robustness {
     /// the list's revision + 1 with progress notifications, recording every response (the watch
     /// checker then finds whether list and events together miss or repeat anything).
     static func reflect(_ id: Int, prefix: String, cluster: StoreCluster, start: ContinuousClock.Instant, recorder: Recorder, stop: StopFlag) async throws {
-        let order = (0..<cluster.size).map { cluster.endpoints[($0 + id + 1) % cluster.size] }
-        let etcd = try EtcdClient(endpoints: order)
+        let etcd = try watcherClient(id, cluster: cluster)
         defer { etcd.close() }
         var r = Etcdserverpb_RangeRequest()
         r.key = Data(prefix.utf8)
@@ -572,6 +525,11 @@ extension Robustness {
         try await record(etcd.watch(Array(prefix.utf8), rangeEnd: EtcdClient.prefixEnd(Array(prefix.utf8)), startRevision: list.header.revision + 1,
                                     progressNotify: true),
                          watcher: id, recorder: recorder, stop: stop)
+    }
+
+    /// Watcher `id`'s connection: starting one member past client `id`'s, failing over to the others.
+    static func watcherClient(_ id: Int, cluster: StoreCluster) throws -> EtcdClient {
+        try EtcdClient(endpoints: (0..<cluster.size).map { cluster.endpoints[($0 + id + 1) % cluster.size] })
     }
 
     /// Records every response of a watch stream until `stop`.
