@@ -30,7 +30,7 @@ public struct FuzzConfig: Sendable {
     public init(endpoint: String) { self.endpoint = endpoint }
 }
 
-public struct FuzzReport: Sendable {
+public struct FuzzReport: Sendable, Codable {
     public var calls = 0
     /// Answers by gRPC status code name, over all calls.
     public var statuses: [String: Int] = [:]

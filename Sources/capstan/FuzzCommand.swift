@@ -26,6 +26,7 @@ struct FuzzCommand: AsyncParsableCommand {
     @Option(name: .customLong("call-timeout"), help: "Seconds a call may take to be answered.") var callTimeout = 5.0
     @Option(help: "Only these methods, comma-separated (e.g. Range,Watch; default: all).") var methods: String?
     @Flag(help: "Print every call: method, request bytes, outcome.") var verbose = false
+    @Option(name: .customLong("report"), help: "Also write the whole report as JSON to this file.") var reportFile: String?
 
     func run() async throws {
         var cluster: StoreCluster?
@@ -55,6 +56,11 @@ struct FuzzCommand: AsyncParsableCommand {
             throw error
         }
         cluster?.shutdown()
+        if let path = reportFile {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try encoder.encode(report).write(to: URL(fileURLWithPath: path))
+        }
         for u in report.unanswered.prefix(20) { print("  unanswered: \(u)") }
         print("fuzz \(config.endpoint), seed \(seed): \(report.summary)")
         if report.passed, let c = cluster { try? FileManager.default.removeItem(atPath: c.directory) }
