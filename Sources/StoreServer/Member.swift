@@ -688,7 +688,14 @@ public final class Member: @unchecked Sendable {
         for m in ready.messages where m.kind == .snapshot { snapshotsSent[m.to] = .now }
         persist(ready)
         var results: [(UInt64, Result<StateResult, MemberError>)] = []
-        for entry in ready.committedEntries {
+        // Readers wait for the view while entries are applied (see ViewPublisher); they get
+        // one at least every `withdrawnEntriesLimit` entries.
+        if !ready.committedEntries.isEmpty { publisher.withdraw() }
+        for (n, entry) in ready.committedEntries.enumerated() {
+            if n > 0 && n % ViewPublisher.withdrawnEntriesLimit == 0 {
+                publisher.publish(store.view)
+                publisher.withdraw()
+            }
             switch entry.kind {
             case .confChange:
                 if let change = ConfChange(decoding: entry.data) {
@@ -716,14 +723,16 @@ public final class Member: @unchecked Sendable {
                 if origin == config.id.rawValue { results.append((sequence, result)) }
             }
         }
+        if let last = ready.committedEntries.last {
+            raft.applied(through: last.index)
+            publisher.publish(store.view)
+        }
         if raft.term != headerTerm {
             headerTerm = raft.term
             let ids = lock.withLock { headerIDs }
             hub.setHeader(WatchHeaderInfo(clusterID: ids.cluster, memberID: ids.member, raftTerm: raft.term.rawValue))
         }
         if let last = ready.committedEntries.last {
-            raft.applied(through: last.index)
-            publisher.publish(store.view)
             hub.notify(store.view)
             if !snapshotting && snapshotIndex.distance(to: last.index) >= config.snapshotCount { takeSnapshot(at: last.index) }
         }

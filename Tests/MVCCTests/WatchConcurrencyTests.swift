@@ -50,6 +50,8 @@ import Testing
             while !done.load(ordering: .acquiring) || hub.stats.unsynced > 0 { hub.catchUp(publisher.current) }
         }
         for i in 0..<writes {
+            // As the member's apply loop: the catch-up thread waits for the view meanwhile.
+            publisher.withdraw()
             _ = try! store.put(PutRequest(key: b("p/\(i % 40)"), value: b("\(i)")))
             publisher.publish(store.view)
             hub.notify(store.view)
