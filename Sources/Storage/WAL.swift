@@ -47,9 +47,10 @@ final class ConditionLock: @unchecked Sendable {
 ///
 /// Every `append` waiting when the writer starts a round goes into one write and one
 /// `fdatasync`; each caller is answered only once its records are durable. While a round
-/// syncs, new appends gather for the next, and callers are answered on a second thread (the
-/// completer) while the writer already writes the next round. After a failed write or sync the WAL acknowledges
-/// nothing more: every waiting and later append fails.
+/// syncs, new appends gather for the next; the writer answers a round's callers itself before
+/// it starts the next (a completer thread of its own cost a wake-up and a context switch per
+/// round, more than the few microseconds of answering). After a failed write or sync the WAL
+/// acknowledges nothing more: every waiting and later append fails.
 public final class WAL: @unchecked Sendable {
     /// Answers an append: the positions of its entry records, in order, or why it failed.
     public typealias Completion = @Sendable (Result<ArraySlice<RecordPosition>, WALError>) -> Void
@@ -88,11 +89,6 @@ public final class WAL: @unchecked Sendable {
     private var lastRoundAppends = 0
     /// Told how long each fsync of the log took (a member's metrics); set once, before use.
     private let syncObserver = ObserverBox()
-    /// Finished batches whose callers are still to be answered, oldest first; the completer
-    /// thread answers them, so the writer starts the next round meanwhile.
-    private let completions = ConditionLock()
-    private var finished: [(batch: [PendingAppend], result: Result<BatchPositions, WALError>)] = []
-    private var completerDone = false
     private var segments: [SegmentFile] = []
     /// The next segment's file, zero-filled and synced ahead of the roll that needs it by a
     /// background queue, so that a roll does not stall the writer while 64 MiB are written.
@@ -167,14 +163,11 @@ public final class WAL: @unchecked Sendable {
         let writer = Thread { [self] in writerLoop() }
         writer.name = "capstan-wal-writer"
         writer.start()
-        let completer = Thread { [self] in completerLoop() }
-        completer.name = "capstan-wal-completer"
-        completer.start()
     }
 
     // MARK: - Appending
 
-    /// Appends records; `completion` runs on the completer thread once they are durable (with
+    /// Appends records; `completion` runs on the writer thread once they are durable (with
     /// the position of each entry record, in order) or failed. It must not call `close()`.
     /// `sync: false` answers once the records are written, without an fsync of their own: they
     /// become durable with the next synced round (or the next segment roll). For what may be
@@ -217,9 +210,6 @@ public final class WAL: @unchecked Sendable {
             lock.broadcast()
             while !writerDone { lock.wait() }
         }
-        completions.withLock {
-            while !completerDone { completions.wait() }
-        }
     }
 
     // MARK: - The writer thread
@@ -228,7 +218,7 @@ public final class WAL: @unchecked Sendable {
         while let batch = nextBatch() {
             do {
                 let positions = try write(batch)
-                hand(batch, .success(positions))
+                answer(batch, .success(positions))
             } catch {
                 let reason = WALError.io(error)
                 let failed: [PendingAppend] = lock.withLock {
@@ -236,52 +226,22 @@ public final class WAL: @unchecked Sendable {
                     defer { pending = [] }
                     return pending
                 }
-                hand(batch + failed, .failure(reason))
+                answer(batch + failed, .failure(reason))
             }
         }
         lock.withLock {
             writerDone = true
             lock.broadcast()
         }
-        completions.withLock {
-            finished.append(([], .success(BatchPositions())))  // Tells the completer to stop.
-            completions.broadcast()
-        }
     }
 
-    /// Passes a finished batch to the completer thread.
-    private func hand(_ batch: [PendingAppend], _ result: Result<BatchPositions, WALError>) {
-        completions.withLock {
-            finished.append((batch, result))
-            completions.broadcast()
-        }
-    }
-
-    /// Answers callers, in the order their appends were written.
-    private func completerLoop() {
-        var work: [(batch: [PendingAppend], result: Result<BatchPositions, WALError>)] = []
-        while true {
-            work.removeAll(keepingCapacity: true)
-            completions.withLock {
-                while finished.isEmpty { completions.wait() }
-                swap(&work, &finished)
-            }
-
-            for (batch, result) in work {
-                if batch.isEmpty {
-                    completions.withLock {
-                        completerDone = true
-                        completions.broadcast()
-                    }
-                    return
-                }
-                switch result {
-                case .success(let positions):
-                    for (i, append) in batch.enumerated() { append.completion(.success(positions.slice(i))) }
-                case .failure(let error):
-                    for append in batch { append.completion(.failure(error)) }
-                }
-            }
+    /// Answers a round's callers, in the order their appends were written.
+    private func answer(_ batch: [PendingAppend], _ result: Result<BatchPositions, WALError>) {
+        switch result {
+        case .success(let positions):
+            for (i, append) in batch.enumerated() { append.completion(.success(positions.slice(i))) }
+        case .failure(let error):
+            for append in batch { append.completion(.failure(error)) }
         }
     }
 
