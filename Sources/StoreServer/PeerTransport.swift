@@ -56,12 +56,15 @@ public final class PeerTransport: MessageTransport, @unchecked Sendable {
         var onRemoved: (@Sendable () -> Void)?
     }
 
+    /// One event loop for every peer connection of the process.
+    static let loops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+
     public init(id: NodeID, clusterID: UInt64, maxQueuedMessages: Int = 4096, clientTLS: NIOSSLContext? = nil,
                 log: @escaping @Sendable (String) -> Void) {
         self.id = id
         self.clusterID = clusterID
         self.maxQueuedMessages = maxQueuedMessages
-        self.group = MultiThreadedEventLoopGroup.singleton
+        self.group = Self.loops
         self.clientTLS = clientTLS
         self.log = log
     }
