@@ -179,7 +179,7 @@ if [ "$CHECK_PERF" = 1 ]; then
       eps=$(eps_of "$side")
       echo "== etcdctl check perf --load=$load on $side" >&2
       ETCDCTL_API=3 "$ETCDCTL" --endpoints "$eps" check perf --load="$load" > "$WORK/check-perf-$load-$side.txt" 2>&1 || true
-      out=$(tr '\r' '\n' < "$WORK/check-perf-$load-$side.txt" | grep -oE "(PASS|FAIL)(: .*)?$" || true)
+      out=$(tr '\r' '\n' < "$WORK/check-perf-$load-$side.txt" | grep -oE "(PASS|FAIL)(: .*)?$|(Slowest request took too long|Stddev too high): .*$" || true)
       echo "$out" >&2
       python3 -c 'import json,sys; print(json.dumps({"label": "etcdctl check perf --load="+sys.argv[1], "side": sys.argv[2], "workload": "check-perf", "check": sys.argv[3]}))' \
         "$load" "$side" "$out" >> "$RESULTS"
