@@ -185,6 +185,52 @@ func failure<T>(_ body: () throws -> T) -> MVCCError? {
         #expect(view.tree.validate() == nil && s.view.tree.validate() == nil)
     }
 
+    /// Keys that are prefixes of one another, end in zero bytes, share long prefixes or none:
+    /// the tree orders them as bytes do (what any shortcut in its key comparisons must keep).
+    @Test(arguments: [1, 2, 3])
+    func keyTreeOrdersAwkwardKeysAsBytesDo(seed: UInt64) {
+        var g = Gen(seed: seed)
+        var tree = KeyTree()
+        var truth: [[UInt8]: Int64] = [:]
+        func key() -> [UInt8] {
+            let alphabet: [UInt8] = [0x00, 0x01, 0x61, 0x7F, 0xFF]
+            let tail = (0..<g.int(14)).map { _ in g.pick(alphabet) }
+            switch g.int(3) {
+            case 0: return [g.pick(alphabet)] + tail
+            case 1: return b("/registry/pods/ns-\(g.int(3))/") + tail
+            default: return b("/registry/pods/ns-1/pod-0000") + tail
+            }
+        }
+        for step in 0..<20_000 {
+            let k = key()
+            if g.chance(65) {
+                let v = k.withUnsafeBytes { kb in
+                    KeyVersion.make(key: kb, value: UnsafeRawBufferPointer(start: nil, count: 0), modRevision: Revision(main: Int64(step)),
+                                    createRevision: 1, version: 1, lease: 0, prev: nil)
+                }
+                tree.set(v)
+                truth[k] = Int64(step)
+            } else if g.chance(50) {
+                #expect(tree.remove(k) == (truth.removeValue(forKey: k) != nil))
+            } else {
+                #expect(tree.get(k)?.modMain == truth[k])
+                guard g.chance(25) else { continue }
+                // The first key at or after k.
+                var first: [UInt8]?
+                tree.forEach(from: k) { first = $0.key; return false }
+                #expect(first == truth.keys.filter { !bytesLess($0, k) }.min(by: bytesLess))
+            }
+            if step % 3_000 == 0 { #expect(tree.validate() == nil, "step \(step)") }
+        }
+        #expect(tree.validate() == nil)
+        var seen: [[UInt8]] = []
+        tree.forEach(from: []) { seen.append($0.key); return true }
+        let sorted = truth.keys.sorted(by: bytesLess)
+        let firstDifference = zip(seen, sorted).enumerated().first { $0.element.0 != $0.element.1 }?.offset
+        #expect(seen.count == sorted.count && firstDifference == nil,
+                "\(seen.count) keys visited of \(sorted.count); first out of place at \(firstDifference.map(String.init) ?? "-")")
+    }
+
     @Test func keyTreeMatchesADictionaryUnderRandomChurn() {
         var g = Gen(seed: 42)
         var tree = KeyTree()
