@@ -185,6 +185,14 @@ func failure<T>(_ body: () throws -> T) -> MVCCError? {
         #expect(view.tree.validate() == nil && s.view.tree.validate() == nil)
     }
 
+    /// A version of `key` with an empty value, written at revision `step`.
+    static func version(of key: [UInt8], at step: Int) -> KeyVersion {
+        key.withUnsafeBytes { k in
+            KeyVersion.make(key: k, value: UnsafeRawBufferPointer(start: nil, count: 0), modRevision: Revision(main: Int64(step)),
+                            createRevision: 1, version: 1, lease: 0, prev: nil)
+        }
+    }
+
     /// Keys that are prefixes of one another, end in zero bytes, share long prefixes or none:
     /// the tree orders them as bytes do (what any shortcut in its key comparisons must keep).
     @Test(arguments: [1, 2, 3])
@@ -204,11 +212,7 @@ func failure<T>(_ body: () throws -> T) -> MVCCError? {
         for step in 0..<20_000 {
             let k = key()
             if g.chance(65) {
-                let v = k.withUnsafeBytes { kb in
-                    KeyVersion.make(key: kb, value: UnsafeRawBufferPointer(start: nil, count: 0), modRevision: Revision(main: Int64(step)),
-                                    createRevision: 1, version: 1, lease: 0, prev: nil)
-                }
-                tree.set(v)
+                tree.set(Self.version(of: k, at: step))
                 truth[k] = Int64(step)
             } else if g.chance(50) {
                 #expect(tree.remove(k) == (truth.removeValue(forKey: k) != nil))
@@ -239,11 +243,7 @@ func failure<T>(_ body: () throws -> T) -> MVCCError? {
         for step in 0..<40_000 {
             let key = b("key\(g.int(3000))")
             if g.chance(60) {
-                let v = key.withUnsafeBytes { k in
-                    KeyVersion.make(key: k, value: UnsafeRawBufferPointer(start: nil, count: 0), modRevision: Revision(main: Int64(step)),
-                                    createRevision: 1, version: 1, lease: 0, prev: nil)
-                }
-                tree.set(v)
+                tree.set(Self.version(of: key, at: step))
                 truth[key] = Int64(step)
             } else {
                 #expect(tree.remove(key) == (truth.removeValue(forKey: key) != nil))
