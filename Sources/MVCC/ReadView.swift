@@ -1,8 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Storage
 
 /// An immutable image of the key space at one revision. Taking one is O(1); it may be read
@@ -144,58 +139,37 @@ public struct ReadView: Sendable {
 /// bounded by the apply loop's `withdrawnEntriesLimit`), as etcd's reads wait for its backend's
 /// batch commit. The apply loop itself never reads `current`.
 public final class ViewPublisher: @unchecked Sendable {
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
-    private let published: UnsafeMutablePointer<pthread_cond_t>
+    private let lock = ConditionLock()
     private var latest: ReadView?
 
-    public init(_ view: ReadView) {
-        latest = view
-        mutex = .allocate(capacity: 1)
-        mutex.initialize(to: pthread_mutex_t())
-        published = .allocate(capacity: 1)
-        published.initialize(to: pthread_cond_t())
-        precondition(pthread_mutex_init(mutex, nil) == 0 && pthread_cond_init(published, nil) == 0, "pthread init failed")
-    }
-
-    deinit {
-        pthread_cond_destroy(published)
-        pthread_mutex_destroy(mutex)
-        published.deinitialize(count: 1)
-        published.deallocate()
-        mutex.deinitialize(count: 1)
-        mutex.deallocate()
-    }
+    public init(_ view: ReadView) { latest = view }
 
     /// Applied entries a reader may wait for: the apply loop publishes at least this often.
     public static let withdrawnEntriesLimit = 1_024
 
     /// Makes `view` the current one and wakes the readers waiting for it.
     public func publish(_ view: ReadView) {
-        pthread_mutex_lock(mutex)
-        let old = latest
-        latest = view
-        if old == nil { pthread_cond_broadcast(published) }
-        pthread_mutex_unlock(mutex)
+        let old = lock.withLock {
+            let old = latest
+            latest = view
+            if old == nil { lock.broadcast() }
+            return old
+        }
         // The view replaced is released outside the lock (freeing its nodes takes a while).
         withExtendedLifetime(old) {}
     }
 
     /// Drops the publisher's reference to the current view until the next `publish`.
     public func withdraw() {
-        pthread_mutex_lock(mutex)
-        let old = latest
-        latest = nil
-        pthread_mutex_unlock(mutex)
+        let old = lock.withLock { latest.take() }
         withExtendedLifetime(old) {}
     }
 
     /// The newest published view; waits while the apply loop has it withdrawn.
     public var current: ReadView {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        while true {
-            if let latest { return latest }
-            pthread_cond_wait(published, mutex)
+        lock.withLock {
+            while latest == nil { lock.wait() }
+            return latest!
         }
     }
 }

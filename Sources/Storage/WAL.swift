@@ -5,12 +5,13 @@ public import Raft
 import Glibc
 #endif
 
-/// A mutex with a condition variable (pthreads), for the writer thread's queue.
-final class ConditionLock: @unchecked Sendable {
+/// A mutex with a condition variable (pthreads): the WAL writer's queue, and the read views
+/// a member publishes (`ViewPublisher`).
+package final class ConditionLock: @unchecked Sendable {
     private var mutex = pthread_mutex_t()
     private var condition = pthread_cond_t()
 
-    init() {
+    package init() {
         pthread_mutex_init(&mutex, nil)
         pthread_cond_init(&condition, nil)
     }
@@ -20,17 +21,17 @@ final class ConditionLock: @unchecked Sendable {
         pthread_mutex_destroy(&mutex)
     }
 
-    func withLock<T>(_ body: () throws -> T) rethrows -> T {
+    package func withLock<T>(_ body: () throws -> T) rethrows -> T {
         pthread_mutex_lock(&mutex)
         defer { pthread_mutex_unlock(&mutex) }
         return try body()
     }
 
     /// Waits for a signal; call only inside `withLock`.
-    func wait() { pthread_cond_wait(&condition, &mutex) }
+    package func wait() { pthread_cond_wait(&condition, &mutex) }
 
     /// Waits for a signal or until `microseconds` have passed; call only inside `withLock`.
-    func wait(microseconds: Int) {
+    package func wait(microseconds: Int) {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
         var deadline = now
@@ -39,7 +40,7 @@ final class ConditionLock: @unchecked Sendable {
         deadline.tv_nsec %= 1_000_000_000
         pthread_cond_timedwait(&condition, &mutex, &deadline)
     }
-    func broadcast() { pthread_cond_broadcast(&condition) }
+    package func broadcast() { pthread_cond_broadcast(&condition) }
 }
 
 /// The write-ahead log: segment files of CRC-framed records, appended by one writer thread

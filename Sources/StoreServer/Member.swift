@@ -688,6 +688,11 @@ public final class Member: @unchecked Sendable {
         for m in ready.messages where m.kind == .snapshot { snapshotsSent[m.to] = .now }
         persist(ready)
         var results: [(UInt64, Result<StateResult, MemberError>)] = []
+        if raft.term != headerTerm {
+            headerTerm = raft.term
+            let ids = lock.withLock { headerIDs }
+            hub.setHeader(WatchHeaderInfo(clusterID: ids.cluster, memberID: ids.member, raftTerm: raft.term.rawValue))
+        }
         // Readers wait for the view while entries are applied (see ViewPublisher); they get
         // one at least every `withdrawnEntriesLimit` entries.
         if !ready.committedEntries.isEmpty { publisher.withdraw() }
@@ -726,13 +731,6 @@ public final class Member: @unchecked Sendable {
         if let last = ready.committedEntries.last {
             raft.applied(through: last.index)
             publisher.publish(store.view)
-        }
-        if raft.term != headerTerm {
-            headerTerm = raft.term
-            let ids = lock.withLock { headerIDs }
-            hub.setHeader(WatchHeaderInfo(clusterID: ids.cluster, memberID: ids.member, raftTerm: raft.term.rawValue))
-        }
-        if let last = ready.committedEntries.last {
             hub.notify(store.view)
             if !snapshotting && snapshotIndex.distance(to: last.index) >= config.snapshotCount { takeSnapshot(at: last.index) }
         }
