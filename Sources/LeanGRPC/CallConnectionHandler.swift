@@ -1,21 +1,51 @@
 import NIOCore
 import NIOHPACK
-import NIOHTTP2
 
-/// Serves the gRPC calls of one HTTP/2 connection, straight on NIO's HTTP/2 frames: each call is
-/// an entry in a dictionary (no stream channel, task or async sequence per call), its request
-/// messages are cut out of DATA frames as they come, and answers are written as frames and
-/// flushed once per event-loop turn. Runs on the connection's event loop only.
+/// Serves the gRPC calls of one HTTP/2 connection, reading and writing the connection's bytes
+/// itself: HTTP/2 framing (RFC 9113) as far as a gRPC server needs it, HPACK decoding of request
+/// headers (swift-nio-http2's `HPACKDecoder`) and fixed, pre-encoded answer headers. Each call
+/// is an entry in a dictionary (no stream channel, task or async sequence per call), its
+/// request messages are cut out of DATA frames as they come, and everything written in one
+/// event-loop turn — a unary answer's HEADERS, DATA and trailers, for every call that answered —
+/// goes out as one buffer and one flush. Runs on the connection's event loop only.
 ///
-/// Flow control, which NIO's HTTP/2 handler leaves to us without a stream multiplexer: inbound,
-/// the connection and stream windows are given back as DATA is consumed (requests are bounded by
-/// the largest message allowed); outbound, NIO queues DATA the client's windows do not admit,
-/// and this handler counts what it wrote against the windows the client granted, so that
-/// streaming calls can hold back (`isBlocked`, `whenWritable`, `room`) instead of queueing
-/// without bound.
+/// Flow control both ways: inbound, the connection and stream windows are given back as DATA
+/// is consumed (requests are bounded by the largest message allowed and by the partial
+/// messages one connection may hold); outbound, DATA goes out as far as the client's
+/// connection and stream windows admit, split at its SETTINGS_MAX_FRAME_SIZE, and the rest is
+/// held per stream until WINDOW_UPDATE or SETTINGS open the windows; a stream holding more than
+/// `streamHighWater` counts as blocked (`isBlocked`, `whenWritable`, `room`), so that
+/// streaming calls hold back instead of queueing without bound. A call finished while its DATA
+/// is held sends its trailers once that DATA has gone.
+///
+/// Protocol errors end the connection with GOAWAY and the error's code (or, for one stream's
+/// errors, RST_STREAM); control-frame floods (PING, SETTINGS) end it with ENHANCE_YOUR_CALM.
+/// Not built: PRIORITY (read and ignored, as gRPC servers do), server push, HTTP/1.1 upgrade,
+/// enforcement of the inbound windows beyond the per-connection bound on held request bytes.
 final class CallConnectionHandler: ChannelInboundHandler {
-    typealias InboundIn = HTTP2Frame
-    typealias OutboundOut = HTTP2Frame
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    /// DATA a stream has written and the client's windows have not admitted yet.
+    struct Outflow {
+        /// The stream window the client granted and is not used yet (negative after SETTINGS lowered it).
+        var window: Int
+        var held = ByteBuffer()
+
+        /// Frames as much of `held` as the stream and connection windows admit into `out`.
+        mutating func drain(into out: inout ByteBuffer, stream: Int, connectionWindow: inout Int, maxFrame: Int) {
+            while held.readableBytes > 0 {
+                let n = min(held.readableBytes, window, connectionWindow, maxFrame)
+                guard n > 0 else { break }
+                HTTP2Wire.writeFrameHeader(&out, length: n, type: .data, stream: stream)
+                var piece = held.readSlice(length: n)!
+                out.writeBuffer(&piece)
+                window -= n
+                connectionWindow -= n
+            }
+            if held.readableBytes == 0 { held = ByteBuffer() } else if held.readerIndex >= 1 << 16 { held.discardReadBytes() }
+        }
+    }
 
     struct Call {
         var method: Method
@@ -28,30 +58,64 @@ final class CallConnectionHandler: ChannelInboundHandler {
         var headersSent = false
         /// DATA bytes received and not yet given back to the stream's window.
         var unacknowledged = 0
-        /// DATA bytes written, and the window the client granted for them so far.
-        var written = 0
-        var credit: Int
+        var outflow: Outflow
         var writableWaiters: [() -> Void] = []
         var roomWaiters: [EventLoopPromise<Void>] = []
     }
+
+    /// A stream whose call finished while some of its DATA waited for the client's windows.
+    struct Closing {
+        var outflow: Outflow
+        /// The trailers' header block, sent after the last of that DATA.
+        var trailers: [UInt8]
+    }
+
+    /// The largest frame this server accepts (its SETTINGS_MAX_FRAME_SIZE).
+    static let maxInboundFrameSize = 1 << 20
+    static let initialStreamWindow = 1 << 20
+    static let connectionWindow = 16 << 20
+    static let maxHeaderListSize = 1 << 16
+    /// A header block (HEADERS and its CONTINUATIONs) larger than this ends the connection.
+    static let maxHeaderBlockBytes = 1 << 18
+    /// PING and SETTINGS answers waiting on a connection that does not read its socket.
+    static let maxUnsentControlAnswers = 10_000
 
     private let routes: [String: Method]
     private let limits: LeanServer.Limits
     let executor: EventLoopTaskExecutor
     private var context: ChannelHandlerContext?
-    private var calls: [HTTP2StreamID: Call] = [:]
+    private var calls: [Int: Call] = [:]
+    private var closing: [Int: Closing] = [:]
+    /// Streams holding DATA, in the order they began to hold it.
+    private var waiting: [Int] = []
+
+    private var inbound = ByteBuffer()
+    private var out = ByteBuffer()
     private var flushPending = false
+    private var prefaceReceived = false
+    /// After a connection error: nothing more is read.
+    private var failed = false
+    private var decoder = HPACKDecoder(allocator: ByteBufferAllocator(), maxDynamicTableSize: HPACKDecoder.maxDynamicTableSize,
+                                       maxHeaderListSize: CallConnectionHandler.maxHeaderListSize)
+    /// A HEADERS frame without END_HEADERS: its stream, END_STREAM, and the block so far.
+    private var headerBlock: (stream: Int, endStream: Bool, bytes: ByteBuffer)?
+
     /// DATA bytes received on the connection and not yet given back to its window.
     private var unacknowledged = 0
-    /// The client's SETTINGS_INITIAL_WINDOW_SIZE, and what was written against the connection window.
-    private var peerInitialWindow = 65_535
-    private var connectionWritten = 0
-    private var connectionCredit = 65_535
+    /// The client's SETTINGS_INITIAL_WINDOW_SIZE and SETTINGS_MAX_FRAME_SIZE, and what is left of
+    /// the connection window it granted.
+    private var peerInitialWindow = HTTP2Wire.defaultInitialWindow
+    private var peerMaxFrameSize = HTTP2Wire.defaultMaxFrameSize
+    private var connectionWindow = HTTP2Wire.defaultInitialWindow
+    /// Inbound PING and SETTINGS frames in the current 30-second period.
+    private var controlFrames = 0
+    private var controlPeriodStart = NIODeadline.now()
+    private var unsentControlAnswers = 0
     /// Request bytes held in calls' partial messages (each call's `pending`), all calls together.
     private(set) var bufferedRequestBytes = 0
     /// After GOAWAY: the connection closes once its calls are over.
     private var draining = false
-    private var highestStream = HTTP2StreamID(0)
+    private var highestStream = 0
 
     init(routes: [String: Method], limits: LeanServer.Limits, executor: EventLoopTaskExecutor) {
         self.routes = routes
@@ -61,6 +125,8 @@ final class CallConnectionHandler: ChannelInboundHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        out = context.channel.allocator.buffer(capacity: 1024)
+        if context.channel.isActive { sendPreface() }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -69,82 +135,277 @@ final class CallConnectionHandler: ChannelInboundHandler {
 
     func channelActive(context: ChannelHandlerContext) {
         context.fireChannelActive()
-        // The connection window starts at 64 KiB whatever SETTINGS say: raise it to 16 MiB.
-        context.writeAndFlush(wrapOutboundOut(HTTP2Frame(streamID: .rootStream, payload: .windowUpdate(windowSizeIncrement: (16 << 20) - 65_535))), promise: nil)
+        sendPreface()
+    }
+
+    /// The server's connection preface: its SETTINGS, and the connection window (64 KiB
+    /// whatever SETTINGS say) raised to 16 MiB.
+    private func sendPreface() {
+        HTTP2Wire.writeSettings(&out, [(.maxConcurrentStreams, limits.maxConcurrentStreams),
+                                       (.initialWindowSize, Self.initialStreamWindow),
+                                       (.maxFrameSize, Self.maxInboundFrameSize),
+                                       (.maxHeaderListSize, Self.maxHeaderListSize)])
+        HTTP2Wire.writeWindowUpdate(&out, stream: 0, increment: Self.connectionWindow - HTTP2Wire.defaultInitialWindow)
+        flushNow()
     }
 
     private var bound: NIOLoopBound<CallConnectionHandler> { NIOLoopBound(self, eventLoop: executor.loop) }
 
-    // MARK: - Inbound
+    // MARK: - Inbound frames
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let frame = unwrapInboundIn(data)
-        let id = frame.streamID
-        switch frame.payload {
-        case .headers(let h):
-            if calls[id] == nil {
-                start(id, h.headers, context: context)
-                if h.endStream { requestsEnded(id) }
-            } else if h.endStream {
-                // Trailers from the client: nothing in them for us.
-                requestsEnded(id)
+        guard !failed else { return }
+        var incoming = unwrapInboundIn(data)
+        if inbound.readableBytes == 0 { inbound = incoming } else { inbound.writeBuffer(&incoming) }
+        if !prefaceReceived {
+            let n = min(inbound.readableBytes, HTTP2Wire.preface.count)
+            guard inbound.getBytes(at: inbound.readerIndex, length: n)!.elementsEqual(HTTP2Wire.preface[0..<n]) else {
+                // Not HTTP/2 with prior knowledge: nothing to answer in.
+                failed = true
+                context.close(promise: nil)
+                return
             }
-        case .data(let d):
-            let flowControlled = d.data.readableBytes + (d.paddingBytes ?? 0)
-            giveBackConnection(flowControlled, context: context)
-            if case .byteBuffer(let b) = d.data, calls[id] != nil {
-                received(b, flowControlled: flowControlled, on: id, context: context)
+            guard n == HTTP2Wire.preface.count else { return }
+            inbound.moveReaderIndex(forwardBy: n)
+            prefaceReceived = true
+        }
+        while !failed, let header = HTTP2Wire.FrameHeader.peek(inbound) {
+            guard header.length <= Self.maxInboundFrameSize else {
+                connectionError(.frameSizeError)
+                return
             }
-            if d.endStream { requestsEnded(id) }
+            guard inbound.readableBytes >= HTTP2Wire.frameHeaderLength + header.length else { break }
+            inbound.moveReaderIndex(forwardBy: HTTP2Wire.frameHeaderLength)
+            let payload = inbound.readSlice(length: header.length)!
+            frame(header, payload)
+        }
+        if inbound.readableBytes == 0 { inbound = ByteBuffer() } else if inbound.readerIndex >= 1 << 16 { inbound.discardReadBytes() }
+    }
+
+    private func frame(_ h: HTTP2Wire.FrameHeader, _ payload: ByteBuffer) {
+        if var block = headerBlock {
+            // Only CONTINUATION of the same stream may come until the block ends.
+            guard h.type == HTTP2Wire.FrameType.continuation.rawValue, h.stream == block.stream else {
+                connectionError(.protocolError)
+                return
+            }
+            headerBlock = nil
+            var fragment = payload
+            block.bytes.writeBuffer(&fragment)
+            guard block.bytes.readableBytes <= Self.maxHeaderBlockBytes else {
+                connectionError(.enhanceYourCalm)
+                return
+            }
+            if h.flags & HTTP2Wire.Flag.endHeaders != 0 {
+                headersComplete(stream: block.stream, endStream: block.endStream, block: block.bytes)
+            } else {
+                headerBlock = block
+            }
+            return
+        }
+        guard let type = HTTP2Wire.FrameType(rawValue: h.type) else { return }  // unknown types are ignored
+        switch type {
+        case .data: data(h, payload)
+        case .headers: headers(h, payload)
+        case .priority:
+            guard h.stream != 0 else { return connectionError(.protocolError) }
         case .rstStream:
-            end(id)
-        case .windowUpdate(let increment):
-            if id == .rootStream {
-                connectionCredit += increment
-                for stream in Array(calls.keys) { wakeIfWritable(stream) }
-            } else if calls[id] != nil {
-                calls[id]!.credit += increment
-                wakeIfWritable(id)
-            }
-        case .settings(.settings(let settings)):
-            for s in settings where s.parameter == .initialWindowSize {
-                let delta = s.value - peerInitialWindow
-                peerInitialWindow = s.value
-                for stream in Array(calls.keys) {
-                    calls[stream]!.credit += delta
-                    wakeIfWritable(stream)
-                }
-            }
-        default:
-            break
+            guard h.stream != 0, h.stream <= highestStream else { return connectionError(.protocolError) }
+            guard h.length == 4 else { return connectionError(.frameSizeError) }
+            end(h.stream)
+        case .settings: settings(h, payload)
+        case .pushPromise, .continuation: connectionError(.protocolError)
+        case .ping:
+            guard h.stream == 0 else { return connectionError(.protocolError) }
+            guard h.length == 8 else { return connectionError(.frameSizeError) }
+            guard h.flags & HTTP2Wire.Flag.ack == 0 else { return }
+            guard countControlFrame() else { return }
+            HTTP2Wire.writeFrameHeader(&out, length: 8, type: .ping, flags: HTTP2Wire.Flag.ack, stream: 0)
+            var opaque = payload
+            out.writeBuffer(&opaque)
+            scheduleFlush()
+        case .goAway:
+            guard h.stream == 0 else { return connectionError(.protocolError) }
+            // The client opens no more calls; those open go on, and it closes the connection.
+        case .windowUpdate: windowUpdate(h, payload)
         }
     }
 
+    /// The payload without its padding (and, for HEADERS, the priority fields); nil when the
+    /// padding is longer than the frame.
+    private static func content(_ h: HTTP2Wire.FrameHeader, _ payload: ByteBuffer, skipping fixed: Int) -> ByteBuffer? {
+        var p = payload
+        var padding = 0
+        if h.flags & HTTP2Wire.Flag.padded != 0 {
+            guard let n = p.readInteger(as: UInt8.self) else { return nil }
+            padding = Int(n)
+        }
+        guard p.readableBytes >= fixed + padding else { return nil }
+        p.moveReaderIndex(forwardBy: fixed)
+        return p.readSlice(length: p.readableBytes - padding)
+    }
+
+    private func data(_ h: HTTP2Wire.FrameHeader, _ payload: ByteBuffer) {
+        guard h.stream != 0, h.stream <= highestStream else { return connectionError(.protocolError) }
+        giveBackConnection(h.length)
+        guard let body = Self.content(h, payload, skipping: 0) else { return connectionError(.protocolError) }
+        // DATA for a stream whose call is over (answered, reset) is dropped.
+        if calls[h.stream] != nil { received(body, flowControlled: h.length, on: h.stream) }
+        if h.flags & HTTP2Wire.Flag.endStream != 0 { requestsEnded(h.stream) }
+    }
+
+    private func headers(_ h: HTTP2Wire.FrameHeader, _ payload: ByteBuffer) {
+        guard h.stream != 0, h.stream % 2 == 1 else { return connectionError(.protocolError) }
+        let fixed = h.flags & HTTP2Wire.Flag.priority != 0 ? 5 : 0
+        guard let fragment = Self.content(h, payload, skipping: fixed) else { return connectionError(.protocolError) }
+        let endStream = h.flags & HTTP2Wire.Flag.endStream != 0
+        if h.flags & HTTP2Wire.Flag.endHeaders != 0 {
+            headersComplete(stream: h.stream, endStream: endStream, block: fragment)
+        } else {
+            var copy = ByteBuffer()
+            var f = fragment
+            copy.writeBuffer(&f)
+            headerBlock = (h.stream, endStream, copy)
+        }
+    }
+
+    private func headersComplete(stream: Int, endStream: Bool, block: ByteBuffer) {
+        // Every block is decoded, whatever becomes of its stream: the decoder's table must
+        // follow the client's encoder.
+        var b = block
+        let headers: HPACKHeaders
+        do { headers = try decoder.decodeHeaders(from: &b) } catch { return connectionError(.compressionError) }
+        if calls[stream] != nil {
+            // Trailers from the client: nothing in them for us, but they end its side.
+            guard endStream else { return connectionError(.protocolError) }
+            requestsEnded(stream)
+            return
+        }
+        guard stream > highestStream else {
+            // A stream that is over: its call was answered or reset (the client may send
+            // trailers after the server finished), else the client reuses an old stream.
+            if closing[stream] == nil && endStream == false { reset(stream, .streamClosed) }
+            return
+        }
+        highestStream = stream
+        start(stream, headers)
+        if endStream { requestsEnded(stream) }
+    }
+
+    private func settings(_ h: HTTP2Wire.FrameHeader, _ payload: ByteBuffer) {
+        guard h.stream == 0 else { return connectionError(.protocolError) }
+        if h.flags & HTTP2Wire.Flag.ack != 0 {
+            if h.length != 0 { connectionError(.frameSizeError) }
+            return
+        }
+        guard h.length % 6 == 0 else { return connectionError(.frameSizeError) }
+        guard countControlFrame() else { return }
+        var p = payload
+        while let id = p.readInteger(as: UInt16.self), let raw = p.readInteger(as: UInt32.self) {
+            let value = Int(raw)
+            switch HTTP2Wire.Setting(rawValue: id) {
+            case .initialWindowSize:
+                guard value <= HTTP2Wire.maxWindow else { return connectionError(.flowControlError) }
+                let delta = value - peerInitialWindow
+                peerInitialWindow = value
+                for s in Array(calls.keys) {
+                    calls[s]!.outflow.window += delta
+                    guard calls[s]!.outflow.window <= HTTP2Wire.maxWindow else { return connectionError(.flowControlError) }
+                }
+                for s in Array(closing.keys) {
+                    closing[s]!.outflow.window += delta
+                    guard closing[s]!.outflow.window <= HTTP2Wire.maxWindow else { return connectionError(.flowControlError) }
+                }
+            case .maxFrameSize:
+                guard value >= HTTP2Wire.defaultMaxFrameSize && value < 1 << 24 else { return connectionError(.protocolError) }
+                peerMaxFrameSize = value
+            case .enablePush:
+                guard value <= 1 else { return connectionError(.protocolError) }
+            default:
+                break
+            }
+        }
+        HTTP2Wire.writeFrameHeader(&out, length: 0, type: .settings, flags: HTTP2Wire.Flag.ack, stream: 0)
+        pumpWaiting()
+        scheduleFlush()
+    }
+
+    private func windowUpdate(_ h: HTTP2Wire.FrameHeader, _ payload: ByteBuffer) {
+        guard h.length == 4 else { return connectionError(.frameSizeError) }
+        let increment = Int(payload.getInteger(at: payload.readerIndex, as: UInt32.self)! & 0x7FFF_FFFF)
+        if h.stream == 0 {
+            guard increment > 0 else { return connectionError(.protocolError) }
+            connectionWindow += increment
+            guard connectionWindow <= HTTP2Wire.maxWindow else { return connectionError(.flowControlError) }
+            pumpWaiting()
+            return
+        }
+        guard h.stream <= highestStream else { return connectionError(.protocolError) }
+        if calls[h.stream] != nil {
+            calls[h.stream]!.outflow.window += increment
+            guard increment > 0, calls[h.stream]!.outflow.window <= HTTP2Wire.maxWindow else {
+                reset(h.stream, increment > 0 ? .flowControlError : .protocolError)
+                end(h.stream)
+                return
+            }
+        } else if closing[h.stream] != nil {
+            closing[h.stream]!.outflow.window += increment
+        } else {
+            return
+        }
+        pump(h.stream)
+        scheduleFlush()
+    }
+
+    /// Counts an inbound PING or SETTINGS; false (and the connection ends) past the limits.
+    private func countControlFrame() -> Bool {
+        let now = NIODeadline.now()
+        if now - controlPeriodStart >= .seconds(30) {
+            controlPeriodStart = now
+            controlFrames = 0
+        }
+        controlFrames += 1
+        if context?.channel.isWritable == false { unsentControlAnswers += 1 } else { unsentControlAnswers = 0 }
+        guard controlFrames <= limits.maxControlFramesPer30s, unsentControlAnswers <= Self.maxUnsentControlAnswers else {
+            connectionError(.enhanceYourCalm)
+            return false
+        }
+        return true
+    }
+
+    /// Ends the connection: GOAWAY with the error, then close.
+    private func connectionError(_ code: HTTP2Wire.ErrorCode) {
+        guard !failed, let context else { return }
+        failed = true
+        HTTP2Wire.writeGoAway(&out, lastStream: highestStream, code)
+        flushNow()
+        context.close(promise: nil)
+    }
+
+    // MARK: - Calls
+
     /// A new call: check what HTTP/2 and gRPC require of its headers, find its method.
-    private func start(_ id: HTTP2StreamID, _ headers: HPACKHeaders, context: ChannelHandlerContext) {
-        if id > highestStream { highestStream = id }
-        guard !draining else {
-            context.write(wrapOutboundOut(HTTP2Frame(streamID: id, payload: .rstStream(.refusedStream))), promise: nil)
-            scheduleFlush()
+    private func start(_ id: Int, _ headers: HPACKHeaders) {
+        guard !draining, calls.count < limits.maxConcurrentStreams else {
+            reset(id, .refusedStream)
             return
         }
         guard headers.first(name: ":method") == "POST",
               let contentType = headers.first(name: "content-type"), contentType.hasPrefix("application/grpc") else {
             // Not a gRPC request (as grpc-go answers: 415 Unsupported Media Type).
-            let answer: HPACKHeaders = [":status": "415", "content-type": "text/plain"]
-            context.write(wrapOutboundOut(HTTP2Frame(streamID: id, payload: .headers(.init(headers: answer, endStream: true)))), promise: nil)
+            writeHeaders(id, HTTP2Wire.unsupportedMediaTypeHeaders, endStream: true)
             scheduleFlush()
             return
         }
         let path = headers.first(name: ":path") ?? ""
         guard let method = routes[path] else {
-            calls[id] = Call(method: .unary { _, _ in }, credit: peerInitialWindow)
-            finish(stream: Int(id), status: .unimplemented(Self.unknown(path)))
+            calls[id] = Call(method: .unary { _, _ in }, outflow: Outflow(window: peerInitialWindow))
+            finish(stream: id, status: .unimplemented(Self.unknown(path)))
             return
         }
-        calls[id] = Call(method: method, credit: peerInitialWindow)
+        calls[id] = Call(method: method, outflow: Outflow(window: peerInitialWindow))
         if case .streaming(let open) = method {
-            let receiver = open(ServerStream(connection: bound, stream: Int(id), executor: executor))
+            let receiver = open(ServerStream(connection: bound, stream: id, executor: executor))
             calls[id]?.receiver = receiver
         }
     }
@@ -156,49 +417,46 @@ final class CallConnectionHandler: ChannelInboundHandler {
         return "unknown service \(parts[0])"
     }
 
-    /// Cuts request messages out of a DATA frame.
-    private func received(_ data: ByteBuffer, flowControlled: Int, on id: HTTP2StreamID, context: ChannelHandlerContext) {
-        var input = data
-        let arrived = input.readableBytes
-        calls[id]!.pending.writeBuffer(&input)
-        bufferedRequestBytes += arrived
-        if bufferedRequestBytes > limits.maxBufferedRequestBytesPerConnection {
-            // Partial messages on many streams at once: more than any client needs. As NIO's
-            // own flood limits do: GOAWAY ENHANCE_YOUR_CALM, and the connection closes.
-            context.writeAndFlush(wrapOutboundOut(HTTP2Frame(streamID: .rootStream, payload: .goAway(
-                lastStreamID: highestStream, errorCode: .enhanceYourCalm, opaqueData: nil))), promise: nil)
-            context.close(promise: nil)
-            return
-        }
+    /// Cuts request messages out of a DATA frame's content.
+    private func received(_ data: ByteBuffer, flowControlled: Int, on id: Int) {
         calls[id]!.unacknowledged += flowControlled
         if calls[id]!.unacknowledged >= 256 << 10 {
-            context.write(wrapOutboundOut(HTTP2Frame(streamID: id, payload: .windowUpdate(windowSizeIncrement: calls[id]!.unacknowledged))), promise: nil)
+            HTTP2Wire.writeWindowUpdate(&out, stream: id, increment: calls[id]!.unacknowledged)
             calls[id]!.unacknowledged = 0
             scheduleFlush()
         }
-        while let call = calls[id], call.pending.readableBytes >= 5 {
-            let flag = call.pending.getInteger(at: call.pending.readerIndex, as: UInt8.self)!
-            let length = Int(call.pending.getInteger(at: call.pending.readerIndex + 1, as: UInt32.self)!)
+        // Messages are cut from the frame itself; only an unfinished one is copied aside.
+        var input: ByteBuffer
+        if calls[id]!.pending.readableBytes == 0 {
+            input = data
+        } else {
+            input = calls[id]!.pending
+            calls[id]!.pending = ByteBuffer()
+            bufferedRequestBytes -= input.readableBytes
+            var more = data
+            input.writeBuffer(&more)
+        }
+        while input.readableBytes >= 5, let call = calls[id] {
+            let flag = input.getInteger(at: input.readerIndex, as: UInt8.self)!
+            let length = Int(input.getInteger(at: input.readerIndex + 1, as: UInt32.self)!)
             if length > limits.maxRequestMessageBytes {
-                finish(stream: Int(id), status: .resourceExhausted("grpc: received message larger than max (\(length) vs. \(limits.maxRequestMessageBytes))"))
-                reset(id, context: context)
+                finish(stream: id, status: .resourceExhausted("grpc: received message larger than max (\(length) vs. \(limits.maxRequestMessageBytes))"))
+                reset(id, .noError)
                 return
             }
             if flag != 0 {
-                finish(stream: Int(id), status: .unimplemented("grpc: compressed messages are not supported by this server"))
-                reset(id, context: context)
+                finish(stream: id, status: .unimplemented("grpc: compressed messages are not supported by this server"))
+                reset(id, .noError)
                 return
             }
-            guard call.pending.readableBytes >= 5 + length else { return }
-            calls[id]!.pending.moveReaderIndex(forwardBy: 5)
-            let message = calls[id]!.pending.readBytes(length: length)!
-            bufferedRequestBytes -= 5 + length
-            calls[id]!.pending.discardReadBytes()
+            guard input.readableBytes >= 5 + length else { break }
+            input.moveReaderIndex(forwardBy: 5)
+            let message = input.readBytes(length: length)!
             switch call.method {
             case .unary:
                 if call.request != nil {
-                    finish(stream: Int(id), status: CallStatus(code: 12, message: "grpc: a unary call takes one request message"))
-                    reset(id, context: context)
+                    finish(stream: id, status: CallStatus(code: 12, message: "grpc: a unary call takes one request message"))
+                    reset(id, .noError)
                     return
                 }
                 calls[id]!.request = message
@@ -206,29 +464,43 @@ final class CallConnectionHandler: ChannelInboundHandler {
                 call.receiver?.received(message)
             }
         }
+        guard input.readableBytes > 0, calls[id] != nil else { return }
+        var rest = ByteBuffer()
+        rest.writeBuffer(&input)
+        calls[id]!.pending = rest
+        bufferedRequestBytes += rest.readableBytes
+        if bufferedRequestBytes > limits.maxBufferedRequestBytesPerConnection {
+            // Partial messages on many streams at once: more than any client needs. As NIO's
+            // own flood limits do: GOAWAY ENHANCE_YOUR_CALM, and the connection closes.
+            connectionError(.enhanceYourCalm)
+        }
     }
 
-    private func requestsEnded(_ id: HTTP2StreamID) {
+    private func requestsEnded(_ id: Int) {
         guard var call = calls[id], !call.requestsEnded else { return }
         call.requestsEnded = true
         calls[id] = call
         switch call.method {
         case .unary(let handler):
             guard let request = call.request else {
-                finish(stream: Int(id), status: .internalError("grpc: the client sent no request message"))
+                finish(stream: id, status: .internalError("grpc: the client sent no request message"))
                 return
             }
             calls[id]!.request = nil
-            handler(request, UnaryCall(connection: bound, stream: Int(id), executor: executor))
+            handler(request, UnaryCall(connection: bound, stream: id, executor: executor))
         case .streaming:
             call.receiver?.requestsEnded()
         }
     }
 
     /// The client cancelled the call (RST_STREAM) or the stream is gone.
-    private func end(_ id: HTTP2StreamID) {
-        guard let call = calls.removeValue(forKey: id) else { return }
-        ended(call, CallStatus(code: 1, message: "the call was cancelled"))
+    private func end(_ id: Int) {
+        closing[id] = nil
+        if let call = calls.removeValue(forKey: id) {
+            ended(call, CallStatus(code: 1, message: "the call was cancelled"))
+        } else {
+            closeIfDrained()
+        }
     }
 
     /// What every end of a call does once it is out of `calls`: its partial request leaves the
@@ -240,16 +512,16 @@ final class CallConnectionHandler: ChannelInboundHandler {
         closeIfDrained()
     }
 
-    private func reset(_ id: HTTP2StreamID, context: ChannelHandlerContext) {
-        context.write(wrapOutboundOut(HTTP2Frame(streamID: id, payload: .rstStream(.noError))), promise: nil)
+    private func reset(_ id: Int, _ code: HTTP2Wire.ErrorCode) {
+        HTTP2Wire.writeRstStream(&out, stream: id, code)
         scheduleFlush()
     }
 
     /// Gives DATA bytes back to the connection window, 4 MiB at a time.
-    private func giveBackConnection(_ bytes: Int, context: ChannelHandlerContext) {
+    private func giveBackConnection(_ bytes: Int) {
         unacknowledged += bytes
         guard unacknowledged >= 4 << 20 else { return }
-        context.write(wrapOutboundOut(HTTP2Frame(streamID: .rootStream, payload: .windowUpdate(windowSizeIncrement: unacknowledged))), promise: nil)
+        HTTP2Wire.writeWindowUpdate(&out, stream: 0, increment: unacknowledged)
         unacknowledged = 0
         scheduleFlush()
     }
@@ -257,13 +529,12 @@ final class CallConnectionHandler: ChannelInboundHandler {
     // MARK: - Outbound
 
     func respond(stream: Int, message: [UInt8]) {
-        let id = HTTP2StreamID(stream)
-        guard calls[id] != nil else { return }
+        guard calls[stream] != nil else { return }
         send(stream: stream, messages: [message])
         finish(stream: stream, status: .ok)
     }
 
-    func isOpen(stream: Int) -> Bool { calls[HTTP2StreamID(stream)] != nil }
+    func isOpen(stream: Int) -> Bool { calls[stream] != nil }
 
     /// Writes messages as one DATA frame (HEADERS first if none were sent).
     func send(stream: Int, messages: [[UInt8]]) {
@@ -272,17 +543,31 @@ final class CallConnectionHandler: ChannelInboundHandler {
         }
     }
 
-    /// Writes messages as one DATA frame: message `i` is `sizes[i]` bytes, written by
-    /// `write(i, at)` straight into the frame's buffer after its length prefix. The whole frame
-    /// is written through one access to the buffer (a ByteBuffer write per field costs an
+    /// Writes messages as DATA: message `i` is `sizes[i]` bytes, written by `write(i, at)`
+    /// straight into the outgoing buffer after its length prefix — one frame when the client's
+    /// windows and frame size admit it, else into the stream's held bytes. The messages are
+    /// written through one access to the buffer (a ByteBuffer write per field costs an
     /// exclusivity check each, which showed in the watch fan-out's profile).
-    func send(stream: Int, sizes: [Int], write: (Int, UnsafeMutableRawPointer) -> Void) {
-        let id = HTTP2StreamID(stream)
-        guard let context, calls[id] != nil, !sizes.isEmpty else { return }
-        sendHeaders(id, context: context)
+    func send(stream id: Int, sizes: [Int], write: (Int, UnsafeMutableRawPointer) -> Void) {
+        guard context != nil, calls[id] != nil, !sizes.isEmpty else { return }
+        sendHeaders(id)
         let total = sizes.reduce(0) { $0 + 5 + $1 }
-        var body = context.channel.allocator.buffer(capacity: total)
-        body.writeWithUnsafeMutableBytes(minimumWritableBytes: total) { out in
+        if calls[id]!.outflow.held.readableBytes == 0 && total <= min(calls[id]!.outflow.window, connectionWindow, peerMaxFrameSize) {
+            HTTP2Wire.writeFrameHeader(&out, length: total, type: .data, stream: id)
+            Self.writeMessages(into: &out, sizes: sizes, total: total, write: write)
+            calls[id]!.outflow.window -= total
+            connectionWindow -= total
+        } else {
+            let wasHolding = calls[id]!.outflow.held.readableBytes > 0
+            Self.writeMessages(into: &calls[id]!.outflow.held, sizes: sizes, total: total, write: write)
+            calls[id]!.outflow.drain(into: &out, stream: id, connectionWindow: &connectionWindow, maxFrame: peerMaxFrameSize)
+            if !wasHolding && calls[id]!.outflow.held.readableBytes > 0 { waiting.append(id) }
+        }
+        scheduleFlush()
+    }
+
+    private static func writeMessages(into buffer: inout ByteBuffer, sizes: [Int], total: Int, write: (Int, UnsafeMutableRawPointer) -> Void) {
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: total) { out in
             var at = out.baseAddress!
             for (i, n) in sizes.enumerated() {
                 precondition(n >= 0 && n <= Int(UInt32.max), "a message's size out of range")
@@ -293,27 +578,34 @@ final class CallConnectionHandler: ChannelInboundHandler {
             }
             return total
         }
-        calls[id]!.written += body.readableBytes
-        connectionWritten += body.readableBytes
-        context.write(wrapOutboundOut(HTTP2Frame(streamID: id, payload: .data(.init(data: .byteBuffer(body))))), promise: nil)
-        scheduleFlush()
     }
 
-    private func sendHeaders(_ id: HTTP2StreamID, context: ChannelHandlerContext) {
+    /// A header block in one HEADERS frame (every block this server sends fits one).
+    private func writeHeaders(_ id: Int, _ first: [UInt8], _ second: [UInt8] = [], endStream: Bool) {
+        let flags = HTTP2Wire.Flag.endHeaders | (endStream ? HTTP2Wire.Flag.endStream : 0)
+        HTTP2Wire.writeFrameHeader(&out, length: first.count + second.count, type: .headers, flags: flags, stream: id)
+        out.writeBytes(first)
+        out.writeBytes(second)
+    }
+
+    private func sendHeaders(_ id: Int) {
         guard !calls[id]!.headersSent else { return }
         calls[id]!.headersSent = true
-        let headers: HPACKHeaders = [":status": "200", "content-type": "application/grpc"]
-        context.write(wrapOutboundOut(HTTP2Frame(streamID: id, payload: .headers(.init(headers: headers)))), promise: nil)
+        writeHeaders(id, HTTP2Wire.grpcResponseHeaders, endStream: false)
     }
 
-    /// Ends a call with its trailers (a trailers-only answer when nothing was sent).
-    func finish(stream: Int, status: CallStatus) {
-        let id = HTTP2StreamID(stream)
-        guard let context, let call = calls.removeValue(forKey: id) else { return }
-        var trailers: HPACKHeaders = call.headersSent ? [:] : [":status": "200", "content-type": "application/grpc"]
-        trailers.add(name: "grpc-status", value: String(status.code))
-        if !status.message.isEmpty { trailers.add(name: "grpc-message", value: Self.percentEncoded(status.message)) }
-        context.write(wrapOutboundOut(HTTP2Frame(streamID: id, payload: .headers(.init(headers: trailers, endStream: true)))), promise: nil)
+    /// Ends a call with its trailers (a trailers-only answer when nothing was sent), after any
+    /// DATA it holds.
+    func finish(stream id: Int, status: CallStatus) {
+        guard context != nil, let call = calls.removeValue(forKey: id) else { return }
+        let trailers = status == .ok ? HTTP2Wire.okTrailers
+            : HTTP2Wire.trailers(code: status.code, message: Array(Self.percentEncoded(status.message).utf8))
+        let first = call.headersSent ? [] : HTTP2Wire.grpcResponseHeaders
+        if call.outflow.held.readableBytes == 0 {
+            writeHeaders(id, first, trailers, endStream: true)
+        } else {
+            closing[id] = Closing(outflow: call.outflow, trailers: first + trailers)
+        }
         scheduleFlush()
         ended(call, CallStatus(code: 1, message: "the call has ended"))
     }
@@ -334,25 +626,51 @@ final class CallConnectionHandler: ChannelInboundHandler {
 
     // MARK: - Outbound flow control
 
-    /// Bytes written that the client's windows have not admitted yet.
-    private func queued(_ call: Call) -> Int {
-        max(call.written - call.credit, connectionWritten - connectionCredit, 0)
+    /// Sends what a stream holds as far as the windows admit; a finished call's trailers follow
+    /// its last byte. Wakes whoever waits for the stream to be writable.
+    private func pump(_ id: Int) {
+        if calls[id] != nil {
+            calls[id]!.outflow.drain(into: &out, stream: id, connectionWindow: &connectionWindow, maxFrame: peerMaxFrameSize)
+            wakeIfWritable(id)
+        } else if closing[id] != nil {
+            closing[id]!.outflow.drain(into: &out, stream: id, connectionWindow: &connectionWindow, maxFrame: peerMaxFrameSize)
+            if closing[id]!.outflow.held.readableBytes == 0 {
+                writeHeaders(id, closing.removeValue(forKey: id)!.trailers, endStream: true)
+                closeIfDrained()
+            }
+        }
     }
 
+    private func holds(_ id: Int) -> Bool {
+        (calls[id]?.outflow.held.readableBytes ?? closing[id]?.outflow.held.readableBytes ?? 0) > 0
+    }
+
+    /// After the connection window or every stream's window grew: the holding streams in turn.
+    private func pumpWaiting() {
+        guard !waiting.isEmpty else { return }
+        let streams = waiting
+        waiting = []
+        for id in streams {
+            pump(id)
+            if holds(id) { waiting.append(id) }
+        }
+        scheduleFlush()
+    }
+
+    private func queued(_ call: Call) -> Int { call.outflow.held.readableBytes }
+
     func isBlocked(stream: Int) -> Bool {
-        guard let call = calls[HTTP2StreamID(stream)] else { return false }
+        guard let call = calls[stream] else { return false }
         return queued(call) > limits.streamHighWater
     }
 
-    func whenWritable(stream: Int, _ body: @escaping () -> Void) {
-        let id = HTTP2StreamID(stream)
+    func whenWritable(stream id: Int, _ body: @escaping () -> Void) {
         guard let call = calls[id] else { return }
         if queued(call) <= limits.streamHighWater { body() } else { calls[id]!.writableWaiters.append(body) }
     }
 
     /// Succeeds once the stream is not blocked; fails when the call has ended.
-    func room(stream: Int) -> EventLoopFuture<Void> {
-        let id = HTTP2StreamID(stream)
+    func room(stream id: Int) -> EventLoopFuture<Void> {
         guard let call = calls[id] else { return executor.loop.makeFailedFuture(CallStatus(code: 1, message: "the call has ended")) }
         if queued(call) <= limits.streamHighWater { return executor.loop.makeSucceededVoidFuture() }
         let p = executor.loop.makePromise(of: Void.self)
@@ -360,7 +678,7 @@ final class CallConnectionHandler: ChannelInboundHandler {
         return p.futureResult
     }
 
-    private func wakeIfWritable(_ id: HTTP2StreamID) {
+    private func wakeIfWritable(_ id: Int) {
         guard let call = calls[id], !call.writableWaiters.isEmpty || !call.roomWaiters.isEmpty,
               queued(call) <= limits.streamHighWater / 2 else { return }
         calls[id]!.writableWaiters = []
@@ -375,45 +693,48 @@ final class CallConnectionHandler: ChannelInboundHandler {
         flushPending = true
         context.eventLoop.assumeIsolatedUnsafeUnchecked().execute { [self] in
             flushPending = false
-            self.context?.flush()
+            flushNow()
         }
+    }
+
+    /// Hands everything written so far to the channel as one buffer.
+    private func flushNow() {
+        guard let context, out.readableBytes > 0 else { return }
+        let bytes = out
+        out = context.channel.allocator.buffer(capacity: max(1024, min(bytes.readableBytes, 1 << 16)))
+        context.writeAndFlush(wrapOutboundOut(bytes), promise: nil)
     }
 
     // MARK: - Connection
 
     /// GOAWAY: no new calls; the connection closes when the last call is over.
     func drain() {
-        guard let context, !draining else { return }
+        guard context != nil, !draining else { return }
         draining = true
-        context.writeAndFlush(wrapOutboundOut(HTTP2Frame(streamID: .rootStream, payload: .goAway(lastStreamID: highestStream, errorCode: .noError, opaqueData: nil))), promise: nil)
+        HTTP2Wire.writeGoAway(&out, lastStream: highestStream, .noError)
+        flushNow()
         closeIfDrained()
     }
 
     private func closeIfDrained() {
-        guard draining, calls.isEmpty, let context else { return }
+        guard draining, calls.isEmpty, closing.isEmpty, let context else { return }
         context.eventLoop.assumeIsolatedUnsafeUnchecked().execute { context.close(promise: nil) }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         let open = calls
         calls.removeAll()
+        closing.removeAll()
         for (_, call) in open { ended(call, CallStatus(code: 14, message: "connection closed")) }
         context.fireChannelInactive()
     }
 
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if let closed = event as? StreamClosedEvent { end(closed.streamID) }
-        context.fireUserInboundEventTriggered(event)
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { unsentControlAnswers = 0 }
+        context.fireChannelWritabilityChanged()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        // A stream's protocol error ends that call (NIO's HTTP/2 handler resets the stream); a
-        // connection error is answered with GOAWAY by that handler, which then closes.
-        if let e = error as? NIOHTTP2Errors.StreamError {
-            end(e.streamID)
-            return
-        }
-        if error is any NIOHTTP2Error { return }
         context.close(promise: nil)
     }
 }

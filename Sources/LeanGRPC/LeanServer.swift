@@ -1,10 +1,10 @@
 public import NIOCore
 import NIOConcurrencyHelpers
-import NIOHTTP2
 import NIOPosix
 
-/// A gRPC server (HTTP/2 with prior knowledge; TLS when `prepare` adds it) on swift-nio-http2's frame API, for
-/// calls that must cost little: see `CallConnectionHandler`. Serves a fixed table of methods.
+/// A gRPC server (HTTP/2 with prior knowledge; TLS when `prepare` adds it) for calls that must
+/// cost little: each connection is one `CallConnectionHandler`, which reads and writes HTTP/2
+/// itself. Serves a fixed table of methods.
 public final class LeanServer: Sendable {
     public struct Limits: Sendable {
         /// The largest request message accepted (larger: RESOURCE_EXHAUSTED, as grpc-go's limit).
@@ -17,8 +17,9 @@ public final class LeanServer: Sendable {
         /// Bytes a streaming call may have written beyond what the client's windows admitted
         /// before it counts as blocked.
         public var streamHighWater = 1 << 20
-        /// Inbound PING and SETTINGS frames allowed per 30 s on a connection. gRPC clients ping
-        /// for keepalive and, grpc-go's, for every burst of data they receive (bandwidth probes).
+        /// Inbound PING and SETTINGS frames allowed per 30 s on a connection (past it: GOAWAY
+        /// ENHANCE_YOUR_CALM). gRPC clients ping for keepalive and, grpc-go's, for every burst of
+        /// data they receive (bandwidth probes).
         public var maxControlFramesPer30s = 1_000_000
 
         public init() {}
@@ -63,21 +64,8 @@ public final class LeanServer: Sendable {
                         e[ObjectIdentifier(loop)] = x
                         return x
                     }
-                    var connection = NIOHTTP2Handler.ConnectionConfiguration()
-                    connection.initialSettings = [
-                        HTTP2Setting(parameter: .maxConcurrentStreams, value: limits.maxConcurrentStreams),
-                        HTTP2Setting(parameter: .initialWindowSize, value: 1 << 20),
-                        HTTP2Setting(parameter: .maxFrameSize, value: 1 << 20),
-                        HTTP2Setting(parameter: .maxHeaderListSize, value: 1 << 16),
-                    ]
-                    connection.controlFrameRateLimit.maximumCount = limits.maxControlFramesPer30s
-                    // The handler checks what gRPC needs of a request's headers itself; NIO's
-                    // generic checks of every header name and content-length cost a few % per call.
-                    connection.headerBlockValidation = .disabled
-                    connection.contentLengthValidation = .disabled
                     try prepare?(channel)
                     let sync = channel.pipeline.syncOperations
-                    try sync.addHandler(NIOHTTP2Handler(mode: .server, connectionConfiguration: connection))
                     try sync.addHandler(CallConnectionHandler(routes: routes, limits: limits, executor: executor))
                     state.withLockedValue { $0.open += 1 }
                     connections.withLockedValue { $0[ObjectIdentifier(channel)] = channel }

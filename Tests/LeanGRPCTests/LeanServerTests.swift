@@ -5,7 +5,6 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOEmbedded
 import NIOHPACK
-import NIOHTTP2
 import NIOPosix
 import Testing
 
@@ -137,11 +136,247 @@ final class Recording: StreamReceiver, @unchecked Sendable {
     }
 }
 
-/// The outbound flow control of one connection, frame by frame.
+/// A client's side of HTTP/2 in bytes, for driving a `CallConnectionHandler` on an
+/// `EmbeddedChannel`, and a reader of the frames the handler writes.
+struct WireClient {
+    struct Frame {
+        var type: UInt8
+        var flags: UInt8
+        var stream: Int
+        var payload: ByteBuffer
+    }
+
+    let channel = EmbeddedChannel()
+    var encoder = HPACKEncoder(allocator: ByteBufferAllocator())
+    var decoder = HPACKDecoder(allocator: ByteBufferAllocator())
+    static let grpcHeaders: HPACKHeaders = [":method": "POST", ":scheme": "http", ":path": "/t.S/M", "content-type": "application/grpc"]
+
+    init(_ handler: CallConnectionHandler, preface: Bool = true) throws {
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        try channel.pipeline.syncOperations.addHandler(handler)
+        if preface { try send(ByteBuffer(bytes: HTTP2Wire.preface)) }
+    }
+
+    func send(_ bytes: ByteBuffer) throws { try channel.writeInbound(bytes) }
+
+    static func frame(_ type: UInt8, flags: UInt8 = 0, stream: Int, _ payload: [UInt8]) -> ByteBuffer {
+        var b = ByteBuffer()
+        b.writeInteger(UInt16(payload.count >> 8))
+        b.writeInteger(UInt8(payload.count & 0xFF))
+        b.writeInteger(type)
+        b.writeInteger(flags)
+        b.writeInteger(UInt32(stream))
+        b.writeBytes(payload)
+        return b
+    }
+
+    mutating func headerBlock(_ headers: HPACKHeaders) throws -> [UInt8] {
+        var b = ByteBuffer()
+        try encoder.encode(headers: headers, to: &b)
+        return Array(b.readableBytesView)
+    }
+
+    mutating func headers(stream: Int, _ headers: HPACKHeaders = grpcHeaders, endStream: Bool = false) throws {
+        try send(Self.frame(1, flags: 0x4 | (endStream ? 0x1 : 0), stream: stream, headerBlock(headers)))
+    }
+
+    static func message(_ bytes: [UInt8]) -> [UInt8] {
+        let n = UInt32(bytes.count)
+        return [0, UInt8(n >> 24), UInt8(n >> 16 & 0xFF), UInt8(n >> 8 & 0xFF), UInt8(n & 0xFF)] + bytes
+    }
+
+    func data(stream: Int, _ bytes: [UInt8], endStream: Bool = false) throws {
+        try send(Self.frame(0, flags: endStream ? 0x1 : 0, stream: stream, bytes))
+    }
+
+    func windowUpdate(stream: Int, _ increment: UInt32) throws {
+        try send(Self.frame(8, stream: stream, [UInt8(increment >> 24), UInt8(increment >> 16 & 0xFF), UInt8(increment >> 8 & 0xFF), UInt8(increment & 0xFF)]))
+    }
+
+    func settings(_ values: [(UInt16, UInt32)]) throws {
+        try send(Self.frame(4, stream: 0, values.flatMap { id, v in
+            [UInt8(id >> 8), UInt8(id & 0xFF), UInt8(v >> 24), UInt8(v >> 16 & 0xFF), UInt8(v >> 8 & 0xFF), UInt8(v & 0xFF)]
+        }))
+    }
+
+    func reset(stream: Int) throws { try send(Self.frame(3, stream: stream, [0, 0, 0, 8])) }
+
+    /// Every frame written since the last call, in order.
+    func written() throws -> [Frame] {
+        channel.embeddedEventLoop.run()
+        var all = ByteBuffer()
+        while var b = try channel.readOutbound(as: ByteBuffer.self) { all.writeBuffer(&b) }
+        var frames: [Frame] = []
+        while let h = HTTP2Wire.FrameHeader.peek(all), all.readableBytes >= 9 + h.length {
+            all.moveReaderIndex(forwardBy: 9)
+            frames.append(Frame(type: h.type, flags: h.flags, stream: h.stream, payload: all.readSlice(length: h.length)!))
+        }
+        #expect(all.readableBytes == 0, "a partial frame was written")
+        return frames
+    }
+
+    mutating func decode(_ frame: Frame) throws -> HPACKHeaders {
+        var p = frame.payload
+        return try decoder.decodeHeaders(from: &p)
+    }
+
+    /// The GOAWAY's error code among frames, if any.
+    static func goAway(_ frames: [Frame]) -> UInt32? {
+        frames.last { $0.type == 7 }.map { $0.payload.getInteger(at: $0.payload.readerIndex + 4, as: UInt32.self)! }
+    }
+}
+
+/// One connection's HTTP/2, frame by frame, as the handler reads and writes it.
 @Suite struct CallConnectionHandlerTests {
+    static func echo(limits: LeanServer.Limits = LeanServer.Limits(), executor: EventLoopTaskExecutor) -> CallConnectionHandler {
+        CallConnectionHandler(routes: ["/t.S/M": .unary { request, call in call.respond(request.reversed()) }], limits: limits, executor: executor)
+    }
+
+    @Test func prefaceSettingsAndPing() throws {
+        let loop = EmbeddedEventLoop()
+        var client = try WireClient(Self.echo(executor: EventLoopTaskExecutor(loop)), preface: false)
+        // The server speaks first: SETTINGS and a connection WINDOW_UPDATE to 16 MiB.
+        var frames = try client.written()
+        #expect(frames.map(\.type) == [4, 8])
+        var settings: [UInt16: UInt32] = [:]
+        var p = frames[0].payload
+        while let id = p.readInteger(as: UInt16.self), let v = p.readInteger(as: UInt32.self) { settings[id] = v }
+        #expect(settings == [3: 65_536, 4: 1 << 20, 5: 1 << 20, 6: 1 << 16])
+        #expect(frames[1].payload.getInteger(at: frames[1].payload.readerIndex, as: UInt32.self) == UInt32((16 << 20) - 65_535))
+        // The preface may come in pieces.
+        try client.send(ByteBuffer(bytes: HTTP2Wire.preface[0..<10]))
+        try client.send(ByteBuffer(bytes: HTTP2Wire.preface[10...]))
+        try client.settings([(4, 100_000)])
+        try client.send(WireClient.frame(6, stream: 0, [1, 2, 3, 4, 5, 6, 7, 8]))
+        frames = try client.written()
+        #expect(frames.map(\.type) == [4, 6] && frames.map(\.flags) == [1, 1])
+        #expect(Array(frames[1].payload.readableBytesView) == [1, 2, 3, 4, 5, 6, 7, 8])
+        // A PING ACK is not answered.
+        try client.send(WireClient.frame(6, flags: 1, stream: 0, [0, 0, 0, 0, 0, 0, 0, 0]))
+        #expect(try client.written().isEmpty)
+        client = try WireClient(Self.echo(executor: EventLoopTaskExecutor(loop)), preface: false)
+        _ = try client.written()
+        // Not HTTP/2: closed without an answer.
+        try client.send(ByteBuffer(string: "GET / HTTP/1.1\r\n\r\n"))
+        #expect(try client.written().isEmpty)
+        #expect(!client.channel.isActive)
+    }
+
+    /// A unary call whose headers come in HEADERS (padded, with priority) and CONTINUATION and
+    /// whose message comes padded in two DATA frames; its answer is HEADERS, DATA and trailers,
+    /// the DATA split at the client's frame size.
+    @Test func aUnaryCallAcrossFramesAndTheAnswerSplitAtTheFrameSize() throws {
+        let loop = EmbeddedEventLoop()
+        var client = try WireClient(Self.echo(executor: EventLoopTaskExecutor(loop)))
+        _ = try client.written()
+        let block = try client.headerBlock(WireClient.grpcHeaders)
+        // HEADERS: PADDED (3 bytes) and PRIORITY, the first 4 bytes of the block; CONTINUATION: the rest.
+        try client.send(WireClient.frame(1, flags: 0x8 | 0x20, stream: 1, [3, 0, 0, 0, 0, 16] + block[0..<4] + [0, 0, 0]))
+        #expect(try client.written().isEmpty)
+        try client.send(WireClient.frame(9, flags: 0x4, stream: 1, Array(block[4...])))
+        let request = (0..<40_000).map { UInt8(truncatingIfNeeded: $0) }
+        let message = WireClient.message(request)
+        try client.data(stream: 1, Array(message[0..<7]))
+        try client.send(WireClient.frame(0, flags: 0x8 | 0x1, stream: 1, [2] + Array(message[7...]) + [9, 9]))
+        let frames = try client.written()
+        #expect(frames.map(\.type) == [1, 0, 0, 0, 1])
+        #expect(try client.decode(frames[0]) == [":status": "200", "content-type": "application/grpc"])
+        #expect(frames.dropFirst().dropLast().map(\.payload.readableBytes) == [16_384, 16_384, 40_005 - 2 * 16_384])
+        var answer = ByteBuffer()
+        for var f in frames.dropFirst().dropLast() { answer.writeBuffer(&f.payload) }
+        #expect(Array(answer.readableBytesView) == WireClient.message(request.reversed()))
+        #expect(frames[4].flags == 0x5)
+        #expect(try client.decode(frames[4]) == ["grpc-status": "0"])
+        // A client that takes larger frames gets the answer in one.
+        try client.settings([(5, 1 << 20)])
+        try client.windowUpdate(stream: 0, 1_000_000)
+        try client.headers(stream: 3)
+        try client.data(stream: 3, message, endStream: true)
+        #expect(try client.written().map(\.type) == [4, 1, 0, 1])
+    }
+
+    @Test func grpcErrorsAndRefusals() throws {
+        let loop = EmbeddedEventLoop()
+        var client = try WireClient(Self.echo(executor: EventLoopTaskExecutor(loop)))
+        _ = try client.written()
+        // An unknown method: a trailers-only answer with grpc-go's words.
+        var h = WireClient.grpcHeaders
+        h.replaceOrAdd(name: ":path", value: "/etcdserverpb.Auth/AuthEnable")
+        try client.headers(stream: 1, h, endStream: true)
+        var frames = try client.written()
+        #expect(frames.count == 1 && frames[0].flags == 0x5)
+        #expect(try client.decode(frames[0]) == [":status": "200", "content-type": "application/grpc", "grpc-status": "12",
+                                                  "grpc-message": "unknown service etcdserverpb.Auth"])
+        // Not gRPC: 415.
+        h = WireClient.grpcHeaders
+        h.replaceOrAdd(name: "content-type", value: "application/json")
+        try client.headers(stream: 3, h, endStream: true)
+        frames = try client.written()
+        #expect(try client.decode(frames[0]) == [":status": "415", "content-type": "text/plain"])
+        // A compressed message: UNIMPLEMENTED, then RST_STREAM.
+        try client.headers(stream: 5)
+        try client.data(stream: 5, [1, 0, 0, 0, 1, 7])
+        frames = try client.written()
+        #expect(frames.map(\.type) == [1, 3])
+        #expect(try client.decode(frames[0])["grpc-status"] == ["12"])
+        // Trailers from a client for a call already answered, and DATA after it: nothing.
+        try client.headers(stream: 5, ["grpc-foo": "x"], endStream: true)
+        try client.data(stream: 5, [1, 2, 3])
+        #expect(try client.written().isEmpty)
+        #expect(client.channel.isActive)
+    }
+
+    @Test func protocolErrorsEndTheConnectionWithGoAway() throws {
+        let loop = EmbeddedEventLoop()
+        func connection(_ limits: LeanServer.Limits = LeanServer.Limits()) throws -> WireClient {
+            let client = try WireClient(Self.echo(limits: limits, executor: EventLoopTaskExecutor(loop)))
+            _ = try client.written()
+            return client
+        }
+        // code 1 PROTOCOL_ERROR, 6 FRAME_SIZE_ERROR, 9 COMPRESSION_ERROR, 3 FLOW_CONTROL_ERROR, 11 ENHANCE_YOUR_CALM
+        let cases: [(String, UInt32, (inout WireClient) throws -> Void)] = [
+            ("a frame over 1 MiB", 6, { c in try c.send(WireClient.frame(0, stream: 1, []).setLength((1 << 20) + 1)) }),
+            ("HEADERS on an even stream", 1, { c in try c.headers(stream: 2) }),
+            ("DATA on a stream never opened", 1, { c in try c.data(stream: 7, [0]) }),
+            ("another frame inside a header block", 1, { c in
+                let block = try c.headerBlock(WireClient.grpcHeaders)
+                try c.send(WireClient.frame(1, stream: 1, block))
+                try c.data(stream: 1, [0])
+            }),
+            ("CONTINUATION alone", 1, { c in try c.send(WireClient.frame(9, flags: 4, stream: 1, [])) }),
+            ("a header block HPACK cannot decode", 9, { c in try c.send(WireClient.frame(1, flags: 4, stream: 1, [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF])) }),
+            ("padding longer than the frame", 1, { c in try c.headers(stream: 1); try c.send(WireClient.frame(0, flags: 8, stream: 1, [9, 1])) }),
+            ("a connection WINDOW_UPDATE of 0", 1, { c in try c.windowUpdate(stream: 0, 0) }),
+            ("a connection window over 2^31-1", 3, { c in try c.windowUpdate(stream: 0, 0x7FFF_FFFF) }),
+            ("a PING of 7 bytes", 6, { c in try c.send(WireClient.frame(6, stream: 0, [1, 2, 3, 4, 5, 6, 7])) }),
+            ("SETTINGS of 5 bytes", 6, { c in try c.send(WireClient.frame(4, stream: 0, [0, 4, 0, 0, 0])) }),
+            ("a frame size below 16 KiB", 1, { c in try c.settings([(5, 1000)]) }),
+            ("PUSH_PROMISE from a client", 1, { c in try c.send(WireClient.frame(5, stream: 1, [0, 0, 0, 2])) }),
+        ]
+        for (what, code, act) in cases {
+            var c = try connection()
+            try act(&c)
+            let frames = try c.written()
+            #expect(WireClient.goAway(frames) == code, "\(what)")
+            #expect(!c.channel.isActive, "\(what)")
+        }
+        // PINGs past the limit per 30 s.
+        var limits = LeanServer.Limits()
+        limits.maxControlFramesPer30s = 5
+        let c = try connection(limits)
+        for _ in 0..<6 { try c.send(WireClient.frame(6, stream: 0, [UInt8](repeating: 0, count: 8))) }
+        #expect(WireClient.goAway(try c.written()) == 11)
+        // Unknown frame types and PRIORITY are ignored.
+        var ok = try connection()
+        try ok.send(WireClient.frame(0xEE, stream: 0, [1, 2, 3]))
+        try ok.send(WireClient.frame(2, stream: 1, [0, 0, 0, 0, 16]))
+        try ok.headers(stream: 1)
+        try ok.data(stream: 1, WireClient.message([1, 2]), endStream: true)
+        #expect(try ok.written().map(\.type) == [1, 0, 1])
+    }
+
     @Test func aStreamBeyondTheClientsWindowsIsBlockedUntilItReads() throws {
-        let channel = EmbeddedChannel()
-        let loop = channel.embeddedEventLoop
+        let loop = EmbeddedEventLoop()
         let streamBox = NIOLockedValueBox<ServerStream?>(nil)
         let log = NIOLockedValueBox<[String]>([])
         var limits = LeanServer.Limits()
@@ -150,76 +385,98 @@ final class Recording: StreamReceiver, @unchecked Sendable {
             streamBox.withLockedValue { $0 = s }
             return Recording(s, log: log)
         }], limits: limits, executor: EventLoopTaskExecutor(loop))
-        try channel.pipeline.syncOperations.addHandler(handler)
-        let id = HTTP2StreamID(1)
-        let headers: HPACKHeaders = [":method": "POST", ":path": "/t.S/M", "content-type": "application/grpc"]
-        try channel.writeInbound(HTTP2Frame(streamID: id, payload: .headers(.init(headers: headers))))
+        var client = try WireClient(handler)
+        _ = try client.written()
+        try client.headers(stream: 1)
         let stream = try #require(streamBox.withLockedValue { $0 })
-        // 65,535 bytes of window at first: 150,000 more are queued, over the high-water mark.
+        // 65,535 bytes of window at first: 150,000 more are held, over the high-water mark.
         let piece = [UInt8](repeating: 0, count: 49_995)  // 50,000 bytes with its prefix
         for _ in 0..<4 { stream.send([piece]) }
-        loop.run()
+        var frames = try client.written()
+        #expect(frames.filter { $0.type == 0 }.reduce(0) { $0 + $1.payload.readableBytes } == 65_535)
         #expect(stream.isBlocked)
         var woke = false
         stream.whenWritable { woke = true }
         // The client reads and gives back part of its stream window: still behind by more than half the mark.
-        try channel.writeInbound(HTTP2Frame(streamID: id, payload: .windowUpdate(windowSizeIncrement: 60_000)))
+        try client.windowUpdate(stream: 1, 60_000)
         #expect(!woke)
         // The connection window too limits: more stream window alone does not unblock.
-        try channel.writeInbound(HTTP2Frame(streamID: id, payload: .windowUpdate(windowSizeIncrement: 1_000_000)))
+        try client.windowUpdate(stream: 1, 1_000_000)
         #expect(!woke && stream.isBlocked)
-        try channel.writeInbound(HTTP2Frame(streamID: .rootStream, payload: .windowUpdate(windowSizeIncrement: 1_000_000)))
+        try client.windowUpdate(stream: 0, 1_000_000)
         #expect(woke && !stream.isBlocked)
+        frames = try client.written()
+        #expect(frames.filter { $0.type == 0 }.reduce(0) { $0 + $1.payload.readableBytes } == 200_000 - 65_535)
+        #expect(frames.allSatisfy { $0.payload.readableBytes <= 16_384 })
         // A client that raises its initial window in SETTINGS gives every open stream that much more.
         for _ in 0..<25 { stream.send([piece]) }
         #expect(stream.isBlocked)
-        try channel.writeInbound(HTTP2Frame(streamID: .rootStream, payload: .settings(.settings([HTTP2Setting(parameter: .initialWindowSize, value: 1 << 20)]))))
-        try channel.writeInbound(HTTP2Frame(streamID: .rootStream, payload: .windowUpdate(windowSizeIncrement: 10_000_000)))
+        try client.settings([(4, 1 << 20)])
+        try client.windowUpdate(stream: 0, 10_000_000)
         #expect(!stream.isBlocked)
-        // A reset from the client ends the call.
-        try channel.writeInbound(HTTP2Frame(streamID: id, payload: .rstStream(.cancel)))
+        // Finished while holding DATA: the trailers come after the last of it.
+        for _ in 0..<25 { stream.send([piece]) }
+        _ = try client.written()
+        stream.finish(.ok)
+        #expect(try client.written().isEmpty)
         #expect(log.withLockedValue { $0 } == ["over"])
-        _ = try channel.finish(acceptAlreadyClosed: true)
+        try client.windowUpdate(stream: 1, 2_000_000)
+        try client.windowUpdate(stream: 0, 2_000_000)
+        frames = try client.written()
+        #expect(frames.last?.type == 1 && frames.last?.flags == 0x5)
+        #expect(try client.decode(frames.last!) == ["grpc-status": "0"])
+        // A reset from the client ends a call.
+        try client.headers(stream: 3)
+        try client.reset(stream: 3)
+        #expect(log.withLockedValue { $0 } == ["over", "over"])
+        _ = try client.channel.finish(acceptAlreadyClosed: true)
     }
 
     /// Partial request messages are counted across a connection's calls: the count goes back
     /// to zero as messages complete and calls end, and past the limit the connection gets
     /// GOAWAY ENHANCE_YOUR_CALM and closes.
     @Test func partialRequestsAreBoundedPerConnection() throws {
-        let channel = EmbeddedChannel()
-        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
         let log = NIOLockedValueBox<[String]>([])
         var limits = LeanServer.Limits()
         limits.maxBufferedRequestBytesPerConnection = 100
         let handler = CallConnectionHandler(routes: ["/t.S/M": .streaming { s in Recording(s, log: log) }],
-                                            limits: limits, executor: EventLoopTaskExecutor(channel.embeddedEventLoop))
-        try channel.pipeline.syncOperations.addHandler(handler)
-        let headers: HPACKHeaders = [":method": "POST", ":path": "/t.S/M", "content-type": "application/grpc"]
-        func data(_ bytes: [UInt8]) -> HTTP2Frame.FramePayload { .data(.init(data: .byteBuffer(ByteBuffer(bytes: bytes)))) }
+                                            limits: limits, executor: EventLoopTaskExecutor(EmbeddedEventLoop()))
+        var client = try WireClient(handler)
         /// A message prefix announcing `length` bytes, and `body` bytes of it.
         func partial(_ length: UInt32, _ body: Int) -> [UInt8] {
             [0, UInt8(length >> 24), UInt8(length >> 16 & 0xFF), UInt8(length >> 8 & 0xFF), UInt8(length & 0xFF)]
                 + [UInt8](repeating: 7, count: body)
         }
         // A whole message, then a partial one that a reset ends: nothing stays counted.
-        try channel.writeInbound(HTTP2Frame(streamID: 1, payload: .headers(.init(headers: headers))))
-        try channel.writeInbound(HTTP2Frame(streamID: 1, payload: data(partial(3, 3))))
+        try client.headers(stream: 1)
+        try client.data(stream: 1, partial(3, 3))
         #expect(handler.bufferedRequestBytes == 0)
-        try channel.writeInbound(HTTP2Frame(streamID: 1, payload: data(partial(50, 10))))
+        try client.data(stream: 1, partial(50, 10))
         #expect(handler.bufferedRequestBytes == 15)
-        try channel.writeInbound(HTTP2Frame(streamID: 1, payload: .rstStream(.cancel)))
+        // The rest of it in two frames: whole, and counted out.
+        try client.data(stream: 1, [UInt8](repeating: 7, count: 20))
+        #expect(handler.bufferedRequestBytes == 35)
+        try client.data(stream: 1, [UInt8](repeating: 7, count: 20) + partial(50, 10))
+        #expect(handler.bufferedRequestBytes == 15)
+        try client.reset(stream: 1)
         #expect(handler.bufferedRequestBytes == 0)
         // Two streams holding 65 bytes each: over 100, GOAWAY and close.
-        for id in [HTTP2StreamID(3), HTTP2StreamID(5)] {
-            try channel.writeInbound(HTTP2Frame(streamID: id, payload: .headers(.init(headers: headers))))
-            try channel.writeInbound(HTTP2Frame(streamID: id, payload: data(partial(1000, 60))))
+        for id in [3, 5] {
+            try client.headers(stream: id)
+            try client.data(stream: id, partial(1000, 60))
         }
-        var goAway: HTTP2ErrorCode?
-        while let frame = try channel.readOutbound(as: HTTP2Frame.self) {
-            if case .goAway(_, let code, _) = frame.payload { goAway = code }
-        }
-        #expect(goAway == .enhanceYourCalm)
-        #expect(!channel.isActive)
-        _ = try? channel.finish(acceptAlreadyClosed: true)
+        #expect(WireClient.goAway(try client.written()) == 11)
+        #expect(!client.channel.isActive)
+        _ = try? client.channel.finish(acceptAlreadyClosed: true)
+    }
+}
+
+extension ByteBuffer {
+    /// The same frame claiming another length (its payload is not sent).
+    func setLength(_ n: Int) -> ByteBuffer {
+        var b = self
+        b.setInteger(UInt16(n >> 8), at: b.readerIndex)
+        b.setInteger(UInt8(n & 0xFF), at: b.readerIndex + 2)
+        return b
     }
 }
