@@ -85,10 +85,10 @@ let package = Package(
         // `capstan bench`'s workloads: etcd's benchmark tool's, against any etcd v3 endpoint.
         .target(
             name: "Bench",
-            dependencies: ["EtcdProto", "EtcdClient", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            dependencies: ["EtcdProto", "EtcdClient", "LeanGRPC", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                            .product(name: "Histogram", package: "hdrhistogram-swift"),
                            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
-                           .product(name: "NIOHTTP2", package: "swift-nio-http2"), .product(name: "NIOHPACK", package: "swift-nio-http2")],
+                           .product(name: "NIOHPACK", package: "swift-nio-http2")],
             swiftSettings: strictSettings
         ),
         // A store member: the Raft core driven with the durable log, the state machine and the watch hub.

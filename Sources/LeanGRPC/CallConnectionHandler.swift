@@ -26,26 +26,7 @@ final class CallConnectionHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    /// DATA a stream has written and the client's windows have not admitted yet.
-    struct Outflow {
-        /// The stream window the client granted and is not used yet (negative after SETTINGS lowered it).
-        var window: Int
-        var held = ByteBuffer()
-
-        /// Frames as much of `held` as the stream and connection windows admit into `out`.
-        mutating func drain(into out: inout ByteBuffer, stream: Int, connectionWindow: inout Int, maxFrame: Int) {
-            while held.readableBytes > 0 {
-                let n = min(held.readableBytes, window, connectionWindow, maxFrame)
-                guard n > 0 else { break }
-                HTTP2Wire.writeFrameHeader(&out, length: n, type: .data, stream: stream)
-                var piece = held.readSlice(length: n)!
-                out.writeBuffer(&piece)
-                window -= n
-                connectionWindow -= n
-            }
-            if held.readableBytes == 0 { held = ByteBuffer() } else if held.readerIndex >= 1 << 16 { held.discardReadBytes() }
-        }
-    }
+    typealias Outflow = HTTP2Wire.Outflow
 
     struct Call {
         var method: Method
@@ -231,24 +212,10 @@ final class CallConnectionHandler: ChannelInboundHandler {
         }
     }
 
-    /// The payload without its padding (and, for HEADERS, the priority fields); nil when the
-    /// padding is longer than the frame.
-    private static func content(_ h: HTTP2Wire.FrameHeader, _ payload: ByteBuffer, skipping fixed: Int) -> ByteBuffer? {
-        var p = payload
-        var padding = 0
-        if h.flags & HTTP2Wire.Flag.padded != 0 {
-            guard let n = p.readInteger(as: UInt8.self) else { return nil }
-            padding = Int(n)
-        }
-        guard p.readableBytes >= fixed + padding else { return nil }
-        p.moveReaderIndex(forwardBy: fixed)
-        return p.readSlice(length: p.readableBytes - padding)
-    }
-
     private func data(_ h: HTTP2Wire.FrameHeader, _ payload: ByteBuffer) {
         guard h.stream != 0, h.stream <= highestStream else { return connectionError(.protocolError) }
         giveBackConnection(h.length)
-        guard let body = Self.content(h, payload, skipping: 0) else { return connectionError(.protocolError) }
+        guard let body = HTTP2Wire.content(h, payload, skipping: 0) else { return connectionError(.protocolError) }
         // DATA for a stream whose call is over (answered, reset) is dropped.
         if calls[h.stream] != nil { received(body, flowControlled: h.length, on: h.stream) }
         if h.flags & HTTP2Wire.Flag.endStream != 0 { requestsEnded(h.stream) }
@@ -257,7 +224,7 @@ final class CallConnectionHandler: ChannelInboundHandler {
     private func headers(_ h: HTTP2Wire.FrameHeader, _ payload: ByteBuffer) {
         guard h.stream != 0, h.stream % 2 == 1 else { return connectionError(.protocolError) }
         let fixed = h.flags & HTTP2Wire.Flag.priority != 0 ? 5 : 0
-        guard let fragment = Self.content(h, payload, skipping: fixed) else { return connectionError(.protocolError) }
+        guard let fragment = HTTP2Wire.content(h, payload, skipping: fixed) else { return connectionError(.protocolError) }
         let endStream = h.flags & HTTP2Wire.Flag.endStream != 0
         if h.flags & HTTP2Wire.Flag.endHeaders != 0 {
             headersComplete(stream: h.stream, endStream: endStream, block: fragment)

@@ -1,51 +1,51 @@
-import NIOCore
+package import NIOCore
 
 /// The parts of HTTP/2 (RFC 9113) a gRPC server needs, written and read as bytes: frame
 /// headers, the frame types and flags, error codes, and the few fixed header blocks a gRPC
 /// answer carries, HPACK-encoded once (RFC 7541: static-table names, literals that never enter
 /// the dynamic table, so the encoder keeps no state and needs no table-size updates).
-enum HTTP2Wire {
+package enum HTTP2Wire {
     /// What a client sends first.
-    static let preface: [UInt8] = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8)
-    static let frameHeaderLength = 9
+    package static let preface: [UInt8] = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8)
+    package static let frameHeaderLength = 9
     /// The largest frame every peer must accept (SETTINGS_MAX_FRAME_SIZE's initial value).
-    static let defaultMaxFrameSize = 16_384
-    static let defaultInitialWindow = 65_535
-    static let maxWindow = Int(Int32.max)
+    package static let defaultMaxFrameSize = 16_384
+    package static let defaultInitialWindow = 65_535
+    package static let maxWindow = Int(Int32.max)
 
-    enum FrameType: UInt8 {
+    package enum FrameType: UInt8 {
         case data = 0, headers = 1, priority = 2, rstStream = 3, settings = 4, pushPromise = 5,
              ping = 6, goAway = 7, windowUpdate = 8, continuation = 9
     }
 
-    enum Flag {
-        static let endStream: UInt8 = 0x1
-        static let ack: UInt8 = 0x1
-        static let endHeaders: UInt8 = 0x4
-        static let padded: UInt8 = 0x8
-        static let priority: UInt8 = 0x20
+    package enum Flag {
+        package static let endStream: UInt8 = 0x1
+        package static let ack: UInt8 = 0x1
+        package static let endHeaders: UInt8 = 0x4
+        package static let padded: UInt8 = 0x8
+        package static let priority: UInt8 = 0x20
     }
 
-    enum ErrorCode: UInt32 {
+    package enum ErrorCode: UInt32 {
         case noError = 0, protocolError = 1, internalError = 2, flowControlError = 3, settingsTimeout = 4,
              streamClosed = 5, frameSizeError = 6, refusedStream = 7, cancel = 8, compressionError = 9,
              connectError = 10, enhanceYourCalm = 11, inadequateSecurity = 12, http11Required = 13
     }
 
-    enum Setting: UInt16 {
+    package enum Setting: UInt16 {
         case headerTableSize = 1, enablePush = 2, maxConcurrentStreams = 3, initialWindowSize = 4,
              maxFrameSize = 5, maxHeaderListSize = 6
     }
 
     /// A frame's header as read: the payload (`length` bytes) follows it.
-    struct FrameHeader: Equatable {
-        var length: Int
-        var type: UInt8
-        var flags: UInt8
-        var stream: Int
+    package struct FrameHeader: Equatable {
+        package var length: Int
+        package var type: UInt8
+        package var flags: UInt8
+        package var stream: Int
 
         /// Reads a frame header at the buffer's reader index without moving it; nil if fewer than 9 bytes.
-        static func peek(_ b: ByteBuffer) -> FrameHeader? {
+        package static func peek(_ b: ByteBuffer) -> FrameHeader? {
             guard b.readableBytes >= frameHeaderLength,
                   let high = b.getInteger(at: b.readerIndex, as: UInt16.self),
                   let low = b.getInteger(at: b.readerIndex + 2, as: UInt8.self),
@@ -56,7 +56,7 @@ enum HTTP2Wire {
         }
     }
 
-    static func writeFrameHeader(_ out: inout ByteBuffer, length: Int, type: FrameType, flags: UInt8 = 0, stream: Int) {
+    package static func writeFrameHeader(_ out: inout ByteBuffer, length: Int, type: FrameType, flags: UInt8 = 0, stream: Int) {
         precondition(length >= 0 && length < 1 << 24 && stream >= 0 && stream <= 0x7FFF_FFFF)
         out.writeInteger(UInt16(truncatingIfNeeded: length >> 8))
         out.writeInteger(UInt8(truncatingIfNeeded: length))
@@ -65,7 +65,7 @@ enum HTTP2Wire {
         out.writeInteger(UInt32(stream))
     }
 
-    static func writeSettings(_ out: inout ByteBuffer, _ settings: [(Setting, Int)]) {
+    package static func writeSettings(_ out: inout ByteBuffer, _ settings: [(Setting, Int)]) {
         writeFrameHeader(&out, length: 6 * settings.count, type: .settings, stream: 0)
         for (s, v) in settings {
             out.writeInteger(s.rawValue)
@@ -73,26 +73,63 @@ enum HTTP2Wire {
         }
     }
 
-    static func writeWindowUpdate(_ out: inout ByteBuffer, stream: Int, increment: Int) {
+    package static func writeWindowUpdate(_ out: inout ByteBuffer, stream: Int, increment: Int) {
         writeFrameHeader(&out, length: 4, type: .windowUpdate, stream: stream)
         out.writeInteger(UInt32(increment))
     }
 
-    static func writeRstStream(_ out: inout ByteBuffer, stream: Int, _ code: ErrorCode) {
+    package static func writeRstStream(_ out: inout ByteBuffer, stream: Int, _ code: ErrorCode) {
         writeFrameHeader(&out, length: 4, type: .rstStream, stream: stream)
         out.writeInteger(code.rawValue)
     }
 
-    static func writeGoAway(_ out: inout ByteBuffer, lastStream: Int, _ code: ErrorCode) {
+    package static func writeGoAway(_ out: inout ByteBuffer, lastStream: Int, _ code: ErrorCode) {
         writeFrameHeader(&out, length: 8, type: .goAway, stream: 0)
         out.writeInteger(UInt32(lastStream))
         out.writeInteger(code.rawValue)
     }
 
+    /// DATA a stream has written and the peer's windows have not admitted yet.
+    package struct Outflow {
+        /// The stream window the peer granted and is not used yet (negative after SETTINGS lowered it).
+        package var window: Int
+        package var held = ByteBuffer()
+
+        package init(window: Int) { self.window = window }
+
+        /// Frames as much of `held` as the stream and connection windows admit into `out`.
+        package mutating func drain(into out: inout ByteBuffer, stream: Int, connectionWindow: inout Int, maxFrame: Int) {
+            while held.readableBytes > 0 {
+                let n = min(held.readableBytes, window, connectionWindow, maxFrame)
+                guard n > 0 else { break }
+                HTTP2Wire.writeFrameHeader(&out, length: n, type: .data, stream: stream)
+                var piece = held.readSlice(length: n)!
+                out.writeBuffer(&piece)
+                window -= n
+                connectionWindow -= n
+            }
+            if held.readableBytes == 0 { held = ByteBuffer() } else if held.readerIndex >= 1 << 16 { held.discardReadBytes() }
+        }
+    }
+
+    /// The payload without its padding and `fixed` leading bytes (HEADERS' priority fields);
+    /// nil when the padding is longer than the frame.
+    package static func content(_ h: FrameHeader, _ payload: ByteBuffer, skipping fixed: Int) -> ByteBuffer? {
+        var p = payload
+        var padding = 0
+        if h.flags & Flag.padded != 0 {
+            guard let n = p.readInteger(as: UInt8.self) else { return nil }
+            padding = Int(n)
+        }
+        guard p.readableBytes >= fixed + padding else { return nil }
+        p.moveReaderIndex(forwardBy: fixed)
+        return p.readSlice(length: p.readableBytes - padding)
+    }
+
     // MARK: - HPACK, for what a gRPC server answers
 
     /// HPACK's integer with an N-bit prefix; `first` holds the bits above the prefix.
-    static func hpackInteger(_ value: Int, prefixBits: Int, first: UInt8, into out: inout [UInt8]) {
+    package static func hpackInteger(_ value: Int, prefixBits: Int, first: UInt8, into out: inout [UInt8]) {
         let limit = (1 << prefixBits) - 1
         if value < limit {
             out.append(first | UInt8(value))
@@ -108,33 +145,33 @@ enum HTTP2Wire {
     }
 
     /// A string literal, not Huffman-coded.
-    static func hpackString(_ bytes: some Collection<UInt8>, into out: inout [UInt8]) {
+    package static func hpackString(_ bytes: some Collection<UInt8>, into out: inout [UInt8]) {
         hpackInteger(bytes.count, prefixBits: 7, first: 0, into: &out)
         out.append(contentsOf: bytes)
     }
 
     /// "Literal header field without indexing" with the name from the static table.
-    static func hpackLiteral(nameIndex: Int, value: some Collection<UInt8>, into out: inout [UInt8]) {
+    package static func hpackLiteral(nameIndex: Int, value: some Collection<UInt8>, into out: inout [UInt8]) {
         hpackInteger(nameIndex, prefixBits: 4, first: 0, into: &out)
         hpackString(value, into: &out)
     }
 
     /// "Literal header field without indexing" with a literal name.
-    static func hpackLiteral(name: String, value: some Collection<UInt8>, into out: inout [UInt8]) {
+    package static func hpackLiteral(name: String, value: some Collection<UInt8>, into out: inout [UInt8]) {
         out.append(0)
         hpackString(Array(name.utf8), into: &out)
         hpackString(value, into: &out)
     }
 
     /// `:status: 200` (static entry 8) and `content-type: application/grpc` (name: static entry 31).
-    static let grpcResponseHeaders: [UInt8] = {
+    package static let grpcResponseHeaders: [UInt8] = {
         var out: [UInt8] = [0x88]
         hpackLiteral(nameIndex: 31, value: Array("application/grpc".utf8), into: &out)
         return out
     }()
 
     /// The answer to a request that is not gRPC: `:status: 415`, `content-type: text/plain`.
-    static let unsupportedMediaTypeHeaders: [UInt8] = {
+    package static let unsupportedMediaTypeHeaders: [UInt8] = {
         var out: [UInt8] = []
         hpackLiteral(nameIndex: 8, value: Array("415".utf8), into: &out)
         hpackLiteral(nameIndex: 31, value: Array("text/plain".utf8), into: &out)
@@ -142,12 +179,12 @@ enum HTTP2Wire {
     }()
 
     /// `grpc-status: 0` alone: the trailers of nearly every call.
-    static let okTrailers: [UInt8] = trailers(code: 0, message: [])
+    package static let okTrailers: [UInt8] = trailers(code: 0, message: [])
 
     /// The longest `grpc-message` sent (percent-encoded): a trailer block must fit one frame.
-    static let maxStatusMessageBytes = 8_192
+    package static let maxStatusMessageBytes = 8_192
 
-    static func trailers(code: Int, message: [UInt8]) -> [UInt8] {
+    package static func trailers(code: Int, message: [UInt8]) -> [UInt8] {
         var out: [UInt8] = []
         hpackLiteral(name: "grpc-status", value: Array(String(code).utf8), into: &out)
         if !message.isEmpty { hpackLiteral(name: "grpc-message", value: message.prefix(maxStatusMessageBytes), into: &out) }
