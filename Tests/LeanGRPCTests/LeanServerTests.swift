@@ -480,3 +480,86 @@ extension ByteBuffer {
         return b
     }
 }
+
+/// Random and mutated HTTP/2 fed to the handler byte by byte or in pieces: it never traps, it
+/// ends the connection or goes on serving, and its count of held request bytes stays sound.
+@Suite struct HTTP2WireFuzzTests {
+    struct SplitMix: RandomNumberGenerator {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+
+    @Test func randomFramesNeverTrapTheHandler() throws {
+        let seed = UInt64.random(in: 0...UInt64(UInt32.max))
+        var rng = SplitMix(state: seed)
+        let loop = EmbeddedEventLoop()
+        var served = 0
+        var ended = 0
+        for _ in 0..<1_500 {
+            var limits = LeanServer.Limits()
+            limits.maxBufferedRequestBytesPerConnection = 4_096
+            limits.maxConcurrentStreams = 8
+            limits.streamHighWater = 1_000
+            let handler = CallConnectionHandler(routes: [
+                "/t.S/M": .unary { request, call in call.respond(request + request) },
+                "/t.S/Stream": .streaming { s in Recording(s, log: NIOLockedValueBox([])) },
+            ], limits: limits, executor: EventLoopTaskExecutor(loop))
+            var client = try WireClient(handler)
+            var bytes = ByteBuffer()
+            for _ in 0..<Int.random(in: 1...25, using: &rng) {
+                let stream = [0, 1, 2, 3, 5, 7, 9, Int.random(in: 0...0x7FFF_FFFF, using: &rng)].randomElement(using: &rng)!
+                switch Int.random(in: 0..<10, using: &rng) {
+                case 0...2:
+                    // A well-formed call, sometimes on the streaming method.
+                    var h = WireClient.grpcHeaders
+                    if Bool.random(using: &rng) { h.replaceOrAdd(name: ":path", value: "/t.S/Stream") }
+                    let block = try client.headerBlock(h)
+                    var f = WireClient.frame(1, flags: 0x4 | (Bool.random(using: &rng) ? 1 : 0), stream: stream, block)
+                    bytes.writeBuffer(&f)
+                    let body = (0..<Int.random(in: 0...40, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
+                    var d = WireClient.frame(0, flags: Bool.random(using: &rng) ? 1 : 0, stream: stream, WireClient.message(body))
+                    bytes.writeBuffer(&d)
+                case 3...6:
+                    // Any frame type and flags with a random payload.
+                    let payload = (0..<Int.random(in: 0...30, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
+                    var f = WireClient.frame(UInt8.random(in: 0...11, using: &rng), flags: UInt8.random(in: 0...255, using: &rng), stream: stream, payload)
+                    bytes.writeBuffer(&f)
+                case 7:
+                    // A frame whose length field lies.
+                    var f = WireClient.frame(UInt8.random(in: 0...9, using: &rng), stream: stream, [1, 2, 3, 4, 5, 6, 7, 8])
+                        .setLength(Int.random(in: 0...(1 << 21), using: &rng))
+                    bytes.writeBuffer(&f)
+                case 8:
+                    // A window update or settings with extreme values.
+                    try client.send(bytes)
+                    bytes.clear()
+                    if Bool.random(using: &rng) {
+                        try client.windowUpdate(stream: stream, UInt32.random(in: 0...UInt32.max, using: &rng))
+                    } else {
+                        try client.settings([(UInt16.random(in: 0...8, using: &rng), UInt32.random(in: 0...UInt32.max, using: &rng))])
+                    }
+                default:
+                    // Random bytes.
+                    bytes.writeBytes((0..<Int.random(in: 1...20, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) })
+                }
+            }
+            // Sent in random pieces.
+            while bytes.readableBytes > 0 && client.channel.isActive {
+                let n = min(bytes.readableBytes, Int.random(in: 1...64, using: &rng))
+                try client.send(bytes.readSlice(length: n)!)
+            }
+            _ = try client.written()
+            #expect(handler.bufferedRequestBytes >= 0, "seed \(seed)")
+            if client.channel.isActive { served += 1 } else { ended += 1 }
+            _ = try? client.channel.finish(acceptAlreadyClosed: true)
+        }
+        // Both outcomes occur: the inputs are neither all refused nor all accepted.
+        #expect(served > 0 && ended > 0, "seed \(seed): \(served) connections open at the end, \(ended) ended")
+    }
+}
