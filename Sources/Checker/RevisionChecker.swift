@@ -85,7 +85,7 @@ public enum RevisionChecker {
         }
     }
 
-    public struct Violation: Sendable, CustomStringConvertible {
+    public struct Violation: Sendable, Codable, CustomStringConvertible {
         public var client: Int
         public var revision: Int64
         public var detail: String

@@ -84,13 +84,13 @@ public enum WatchChecker {
         }
     }
 
-    public enum Property: String, Sendable, CaseIterable {
+    public enum Property: String, Sendable, CaseIterable, Codable {
         case ordered, unique, atomic, reliable, progress
         case prevKV = "prev_kv"
         case consistent
     }
 
-    public struct Violation: Equatable, Sendable, CustomStringConvertible {
+    public struct Violation: Equatable, Sendable, Codable, CustomStringConvertible {
         public var property: Property
         /// The watcher (nil: a revision nobody saw).
         public var watcher: Int?

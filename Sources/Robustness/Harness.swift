@@ -5,7 +5,7 @@ import Foundation
 import Synchronization
 
 /// One fault, injected once during a run.
-public enum Fault: String, CaseIterable, Sendable {
+public enum Fault: String, CaseIterable, Sendable, Codable {
     /// SIGKILL to the leader; restarted 1 s later.
     case killLeader = "kill-leader"
     /// SIGKILL to a follower; restarted 1 s later.
@@ -39,7 +39,7 @@ public enum Fault: String, CaseIterable, Sendable {
 }
 
 /// The clients' traffic.
-public enum Traffic: String, CaseIterable, Sendable {
+public enum Traffic: String, CaseIterable, Sendable, Codable {
     /// Gets, ranges, puts, deletes, compare-and-sets, two-key txns and leases on a few groups of
     /// two keys: checked for linearizability (`KVModel`).
     case kv
@@ -89,7 +89,7 @@ public struct RobustnessConfig: Sendable {
 }
 
 /// What a run recorded and what the checks found.
-public struct RobustnessReport: Sendable {
+public struct RobustnessReport: Sendable, Codable {
     public var fault: Fault
     /// Every fault injected, in order (the first is `fault`).
     public var faults: [Fault] = []

@@ -34,12 +34,15 @@ struct RobustnessCommand: AsyncParsableCommand {
     @Option(name: .customLong("inject-bug"), help: "Start the members with a planted bug (to see the checks catch it).")
     var injectBugs: [String] = []
     @Option(help: "Where runs keep their data (default: a new temporary directory).") var directory: String?
+    @Option(help: "Seconds a phase may take to see its writes acknowledged before the run fails (at least three times half of --duration).")
+    var phaseLimit = 90.0
+    @Option(help: "Also write every run's report, as a JSON array, to this file.") var report: String?
 
     func validate() throws {
         _ = try faults()
         _ = try traffics()
-        guard runs > 0, writes > 0, clients > 0, keys > 0, watchers >= 0, readers >= 0, duration >= 0 else {
-            throw ValidationError("--runs, --writes, --clients and --keys must be positive; --watchers, --readers and --duration not negative")
+        guard runs > 0, writes > 0, clients > 0, keys > 0, watchers >= 0, readers >= 0, duration >= 0, phaseLimit > 0 else {
+            throw ValidationError("--runs, --writes, --clients, --keys and --phase-limit must be positive; --watchers, --readers and --duration not negative")
         }
     }
 
@@ -66,6 +69,7 @@ struct RobustnessCommand: AsyncParsableCommand {
         let binary = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
         let base = directory ?? FileManager.default.temporaryDirectory.appendingPathComponent("capstan-robustness-\(UInt64.random(in: 0...UInt64.max))").path
         var runsStarted = 0, operations = 0, failures = 0, injected = 0, unknown = 0
+        var reports: [RobustnessReport] = []
         let started = Date()
         let all = try faults()
         for r in 1...runs {
@@ -81,7 +85,7 @@ struct RobustnessCommand: AsyncParsableCommand {
                 config.watchers = watchers
                 config.writesPerPhase = writes
                 config.phaseDuration = .milliseconds(Int64(duration * 500))
-                config.phaseLimit = max(.seconds(90), config.phaseDuration * 3)
+                config.phaseLimit = max(.milliseconds(Int64(phaseLimit * 1000)), config.phaseDuration * 3)
                 let report: RobustnessReport
                 do {
                     report = try await Robustness.run(config)
@@ -90,6 +94,7 @@ struct RobustnessCommand: AsyncParsableCommand {
                     failures += 1
                     continue
                 }
+                reports.append(report)
                 injected += report.faults.count
                 operations += report.operations
                 unknown += report.unknownOutcomes
@@ -108,6 +113,11 @@ struct RobustnessCommand: AsyncParsableCommand {
             } }
         }
         if failures == 0 { try? FileManager.default.removeItem(atPath: base) }
+        if let report {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            try encoder.encode(reports).write(to: URL(fileURLWithPath: report))
+        }
         say(String(format: "robustness: %d runs, %d faults injected, %d operations checked (%d unknown outcomes), %d failed, %.0f s",
                      runsStarted, injected, operations, unknown, failures, Date().timeIntervalSince(started)))
         if failures > 0 { throw ExitCode(1) }

@@ -7,43 +7,53 @@ import Testing
 /// history checked for linearizability and the watch guarantees; and every planted bug caught.
 /// Each phase runs until 200 writes are acknowledged (counts, not fixed times: CI runs this
 /// beside every other suite on two cores).
+///
+/// The harness runs as a process of its own (`capstan robustness --report FILE`), as the fuzzer
+/// does: its clients are Swift tasks, and in this process the CPU-bound suites beside them (the
+/// Raft simulations, the property tests) hold both threads of Swift's pool for seconds at a
+/// time — a phase that takes 10 s alone took 80–93 s here, and once none of 200 writes was
+/// acknowledged within 90 s (CI, session 8). The operating system shares the cores between
+/// processes; the pool is not preemptive.
 @Suite(.serialized) struct RobustnessTests {
     typealias E = EtcdctlTests
 
-    static func config(_ fault: Fault) throws -> RobustnessConfig {
+    /// One `capstan robustness` process with `arguments`; its reports, one per run completed.
+    static func harness(_ arguments: [String], runs: Int = 1) async throws -> [RobustnessReport] {
         let capstan = try #require(E.capstanBinary(), "the capstan executable was not built")
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("capstan-robustness-\(UInt64.random(in: 0...UInt64.max))").path
-        var config = RobustnessConfig(binary: capstan, directory: directory, fault: fault)
-        // The harness's clients are tasks of this process: while the CPU-bound suites beside
-        // them (the Raft simulations, the property tests) hold both threads of Swift's pool, a
-        // phase that takes 10 s alone took 80–93 s, and once none of 200 writes was acknowledged
-        // within the default 90 s (CI, session 8). Counts still decide; this only bounds the wait.
-        config.phaseLimit = .seconds(300)
-        return config
+        let reportPath = directory + ".report.json"
+        defer {
+            try? FileManager.default.removeItem(atPath: directory)
+            try? FileManager.default.removeItem(atPath: reportPath)
+        }
+        // Counts decide; the phase limit only bounds the wait on a busy machine.
+        let status = try await FuzzTests.run(capstan, ["robustness", "--directory", directory, "--phase-limit", "300",
+                                                       "--report", reportPath] + arguments)
+        let reports = try JSONDecoder().decode([RobustnessReport].self, from: Data(contentsOf: URL(fileURLWithPath: reportPath)))
+        #expect(reports.count == runs, "capstan robustness \(arguments): \(reports.count) of \(runs) runs completed (exit status \(status))")
+        #expect(status == (reports.allSatisfy(\.passed) && reports.count == runs ? 0 : 1), "capstan robustness exited with \(status)")
+        for r in reports { print("robustness: \(r.summary)") }
+        return reports
     }
 
     @Test(arguments: Fault.allCases)
     func eachFaultKeepsEveryGuarantee(_ fault: Fault) async throws {
-        let config = try Self.config(fault)
-        defer { try? FileManager.default.removeItem(atPath: config.directory) }
-        let report = try await Robustness.run(config)
-        print("robustness: \(report.summary)")
-        #expect(report.linearizabilityFailure == nil, "\(report.linearizabilityFailure ?? "")")
-        #expect(report.watchViolations.isEmpty, "\(report.watchViolations.prefix(10))")
-        #expect(report.divergence == nil, "\(report.divergence ?? "")")
-        #expect(report.writesAcknowledged >= 2 * config.writesPerPhase)
-        // Watchers saw every revision from 2 to the last acknowledged one, twice.
-        #expect(report.watchEvents >= 2 * Int(report.lastRevision - 1))
+        for report in try await Self.harness(["--fault", fault.rawValue]) {
+            #expect(report.linearizabilityFailure == nil, "\(report.linearizabilityFailure ?? "")")
+            #expect(report.watchViolations.isEmpty, "\(report.watchViolations.prefix(10))")
+            #expect(report.divergence == nil, "\(report.divergence ?? "")")
+            #expect(report.writesAcknowledged >= 2 * 200)
+            // Watchers saw every revision from 2 to the last acknowledged one, twice.
+            #expect(report.watchEvents >= 2 * Int(report.lastRevision - 1))
+        }
     }
 
     @Test func severalFaultsInOneRunKeepEveryGuarantee() async throws {
-        var config = try Self.config(.killLeader)
-        config.thenFaults = [.partitionFollower, .replaceFollower, .killAll]
-        defer { try? FileManager.default.removeItem(atPath: config.directory) }
-        let report = try await Robustness.run(config)
-        print("robustness: \(report.summary)")
-        #expect(report.passed, "\(report.linearizabilityFailure ?? "") \(report.watchViolations.prefix(5)) \(report.divergence ?? "")")
-        #expect(report.faults.count == 4)
+        let faults: [Fault] = [.killLeader, .partitionFollower, .replaceFollower, .killAll]
+        for report in try await Self.harness(["--fault", faults.map(\.rawValue).joined(separator: ","), "--together"]) {
+            #expect(report.passed, "\(report.linearizabilityFailure ?? "") \(report.watchViolations.prefix(5)) \(report.divergence ?? "")")
+            #expect(report.faults == faults)
+        }
     }
 
     /// A planted bug, the fault that exposes it, and the check that must catch it.
@@ -70,11 +80,7 @@ import Testing
         // Each bug shows within a run or two; three runs at most.
         var reports: [RobustnessReport] = []
         for _ in 0..<3 {
-            var config = try Self.config(p.fault)
-            config.plantedBugs = [p.bug]
-            defer { try? FileManager.default.removeItem(atPath: config.directory) }
-            let report = try await Robustness.run(config)
-            print("robustness, planted \(p.bug): \(report.summary)")
+            let report = try #require(try await Self.harness(["--fault", p.fault.rawValue, "--inject-bug", p.bug]).first)
             reports.append(report)
             if p.caught(report) { break }
         }
@@ -88,26 +94,19 @@ import Testing
     @Test(arguments: [(Traffic.kubernetes, Fault.killLeader), (.kubernetes, .partitionLeader), (.kubernetes, .killAll),
                       (.etcd, .killFollower), (.etcd, .partitionFollower)])
     func revisionCheckedTrafficKeepsEveryGuarantee(_ traffic: Traffic, _ fault: Fault) async throws {
-        var config = try RobustnessTests.config(fault)
-        config.traffic = traffic
-        defer { try? FileManager.default.removeItem(atPath: config.directory) }
-        let report = try await Robustness.run(config)
-        print("robustness: \(report.summary)")
-        #expect(report.revisionViolations.isEmpty, "\(report.revisionViolations.prefix(10))")
-        #expect(report.watchViolations.isEmpty, "\(report.watchViolations.prefix(10))")
-        #expect(report.divergence == nil, "\(report.divergence ?? "")")
-        #expect(report.operations > 2 * config.writesPerPhase)
+        for report in try await RobustnessTests.harness(["--fault", fault.rawValue, "--traffic", traffic.rawValue]) {
+            #expect(report.revisionViolations.isEmpty, "\(report.revisionViolations.prefix(10))")
+            #expect(report.watchViolations.isEmpty, "\(report.watchViolations.prefix(10))")
+            #expect(report.divergence == nil, "\(report.divergence ?? "")")
+            #expect(report.operations > 2 * 200)
+        }
     }
 
     @Test func staleReadsAreCaughtByTheRevisions() async throws {
         var reports: [RobustnessReport] = []
         for _ in 0..<3 {
-            var config = try RobustnessTests.config(.partitionFollower)
-            config.traffic = .kubernetes
-            config.plantedBugs = ["local-reads"]
-            defer { try? FileManager.default.removeItem(atPath: config.directory) }
-            let report = try await Robustness.run(config)
-            print("robustness, planted local-reads: \(report.summary)")
+            let report = try #require(try await RobustnessTests.harness(["--fault", "partition-follower", "--traffic", "kubernetes",
+                                                                          "--inject-bug", "local-reads"]).first)
             reports.append(report)
             if !report.revisionViolations.isEmpty { break }
         }
