@@ -146,7 +146,7 @@ let package = Package(
                                                     .product(name: "NIOCore", package: "swift-nio"),
                                                     .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "SwiftProtobuf", package: "swift-protobuf")],
                     swiftSettings: strictSettings),
-        .testTarget(name: "LeanGRPCTests", dependencies: ["LeanGRPC", "Bench",
+        .testTarget(name: "LeanGRPCTests", dependencies: ["LeanGRPC", "Bench", "RaftSimulation",
                                                       .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                                                       .product(name: "NIOEmbedded", package: "swift-nio"),
                                                       .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

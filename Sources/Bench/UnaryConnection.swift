@@ -139,17 +139,16 @@ final class UnaryCallHandler: ChannelInboundHandler {
     /// Streams holding request bytes the server's windows have not admitted, in order.
     private var waiting: [Int] = []
     private var nextStream = 1
-    private var flushPending = false
     /// Why no new call can start (GOAWAY, a closed connection); calls already open go on after a GOAWAY.
     private var closed: (any Error)?
     /// After a protocol error from the server: nothing more is read.
     private var failed = false
     private var inbound = ByteBuffer()
-    private var out = ByteBuffer()
+    private let output = HTTP2Wire.TurnOutput()
     private var encoder = HPACKEncoder(allocator: ByteBufferAllocator())
     private var decoder = HPACKDecoder(allocator: ByteBufferAllocator(), maxDynamicTableSize: HPACKDecoder.maxDynamicTableSize,
                                        maxHeaderListSize: 1 << 16)
-    private var headerBlock: (stream: Int, endStream: Bool, bytes: ByteBuffer)?
+    private var headerBlocks = HTTP2Wire.HeaderBlocks()
     /// DATA bytes received and not yet given back to the connection window.
     private var unacknowledged = 0
     private var peerInitialWindow = HTTP2Wire.defaultInitialWindow
@@ -158,7 +157,7 @@ final class UnaryCallHandler: ChannelInboundHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        out = context.channel.allocator.buffer(capacity: 1024)
+        output.attach(context)
         if context.channel.isActive { sendPreface() }
     }
 
@@ -168,11 +167,11 @@ final class UnaryCallHandler: ChannelInboundHandler {
     }
 
     private func sendPreface() {
-        out.writeBytes(HTTP2Wire.preface)
-        HTTP2Wire.writeSettings(&out, [(.maxConcurrentStreams, 1000), (.initialWindowSize, Self.window),
+        output.bytes.writeBytes(HTTP2Wire.preface)
+        HTTP2Wire.writeSettings(&output.bytes, [(.maxConcurrentStreams, 1000), (.initialWindowSize, Self.window),
                                        (.maxFrameSize, Self.maxInboundFrameSize), (.maxHeaderListSize, 1 << 16), (.enablePush, 0)])
-        HTTP2Wire.writeWindowUpdate(&out, stream: 0, increment: Self.window - HTTP2Wire.defaultInitialWindow)
-        flushNow()
+        HTTP2Wire.writeWindowUpdate(&output.bytes, stream: 0, increment: Self.window - HTTP2Wire.defaultInitialWindow)
+        output.flush()
     }
 
     // MARK: - Requests
@@ -191,9 +190,9 @@ final class UnaryCallHandler: ChannelInboundHandler {
         repeat {
             let n = min(block.readableBytes, peerMaxFrameSize)
             var piece = block.readSlice(length: n)!
-            HTTP2Wire.writeFrameHeader(&out, length: n, type: first ? .headers : .continuation,
+            HTTP2Wire.writeFrameHeader(&output.bytes, length: n, type: first ? .headers : .continuation,
                                        flags: block.readableBytes == 0 ? HTTP2Wire.Flag.endHeaders : 0, stream: id)
-            out.writeBuffer(&piece)
+            output.bytes.writeBuffer(&piece)
             first = false
         } while block.readableBytes > 0
         return id
@@ -224,14 +223,14 @@ final class UnaryCallHandler: ChannelInboundHandler {
 
     func cancel(_ id: Int) {
         guard streams.removeValue(forKey: id) != nil, context != nil else { return }
-        HTTP2Wire.writeRstStream(&out, stream: id, .cancel)
-        scheduleFlush()
+        HTTP2Wire.writeRstStream(&output.bytes, stream: id, .cancel)
+        output.scheduleFlush()
     }
 
     /// Writes length-prefixed messages as one DATA frame when the server's windows admit them
     /// (else held until they do); the flush comes once per loop turn.
     private func write(_ messages: [[UInt8]], on id: Int, end: Bool) {
-        defer { scheduleFlush() }
+        defer { output.scheduleFlush() }
         // A stream opened with nothing to say sends its HEADERS alone (an empty DATA frame
         // without END_STREAM is refused by NIO's HTTP/2 servers, a DoS heuristic).
         if messages.isEmpty && !end { return }
@@ -239,8 +238,8 @@ final class UnaryCallHandler: ChannelInboundHandler {
         let held = calls[id]?.outflow.held.readableBytes ?? streams[id]?.outflow.held.readableBytes ?? 0
         let window = calls[id]?.outflow.window ?? streams[id]?.outflow.window ?? 0
         if held == 0 && total <= min(window, connectionWindow, peerMaxFrameSize) {
-            HTTP2Wire.writeFrameHeader(&out, length: total, type: .data, flags: end ? HTTP2Wire.Flag.endStream : 0, stream: id)
-            for m in messages { Self.writeMessage(m, into: &out) }
+            HTTP2Wire.writeFrameHeader(&output.bytes, length: total, type: .data, flags: end ? HTTP2Wire.Flag.endStream : 0, stream: id)
+            for m in messages { Self.writeMessage(m, into: &output.bytes) }
             if calls[id] != nil { calls[id]!.outflow.window -= total } else { streams[id]!.outflow.window -= total }
             connectionWindow -= total
             return
@@ -268,36 +267,19 @@ final class UnaryCallHandler: ChannelInboundHandler {
         waiting = []
         for id in ids {
             if calls[id] != nil {
-                calls[id]!.outflow.drain(into: &out, stream: id, connectionWindow: &connectionWindow, maxFrame: peerMaxFrameSize)
+                calls[id]!.outflow.drain(into: &output.bytes, stream: id, connectionWindow: &connectionWindow, maxFrame: peerMaxFrameSize)
                 if calls[id]!.outflow.held.readableBytes > 0 {
                     waiting.append(id)
                 } else if calls[id]!.endPending {
                     calls[id]!.endPending = false
-                    HTTP2Wire.writeFrameHeader(&out, length: 0, type: .data, flags: HTTP2Wire.Flag.endStream, stream: id)
+                    HTTP2Wire.writeFrameHeader(&output.bytes, length: 0, type: .data, flags: HTTP2Wire.Flag.endStream, stream: id)
                 }
             } else if streams[id] != nil {
-                streams[id]!.outflow.drain(into: &out, stream: id, connectionWindow: &connectionWindow, maxFrame: peerMaxFrameSize)
+                streams[id]!.outflow.drain(into: &output.bytes, stream: id, connectionWindow: &connectionWindow, maxFrame: peerMaxFrameSize)
                 if streams[id]!.outflow.held.readableBytes > 0 { waiting.append(id) }
             }
         }
-        scheduleFlush()
-    }
-
-    /// One flush per event-loop turn, however many calls wrote in it.
-    private func scheduleFlush() {
-        guard !flushPending, let context else { return }
-        flushPending = true
-        context.eventLoop.assumeIsolatedUnsafeUnchecked().execute { [self] in
-            flushPending = false
-            flushNow()
-        }
-    }
-
-    private func flushNow() {
-        guard let context, out.readableBytes > 0 else { return }
-        let bytes = out
-        out = context.channel.allocator.buffer(capacity: max(1024, min(bytes.readableBytes, 1 << 16)))
-        context.writeAndFlush(wrapOutboundOut(bytes), promise: nil)
+        output.scheduleFlush()
     }
 
     // MARK: - Answers
@@ -316,36 +298,13 @@ final class UnaryCallHandler: ChannelInboundHandler {
     }
 
     private func frame(_ h: HTTP2Wire.FrameHeader, _ payload: ByteBuffer) {
-        if var block = headerBlock {
-            guard h.type == HTTP2Wire.FrameType.continuation.rawValue, h.stream == block.stream else {
-                return connectionError("a frame inside a header block")
-            }
-            headerBlock = nil
-            var fragment = payload
-            block.bytes.writeBuffer(&fragment)
-            if h.flags & HTTP2Wire.Flag.endHeaders != 0 {
-                headers(block.stream, block.bytes, endStream: block.endStream)
-            } else {
-                headerBlock = block
-            }
-            return
-        }
+        if headerBlocks.isOpen { return headerBlock(headerBlocks.continuation(h, payload)) }
         switch HTTP2Wire.FrameType(rawValue: h.type) {
         case .data:
             guard let body = HTTP2Wire.content(h, payload, skipping: 0) else { return connectionError("bad padding") }
             data(h.stream, body, flowControlled: h.length, endStream: h.flags & HTTP2Wire.Flag.endStream != 0)
         case .headers:
-            let fixed = h.flags & HTTP2Wire.Flag.priority != 0 ? 5 : 0
-            guard let fragment = HTTP2Wire.content(h, payload, skipping: fixed) else { return connectionError("bad padding") }
-            let endStream = h.flags & HTTP2Wire.Flag.endStream != 0
-            if h.flags & HTTP2Wire.Flag.endHeaders != 0 {
-                headers(h.stream, fragment, endStream: endStream)
-            } else {
-                var copy = ByteBuffer()
-                var f = fragment
-                copy.writeBuffer(&f)
-                headerBlock = (h.stream, endStream, copy)
-            }
+            headerBlock(headerBlocks.headers(h, payload))
         case .rstStream:
             let code = payload.getInteger(at: payload.readerIndex, as: UInt32.self) ?? 0
             streams.removeValue(forKey: h.stream)?.onEnd(GRPCStatusError(code: 14, message: "stream reset by the server (\(code))"))
@@ -365,15 +324,15 @@ final class UnaryCallHandler: ChannelInboundHandler {
                     break
                 }
             }
-            HTTP2Wire.writeFrameHeader(&out, length: 0, type: .settings, flags: HTTP2Wire.Flag.ack, stream: 0)
+            HTTP2Wire.writeFrameHeader(&output.bytes, length: 0, type: .settings, flags: HTTP2Wire.Flag.ack, stream: 0)
             pumpWaiting()
-            scheduleFlush()
+            output.scheduleFlush()
         case .ping where h.flags & HTTP2Wire.Flag.ack == 0 && h.length == 8:
             // etcd (grpc-go) pings for every burst of data it receives (bandwidth probes).
-            HTTP2Wire.writeFrameHeader(&out, length: 8, type: .ping, flags: HTTP2Wire.Flag.ack, stream: 0)
+            HTTP2Wire.writeFrameHeader(&output.bytes, length: 8, type: .ping, flags: HTTP2Wire.Flag.ack, stream: 0)
             var opaque = payload
-            out.writeBuffer(&opaque)
-            scheduleFlush()
+            output.bytes.writeBuffer(&opaque)
+            output.scheduleFlush()
         case .goAway:
             let last = Int((payload.getInteger(at: payload.readerIndex, as: UInt32.self) ?? 0) & 0x7FFF_FFFF)
             let code = payload.getInteger(at: payload.readerIndex + 4, as: UInt32.self) ?? 0
@@ -394,6 +353,14 @@ final class UnaryCallHandler: ChannelInboundHandler {
             pumpWaiting()
         default:
             break
+        }
+    }
+
+    private func headerBlock(_ outcome: HTTP2Wire.HeaderBlocks.Outcome) {
+        switch outcome {
+        case .complete(let stream, let endStream, let block): headers(stream, block, endStream: endStream)
+        case .incomplete: break
+        case .error(let code): connectionError("a header block (\(code))")
         }
     }
 
@@ -454,9 +421,9 @@ final class UnaryCallHandler: ChannelInboundHandler {
         }
         stream.unacknowledged += flowControlled
         if stream.unacknowledged >= 4 << 20 {
-            HTTP2Wire.writeWindowUpdate(&out, stream: id, increment: stream.unacknowledged)
+            HTTP2Wire.writeWindowUpdate(&output.bytes, stream: id, increment: stream.unacknowledged)
             stream.unacknowledged = 0
-            scheduleFlush()
+            output.scheduleFlush()
         }
         streams[id] = stream
     }
@@ -465,9 +432,9 @@ final class UnaryCallHandler: ChannelInboundHandler {
     private func giveBack(_ bytes: Int) {
         unacknowledged += bytes
         guard unacknowledged >= 4 << 20 else { return }
-        HTTP2Wire.writeWindowUpdate(&out, stream: 0, increment: unacknowledged)
+        HTTP2Wire.writeWindowUpdate(&output.bytes, stream: 0, increment: unacknowledged)
         unacknowledged = 0
-        scheduleFlush()
+        output.scheduleFlush()
     }
 
     private func finish(_ id: Int, status: Int, message: String) {
@@ -489,8 +456,8 @@ final class UnaryCallHandler: ChannelInboundHandler {
     private func connectionError(_ what: String) {
         failed = true
         failAll(GRPCStatusError(code: 14, message: "HTTP/2 protocol error from the server: \(what)"))
-        HTTP2Wire.writeGoAway(&out, lastStream: 0, .protocolError)
-        flushNow()
+        HTTP2Wire.writeGoAway(&output.bytes, lastStream: 0, .protocolError)
+        output.flush()
         context?.close(promise: nil)
     }
 

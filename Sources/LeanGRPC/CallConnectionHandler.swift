@@ -56,8 +56,6 @@ final class CallConnectionHandler: ChannelInboundHandler {
     static let initialStreamWindow = 1 << 20
     static let connectionWindow = 16 << 20
     static let maxHeaderListSize = 1 << 16
-    /// A header block (HEADERS and its CONTINUATIONs) larger than this ends the connection.
-    static let maxHeaderBlockBytes = 1 << 18
     /// PING and SETTINGS answers waiting on a connection that does not read its socket.
     static let maxUnsentControlAnswers = 10_000
 
@@ -71,15 +69,13 @@ final class CallConnectionHandler: ChannelInboundHandler {
     private var waiting: [Int] = []
 
     private var inbound = ByteBuffer()
-    private var out = ByteBuffer()
-    private var flushPending = false
+    private let output = HTTP2Wire.TurnOutput()
     private var prefaceReceived = false
     /// After a connection error: nothing more is read.
     private var failed = false
     private var decoder = HPACKDecoder(allocator: ByteBufferAllocator(), maxDynamicTableSize: HPACKDecoder.maxDynamicTableSize,
                                        maxHeaderListSize: CallConnectionHandler.maxHeaderListSize)
-    /// A HEADERS frame without END_HEADERS: its stream, END_STREAM, and the block so far.
-    private var headerBlock: (stream: Int, endStream: Bool, bytes: ByteBuffer)?
+    private var headerBlocks = HTTP2Wire.HeaderBlocks()
 
     /// DATA bytes received on the connection and not yet given back to its window.
     private var unacknowledged = 0
@@ -106,12 +102,13 @@ final class CallConnectionHandler: ChannelInboundHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        out = context.channel.allocator.buffer(capacity: 1024)
+        output.attach(context)
         if context.channel.isActive { sendPreface() }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
+        output.detach()
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -122,12 +119,12 @@ final class CallConnectionHandler: ChannelInboundHandler {
     /// The server's connection preface: its SETTINGS, and the connection window (64 KiB
     /// whatever SETTINGS say) raised to 16 MiB.
     private func sendPreface() {
-        HTTP2Wire.writeSettings(&out, [(.maxConcurrentStreams, limits.maxConcurrentStreams),
+        HTTP2Wire.writeSettings(&output.bytes, [(.maxConcurrentStreams, limits.maxConcurrentStreams),
                                        (.initialWindowSize, Self.initialStreamWindow),
                                        (.maxFrameSize, Self.maxInboundFrameSize),
                                        (.maxHeaderListSize, Self.maxHeaderListSize)])
-        HTTP2Wire.writeWindowUpdate(&out, stream: 0, increment: Self.connectionWindow - HTTP2Wire.defaultInitialWindow)
-        flushNow()
+        HTTP2Wire.writeWindowUpdate(&output.bytes, stream: 0, increment: Self.connectionWindow - HTTP2Wire.defaultInitialWindow)
+        output.flush()
     }
 
     private var bound: NIOLoopBound<CallConnectionHandler> { NIOLoopBound(self, eventLoop: executor.loop) }
@@ -164,26 +161,7 @@ final class CallConnectionHandler: ChannelInboundHandler {
     }
 
     private func frame(_ h: HTTP2Wire.FrameHeader, _ payload: ByteBuffer) {
-        if var block = headerBlock {
-            // Only CONTINUATION of the same stream may come until the block ends.
-            guard h.type == HTTP2Wire.FrameType.continuation.rawValue, h.stream == block.stream else {
-                connectionError(.protocolError)
-                return
-            }
-            headerBlock = nil
-            var fragment = payload
-            block.bytes.writeBuffer(&fragment)
-            guard block.bytes.readableBytes <= Self.maxHeaderBlockBytes else {
-                connectionError(.enhanceYourCalm)
-                return
-            }
-            if h.flags & HTTP2Wire.Flag.endHeaders != 0 {
-                headersComplete(stream: block.stream, endStream: block.endStream, block: block.bytes)
-            } else {
-                headerBlock = block
-            }
-            return
-        }
+        if headerBlocks.isOpen { return headerBlock(headerBlocks.continuation(h, payload)) }
         guard let type = HTTP2Wire.FrameType(rawValue: h.type) else { return }  // unknown types are ignored
         switch type {
         case .data: data(h, payload)
@@ -201,10 +179,10 @@ final class CallConnectionHandler: ChannelInboundHandler {
             guard h.length == 8 else { return connectionError(.frameSizeError) }
             guard h.flags & HTTP2Wire.Flag.ack == 0 else { return }
             guard countControlFrame() else { return }
-            HTTP2Wire.writeFrameHeader(&out, length: 8, type: .ping, flags: HTTP2Wire.Flag.ack, stream: 0)
+            HTTP2Wire.writeFrameHeader(&output.bytes, length: 8, type: .ping, flags: HTTP2Wire.Flag.ack, stream: 0)
             var opaque = payload
-            out.writeBuffer(&opaque)
-            scheduleFlush()
+            output.bytes.writeBuffer(&opaque)
+            output.scheduleFlush()
         case .goAway:
             guard h.stream == 0 else { return connectionError(.protocolError) }
             // The client opens no more calls; those open go on, and it closes the connection.
@@ -223,16 +201,14 @@ final class CallConnectionHandler: ChannelInboundHandler {
 
     private func headers(_ h: HTTP2Wire.FrameHeader, _ payload: ByteBuffer) {
         guard h.stream != 0, h.stream % 2 == 1 else { return connectionError(.protocolError) }
-        let fixed = h.flags & HTTP2Wire.Flag.priority != 0 ? 5 : 0
-        guard let fragment = HTTP2Wire.content(h, payload, skipping: fixed) else { return connectionError(.protocolError) }
-        let endStream = h.flags & HTTP2Wire.Flag.endStream != 0
-        if h.flags & HTTP2Wire.Flag.endHeaders != 0 {
-            headersComplete(stream: h.stream, endStream: endStream, block: fragment)
-        } else {
-            var copy = ByteBuffer()
-            var f = fragment
-            copy.writeBuffer(&f)
-            headerBlock = (h.stream, endStream, copy)
+        headerBlock(headerBlocks.headers(h, payload))
+    }
+
+    private func headerBlock(_ outcome: HTTP2Wire.HeaderBlocks.Outcome) {
+        switch outcome {
+        case .complete(let stream, let endStream, let block): headersComplete(stream: stream, endStream: endStream, block: block)
+        case .incomplete: break
+        case .error(let code): connectionError(code)
         }
     }
 
@@ -292,9 +268,9 @@ final class CallConnectionHandler: ChannelInboundHandler {
                 break
             }
         }
-        HTTP2Wire.writeFrameHeader(&out, length: 0, type: .settings, flags: HTTP2Wire.Flag.ack, stream: 0)
+        HTTP2Wire.writeFrameHeader(&output.bytes, length: 0, type: .settings, flags: HTTP2Wire.Flag.ack, stream: 0)
         pumpWaiting()
-        scheduleFlush()
+        output.scheduleFlush()
     }
 
     private func windowUpdate(_ h: HTTP2Wire.FrameHeader, _ payload: ByteBuffer) {
@@ -321,7 +297,7 @@ final class CallConnectionHandler: ChannelInboundHandler {
             return
         }
         pump(h.stream)
-        scheduleFlush()
+        output.scheduleFlush()
     }
 
     /// Counts an inbound PING or SETTINGS; false (and the connection ends) past the limits.
@@ -344,8 +320,8 @@ final class CallConnectionHandler: ChannelInboundHandler {
     private func connectionError(_ code: HTTP2Wire.ErrorCode) {
         guard !failed, let context else { return }
         failed = true
-        HTTP2Wire.writeGoAway(&out, lastStream: highestStream, code)
-        flushNow()
+        HTTP2Wire.writeGoAway(&output.bytes, lastStream: highestStream, code)
+        output.flush()
         context.close(promise: nil)
     }
 
@@ -361,7 +337,7 @@ final class CallConnectionHandler: ChannelInboundHandler {
               let contentType = headers.first(name: "content-type"), contentType.hasPrefix("application/grpc") else {
             // Not a gRPC request (as grpc-go answers: 415 Unsupported Media Type).
             writeHeaders(id, HTTP2Wire.unsupportedMediaTypeHeaders, endStream: true)
-            scheduleFlush()
+            output.scheduleFlush()
             return
         }
         let path = headers.first(name: ":path") ?? ""
@@ -388,9 +364,9 @@ final class CallConnectionHandler: ChannelInboundHandler {
     private func received(_ data: ByteBuffer, flowControlled: Int, on id: Int) {
         calls[id]!.unacknowledged += flowControlled
         if calls[id]!.unacknowledged >= 256 << 10 {
-            HTTP2Wire.writeWindowUpdate(&out, stream: id, increment: calls[id]!.unacknowledged)
+            HTTP2Wire.writeWindowUpdate(&output.bytes, stream: id, increment: calls[id]!.unacknowledged)
             calls[id]!.unacknowledged = 0
-            scheduleFlush()
+            output.scheduleFlush()
         }
         // Messages are cut from the frame itself; only an unfinished one is copied aside.
         var input: ByteBuffer
@@ -480,17 +456,17 @@ final class CallConnectionHandler: ChannelInboundHandler {
     }
 
     private func reset(_ id: Int, _ code: HTTP2Wire.ErrorCode) {
-        HTTP2Wire.writeRstStream(&out, stream: id, code)
-        scheduleFlush()
+        HTTP2Wire.writeRstStream(&output.bytes, stream: id, code)
+        output.scheduleFlush()
     }
 
     /// Gives DATA bytes back to the connection window, 4 MiB at a time.
     private func giveBackConnection(_ bytes: Int) {
         unacknowledged += bytes
         guard unacknowledged >= 4 << 20 else { return }
-        HTTP2Wire.writeWindowUpdate(&out, stream: 0, increment: unacknowledged)
+        HTTP2Wire.writeWindowUpdate(&output.bytes, stream: 0, increment: unacknowledged)
         unacknowledged = 0
-        scheduleFlush()
+        output.scheduleFlush()
     }
 
     // MARK: - Outbound
@@ -520,17 +496,17 @@ final class CallConnectionHandler: ChannelInboundHandler {
         sendHeaders(id)
         let total = sizes.reduce(0) { $0 + 5 + $1 }
         if calls[id]!.outflow.held.readableBytes == 0 && total <= min(calls[id]!.outflow.window, connectionWindow, peerMaxFrameSize) {
-            HTTP2Wire.writeFrameHeader(&out, length: total, type: .data, stream: id)
-            Self.writeMessages(into: &out, sizes: sizes, total: total, write: write)
+            HTTP2Wire.writeFrameHeader(&output.bytes, length: total, type: .data, stream: id)
+            Self.writeMessages(into: &output.bytes, sizes: sizes, total: total, write: write)
             calls[id]!.outflow.window -= total
             connectionWindow -= total
         } else {
             let wasHolding = calls[id]!.outflow.held.readableBytes > 0
             Self.writeMessages(into: &calls[id]!.outflow.held, sizes: sizes, total: total, write: write)
-            calls[id]!.outflow.drain(into: &out, stream: id, connectionWindow: &connectionWindow, maxFrame: peerMaxFrameSize)
+            calls[id]!.outflow.drain(into: &output.bytes, stream: id, connectionWindow: &connectionWindow, maxFrame: peerMaxFrameSize)
             if !wasHolding && calls[id]!.outflow.held.readableBytes > 0 { waiting.append(id) }
         }
-        scheduleFlush()
+        output.scheduleFlush()
     }
 
     private static func writeMessages(into buffer: inout ByteBuffer, sizes: [Int], total: Int, write: (Int, UnsafeMutableRawPointer) -> Void) {
@@ -550,9 +526,9 @@ final class CallConnectionHandler: ChannelInboundHandler {
     /// A header block in one HEADERS frame (every block this server sends fits one).
     private func writeHeaders(_ id: Int, _ first: [UInt8], _ second: [UInt8] = [], endStream: Bool) {
         let flags = HTTP2Wire.Flag.endHeaders | (endStream ? HTTP2Wire.Flag.endStream : 0)
-        HTTP2Wire.writeFrameHeader(&out, length: first.count + second.count, type: .headers, flags: flags, stream: id)
-        out.writeBytes(first)
-        out.writeBytes(second)
+        HTTP2Wire.writeFrameHeader(&output.bytes, length: first.count + second.count, type: .headers, flags: flags, stream: id)
+        output.bytes.writeBytes(first)
+        output.bytes.writeBytes(second)
     }
 
     private func sendHeaders(_ id: Int) {
@@ -573,7 +549,7 @@ final class CallConnectionHandler: ChannelInboundHandler {
         } else {
             closing[id] = Closing(outflow: call.outflow, trailers: first + trailers)
         }
-        scheduleFlush()
+        output.scheduleFlush()
         ended(call, CallStatus(code: 1, message: "the call has ended"))
     }
 
@@ -597,10 +573,10 @@ final class CallConnectionHandler: ChannelInboundHandler {
     /// its last byte. Wakes whoever waits for the stream to be writable.
     private func pump(_ id: Int) {
         if calls[id] != nil {
-            calls[id]!.outflow.drain(into: &out, stream: id, connectionWindow: &connectionWindow, maxFrame: peerMaxFrameSize)
+            calls[id]!.outflow.drain(into: &output.bytes, stream: id, connectionWindow: &connectionWindow, maxFrame: peerMaxFrameSize)
             wakeIfWritable(id)
         } else if closing[id] != nil {
-            closing[id]!.outflow.drain(into: &out, stream: id, connectionWindow: &connectionWindow, maxFrame: peerMaxFrameSize)
+            closing[id]!.outflow.drain(into: &output.bytes, stream: id, connectionWindow: &connectionWindow, maxFrame: peerMaxFrameSize)
             if closing[id]!.outflow.held.readableBytes == 0 {
                 writeHeaders(id, closing.removeValue(forKey: id)!.trailers, endStream: true)
                 closeIfDrained()
@@ -621,7 +597,7 @@ final class CallConnectionHandler: ChannelInboundHandler {
             pump(id)
             if holds(id) { waiting.append(id) }
         }
-        scheduleFlush()
+        output.scheduleFlush()
     }
 
     private func queued(_ call: Call) -> Int { call.outflow.held.readableBytes }
@@ -654,32 +630,14 @@ final class CallConnectionHandler: ChannelInboundHandler {
         for body in call.writableWaiters { body() }
     }
 
-    /// One flush per event-loop turn, however many calls wrote in it.
-    private func scheduleFlush() {
-        guard !flushPending, let context else { return }
-        flushPending = true
-        context.eventLoop.assumeIsolatedUnsafeUnchecked().execute { [self] in
-            flushPending = false
-            flushNow()
-        }
-    }
-
-    /// Hands everything written so far to the channel as one buffer.
-    private func flushNow() {
-        guard let context, out.readableBytes > 0 else { return }
-        let bytes = out
-        out = context.channel.allocator.buffer(capacity: max(1024, min(bytes.readableBytes, 1 << 16)))
-        context.writeAndFlush(wrapOutboundOut(bytes), promise: nil)
-    }
-
     // MARK: - Connection
 
     /// GOAWAY: no new calls; the connection closes when the last call is over.
     func drain() {
         guard context != nil, !draining else { return }
         draining = true
-        HTTP2Wire.writeGoAway(&out, lastStream: highestStream, .noError)
-        flushNow()
+        HTTP2Wire.writeGoAway(&output.bytes, lastStream: highestStream, .noError)
+        output.flush()
         closeIfDrained()
     }
 

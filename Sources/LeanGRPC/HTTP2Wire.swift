@@ -112,6 +112,93 @@ package enum HTTP2Wire {
         }
     }
 
+    /// A header block arriving in a HEADERS frame and any CONTINUATION frames after it (RFC
+    /// 9113 §4.3): until it ends no other frame may come, and it is bounded.
+    package struct HeaderBlocks {
+        package enum Outcome {
+            /// A whole block: its stream, END_STREAM, and the bytes to decode.
+            case complete(stream: Int, endStream: Bool, block: ByteBuffer)
+            /// The block goes on in a CONTINUATION frame.
+            case incomplete
+            /// The connection error the frame is.
+            case error(ErrorCode)
+        }
+
+        /// A block (HEADERS and its CONTINUATIONs) larger than this is ENHANCE_YOUR_CALM.
+        package static let maxBytes = 1 << 18
+        private var open: (stream: Int, endStream: Bool, bytes: ByteBuffer)?
+
+        package init() {}
+
+        /// Whether a block has begun and not ended: every frame goes to `continuation` then.
+        package var isOpen: Bool { open != nil }
+
+        /// A HEADERS frame: its padding and priority fields taken off.
+        package mutating func headers(_ h: FrameHeader, _ payload: ByteBuffer) -> Outcome {
+            let fixed = h.flags & Flag.priority != 0 ? 5 : 0
+            guard let fragment = content(h, payload, skipping: fixed) else { return .error(.protocolError) }
+            let endStream = h.flags & Flag.endStream != 0
+            if h.flags & Flag.endHeaders != 0 { return .complete(stream: h.stream, endStream: endStream, block: fragment) }
+            var copy = ByteBuffer()
+            var f = fragment
+            copy.writeBuffer(&f)
+            open = (h.stream, endStream, copy)
+            return .incomplete
+        }
+
+        /// Any frame while a block is open: only CONTINUATION of the same stream may come.
+        package mutating func continuation(_ h: FrameHeader, _ payload: ByteBuffer) -> Outcome {
+            guard var block = open, h.type == FrameType.continuation.rawValue, h.stream == block.stream else {
+                return .error(.protocolError)
+            }
+            open = nil
+            var fragment = payload
+            block.bytes.writeBuffer(&fragment)
+            guard block.bytes.readableBytes <= Self.maxBytes else { return .error(.enhanceYourCalm) }
+            if h.flags & Flag.endHeaders != 0 { return .complete(stream: block.stream, endStream: block.endStream, block: block.bytes) }
+            open = block
+            return .incomplete
+        }
+    }
+
+    /// What a connection's handler writes during one event-loop turn: its frames gathered in
+    /// `bytes`, handed to the channel as one buffer with one flush when the turn ends, however
+    /// many calls wrote in it.
+    package final class TurnOutput {
+        package var bytes = ByteBuffer()
+        private var flushPending = false
+        private var context: ChannelHandlerContext?
+
+        package init() {}
+
+        /// From `handlerAdded`: where the bytes go.
+        package func attach(_ context: ChannelHandlerContext) {
+            self.context = context
+            bytes = context.channel.allocator.buffer(capacity: 1024)
+        }
+
+        /// From `handlerRemoved`: nothing more is written.
+        package func detach() { context = nil }
+
+        /// Flushes once, when this event-loop turn ends.
+        package func scheduleFlush() {
+            guard !flushPending, let context else { return }
+            flushPending = true
+            context.eventLoop.assumeIsolatedUnsafeUnchecked().execute { [self] in
+                flushPending = false
+                flush()
+            }
+        }
+
+        /// Hands everything written so far to the channel now.
+        package func flush() {
+            guard let context, bytes.readableBytes > 0 else { return }
+            let written = bytes
+            bytes = context.channel.allocator.buffer(capacity: max(1024, min(written.readableBytes, 1 << 16)))
+            context.writeAndFlush(NIOAny(written), promise: nil)
+        }
+    }
+
     /// The payload without its padding and `fixed` leading bytes (HEADERS' priority fields);
     /// nil when the padding is longer than the frame.
     package static func content(_ h: FrameHeader, _ payload: ByteBuffer, skipping fixed: Int) -> ByteBuffer? {

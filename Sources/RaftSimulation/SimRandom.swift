@@ -1,8 +1,9 @@
 public import Raft
 
 /// A small, fast, seedable generator (xoshiro256**, seeded through splitmix64).
-/// Every random choice of a simulation run comes from one of these, so a seed replays a run.
-public struct SimRandom: RaftRandom, Sendable {
+/// Every random choice of a simulation run comes from one of these, so a seed replays a run;
+/// tests that draw with the standard library (`Int.random(in:using:)`) take one too.
+public struct SimRandom: RaftRandom, RandomNumberGenerator, Sendable {
     private var s0: UInt64
     private var s1: UInt64
     private var s2: UInt64

@@ -6,6 +6,7 @@ import NIOCore
 import NIOEmbedded
 import NIOHPACK
 import NIOPosix
+import RaftSimulation
 import Testing
 
 /// Records what a streaming call's receiver is told.
@@ -344,6 +345,10 @@ struct WireClient {
                 try c.data(stream: 1, [0])
             }),
             ("CONTINUATION alone", 1, { c in try c.send(WireClient.frame(9, flags: 4, stream: 1, [])) }),
+            ("a header block over 256 KiB", 11, { c in
+                try c.send(WireClient.frame(1, stream: 1, [0x88]))
+                try c.send(WireClient.frame(9, stream: 1, [UInt8](repeating: 0, count: 1 << 18)))
+            }),
             ("a header block HPACK cannot decode", 9, { c in try c.send(WireClient.frame(1, flags: 4, stream: 1, [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF])) }),
             ("padding longer than the frame", 1, { c in try c.headers(stream: 1); try c.send(WireClient.frame(0, flags: 8, stream: 1, [9, 1])) }),
             ("a connection WINDOW_UPDATE of 0", 1, { c in try c.windowUpdate(stream: 0, 0) }),
@@ -484,20 +489,9 @@ extension ByteBuffer {
 /// Random and mutated HTTP/2 fed to the handler byte by byte or in pieces: it never traps, it
 /// ends the connection or goes on serving, and its count of held request bytes stays sound.
 @Suite struct HTTP2WireFuzzTests {
-    struct SplitMix: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     @Test func randomFramesNeverTrapTheHandler() throws {
         let seed = UInt64.random(in: 0...UInt64(UInt32.max))
-        var rng = SplitMix(state: seed)
+        var rng = SimRandom(seed: seed)
         let loop = EmbeddedEventLoop()
         var served = 0
         var ended = 0

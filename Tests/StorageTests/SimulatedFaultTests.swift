@@ -22,12 +22,6 @@ final class Acknowledgements: Sendable {
     var errors: [WALError] { state.withLock { $0.errors } }
 }
 
-/// A seeded generator for the simulated crashes.
-struct SeededGenerator: RandomNumberGenerator {
-    var random: SimRandom
-    mutating func next() -> UInt64 { random.next() }
-}
-
 struct SimulatedFaultTests {
     /// An append with `sync: false` (a commit-only HardState) is answered without an fsync of its
     /// own, and the next synced append makes it durable with it: after a crash both are there.
@@ -35,7 +29,7 @@ struct SimulatedFaultTests {
     func unsyncedAppendsBecomeDurableWithTheNextSyncedOne(seed: UInt64) async throws {
         let fs = SimulatedFileSystem()
         try fs.createDirectory("/data")
-        var generator = SeededGenerator(random: SimRandom(seed: seed))
+        var generator = SimRandom(seed: seed)
         let (wal, _) = try WAL.open(directory: "/data/wal", fs: fs, segmentBytes: 1 << 20)
         let syncs = Mutex(0)
         wal.observeSyncs { _ in syncs.withLock { $0 += 1 } }
@@ -66,7 +60,7 @@ struct SimulatedFaultTests {
     func crashesLoseNothingAcknowledged(seed: UInt64) async throws {
         let fs = SimulatedFileSystem()
         try fs.createDirectory("/data")
-        var generator = SeededGenerator(random: SimRandom(seed: seed))
+        var generator = SimRandom(seed: seed)
         var next: UInt64 = 1
         var everAcked = Set<LogIndex>()
         var targets = 0

@@ -77,7 +77,7 @@ struct SnapshotTests {
         fs.failSyncs = .io
         #expect(throws: SnapshotError.self) { try store.save(snapshot(index: 20, bytes: 10_000)) }
         fs.failSyncs = nil
-        var generator = SeededGenerator(random: SimRandom(seed: 7))
+        var generator = SimRandom(seed: 7)
         fs.crash(random: &generator)
         let reopened = try SnapshotStore(directory: "/data/snap", fs: fs)
         let loaded = try reopened.loadNewest()
