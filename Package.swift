@@ -137,7 +137,7 @@ let package = Package(
                                    .product(name: "NIOCore", package: "swift-nio"),
                                    .product(name: "SwiftProtobuf", package: "swift-protobuf")],
                     swiftSettings: strictSettings),
-        .testTarget(name: "StoreServerTests", dependencies: ["StoreServer", "MVCC", "Raft"], swiftSettings: strictSettings),
+        .testTarget(name: "StoreServerTests", dependencies: ["StoreServer", "MVCC", "Raft", .product(name: "NIOPosix", package: "swift-nio")], swiftSettings: strictSettings),
         // Real processes: `capstan store` driven by the real etcdctl.
         .testTarget(name: "EndToEndTests", dependencies: ["EtcdClient", "EtcdProto", "Checker", "Robustness", .product(name: "GRPCCore", package: "grpc-swift-2"),
                                                        .product(name: "NIOConcurrencyHelpers", package: "swift-nio")],

@@ -1,5 +1,7 @@
 import Foundation
 public import MVCC
+public import NIOCore
+import NIOPosix
 public import Raft
 public import Storage
 
@@ -45,6 +47,11 @@ public struct MemberConfig: Sendable {
     public var plantedBugs: Set<PlantedBug> = []
     /// Where the WAL and snapshots live (the robustness harness's slow disk wraps the real one).
     public var fileSystem: any FileSystem = PosixFileSystem()
+    /// The event loop the member's turns run on. A process gives its member the loop that also
+    /// serves its client and peer connections, so that a request read there is proposed, and its
+    /// answer written, without a hand-off between threads (each costs a wake-up); nil: a loop of
+    /// the member's own.
+    public var eventLoop: (any EventLoop)? = nil
 
     public init(id: NodeID, initialMembers: [NodeID], dataDirectory: String) {
         self.id = id
@@ -93,10 +100,11 @@ public enum ClusterError: String, Error, Equatable, Sendable {
     case leaderTransferTimedOut = "etcdserver: request timed out, leader transfer took too long"
 }
 
-/// One store member: the Raft core driven by one loop thread, the durable log on disk, the
-/// state machine it applies to, and the watch hub. Writes are proposed, batched per loop turn,
-/// and answered when applied; linearizable reads waiting at one moment share one ReadIndex
-/// round; serializable reads are served from the newest local view. Thread-safe.
+/// One store member: the Raft core driven in turns on one event loop (`MemberConfig.eventLoop`),
+/// the durable log on disk, the state machine it applies to, and the watch hub. Writes are
+/// proposed, batched per turn, and answered when applied; linearizable reads waiting at one
+/// moment share one ReadIndex round; serializable reads are served from the newest local view.
+/// Thread-safe.
 public final class Member: @unchecked Sendable {
     public let config: MemberConfig
     public let hub: WatchHub
@@ -105,7 +113,7 @@ public final class Member: @unchecked Sendable {
     private let storage: DiskLogStorage
     private let publisher: ViewPublisher
 
-    // Owned by the loop thread.
+    // Owned by the turns (on the loop).
     private var raft: RaftNode
     /// The last HardState handed to storage (to tell a commit-only change).
     private var lastSavedHardState: HardState?
@@ -166,6 +174,13 @@ public final class Member: @unchecked Sendable {
     private var nextRequest = UInt64(Date().timeIntervalSince1970 * 1000) << 20
     private var stopping = false
     private var stopped = false
+    /// A turn is enqueued on the loop and has not yet taken the inbox.
+    private var turnScheduled = false
+    /// The loop the turns run on, and its group when the member made it itself.
+    private let loop: any EventLoop
+    private let ownLoop: MultiThreadedEventLoopGroup?
+    /// The tick (on the loop).
+    private var tickTask: RepeatedTask?
     private var statusValue = MemberStatus()
     private var headerIDs: (cluster: UInt64, member: UInt64) = (0, 0)
     private var headerTerm: Term = 0
@@ -290,12 +305,21 @@ public final class Member: @unchecked Sendable {
         } catch { throw .storage("raft: \(error)") }
         hub = WatchHub(revision: store.revision, limits: config.watchLimits, dropsEvents: config.plantedBugs.contains(.dropWatchEvent))
         publisher = ViewPublisher(store.view)
+        if let given = config.eventLoop {
+            loop = given
+            ownLoop = nil
+        } else {
+            let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+            loop = group.next()
+            ownLoop = group
+        }
         leasesChanged = true
         // Restored from a snapshot: the transport learns the members before any message.
         if !cluster.members.isEmpty { membershipChanged() }
-        let thread = Thread { [self] in run() }
-        thread.name = "capstan-member-\(config.id.rawValue)"
-        thread.start()
+        loop.execute { [self] in
+            tickTask = loop.scheduleRepeatedTask(initialDelay: .nanoseconds(Self.nanoseconds(config.tick)),
+                                                 delay: .nanoseconds(Self.nanoseconds(config.tick))) { [self] _ in turn(tick: true) }
+        }
         let catchUp = Thread { [self] in catchUpLoop() }
         catchUp.name = "capstan-watch-catch-up-\(config.id.rawValue)"
         catchUp.start()
@@ -363,7 +387,7 @@ public final class Member: @unchecked Sendable {
             defer { lock.unlock() }
             if stopping { c.resume(returning: .notLeader); return }
             inbox.append(.leaderCall(LeaderCallWaiter(call: call, deadline: .now + config.requestTimeout, continuation: c)))
-            lock.signal()
+            wakeLocked()
         }
         if result == .notLeader {
             if lock.withLock({ stopping }) { throw .stopped }
@@ -382,7 +406,7 @@ public final class Member: @unchecked Sendable {
                 defer { lock.unlock() }
                 if stopping { c.resume(throwing: MemberError.stopped); return }
                 inbox.append(.confChange(ConfChangeWaiter(change: change, deadline: .now + config.requestTimeout, continuation: c)))
-                lock.signal()
+                wakeLocked()
             }
         } catch let e as MemberError { throw e } catch { throw .storage("\(error)") }
     }
@@ -396,7 +420,7 @@ public final class Member: @unchecked Sendable {
                 defer { lock.unlock() }
                 if stopping { c.resume(throwing: MemberError.stopped); return }
                 inbox.append(.transfer(TransferWaiter(target: target, deadline: .now + config.requestTimeout, continuation: c)))
-                lock.signal()
+                wakeLocked()
             }
         } catch let e as MemberError { throw e } catch { throw .storage("\(error)") }
     }
@@ -409,7 +433,7 @@ public final class Member: @unchecked Sendable {
             defer { lock.unlock() }
             if stopping { c.resume(returning: .notLeader); return }
             inbox.append(.directCall(LeaderCallWaiter(call: call, deadline: .now + timeout, continuation: c), to: member))
-            lock.signal()
+            wakeLocked()
         }
     }
 
@@ -422,12 +446,14 @@ public final class Member: @unchecked Sendable {
 
     /// Stops the loop, fails everything waiting with `stopped`, and closes the log.
     public func stop() {
+        precondition(!loop.inEventLoop, "Member.stop() waits for the member's loop and cannot be called on it")
         lock.lock()
         stopping = true
-        lock.broadcast()
+        wakeLocked()
         while !stopped { lock.wait() }
         lock.unlock()
         storage.close()
+        try? ownLoop?.syncShutdownGracefully()
     }
 
     public var status: MemberStatus { lock.withLock { statusValue } }
@@ -474,7 +500,7 @@ public final class Member: @unchecked Sendable {
         writeWaiters[nextRequest] = WriteWaiter(deadline: .now + config.requestTimeout, continuation: Reply(deliver: completion),
                                                 leader: statusValue.leader)
         inbox.append(.propose(nextRequest, entry))
-        lock.signal()
+        wakeLocked()
         lock.unlock()
     }
 
@@ -491,7 +517,7 @@ public final class Member: @unchecked Sendable {
         if let refused = refusal() { lock.unlock(); return completion(.failure(refused)) }
         pendingReads.append(ReadWaiter(deadline: .now + config.requestTimeout, continuation: Reply(deliver: completion)))
         inbox.append(.read)
-        lock.signal()
+        wakeLocked()
         lock.unlock()
     }
 
@@ -505,177 +531,188 @@ public final class Member: @unchecked Sendable {
     private func post(_ e: Event) {
         lock.lock()
         inbox.append(e)
-        lock.signal()
+        wakeLocked()
         lock.unlock()
     }
 
-    private func run() {
-        let clock = ContinuousClock()
-        var nextTick = clock.now + config.tick
-        while true {
-            lock.lock()
-            while inbox.isEmpty && !stopping && clock.now < nextTick {
-                let wait = clock.now.duration(to: nextTick)
-                let seconds = Double(wait.components.seconds) + Double(wait.components.attoseconds) / 1e18
-                _ = lock.wait(until: Date(timeIntervalSinceNow: max(seconds, 0)))
-            }
-            let events = inbox
-            inbox.removeAll(keepingCapacity: true)
-            let reads = pendingReads
-            pendingReads.removeAll()
-            let stop = stopping
-            lock.unlock()
-            if stop { break }
+    /// Makes sure a turn runs soon: one enqueued on the loop serves every event posted before it
+    /// starts (from the loop itself that costs no wake-up: it runs after the loop's I/O). Under `lock`.
+    private func wakeLocked() {
+        guard !turnScheduled && !stopped else { return }
+        turnScheduled = true
+        loop.execute { [self] in turn(tick: false) }
+    }
 
-            var retriedReads: [ReadWaiter] = []
-            let ticked = clock.now >= nextTick
-            if ticked {
-                raft.tick()
-                nextTick = max(nextTick + config.tick, clock.now)
-                expireWaiters(now: clock.now)
-                directCalls = directCalls.filter { _, w in
-                    guard w.deadline <= clock.now else { return true }
-                    w.continuation.resume(returning: .notLeader)
-                    return false
-                }
-                let snapshotTimeout = config.tick * (config.electionTicks * 3)
-                for (to, at) in snapshotsSent where clock.now - at >= snapshotTimeout {
-                    snapshotsSent[to] = nil
-                    raft.reportSnapshot(to: to, failed: true)
-                }
-                // A round that went unanswered (the request or its answer was lost between
-                // members, or the leader changed) is asked again, as etcd does after 500 ms.
-                for (round, r) in readRounds where clock.now - r.asked >= Self.readRetry {
-                    retriedReads += r.waiters
-                    retriedRounds.mutate { $0 += 1 }
-                    readRounds[round] = nil
-                }
+    /// One turn of the member, on its loop: everything posted since the last turn (messages,
+    /// proposals, reads, calls, the WAL's reports), at most one tick, and what the Raft core
+    /// then has ready.
+    private func turn(tick ticked: Bool) {
+        lock.lock()
+        if stopped { lock.unlock(); return }
+        turnScheduled = false
+        let events = inbox
+        inbox.removeAll(keepingCapacity: true)
+        let reads = pendingReads
+        pendingReads.removeAll()
+        let stop = stopping
+        lock.unlock()
+        if stop { return finish() }
+        let clock = ContinuousClock()
+
+        var retriedReads: [ReadWaiter] = []
+        if ticked {
+            raft.tick()
+            expireWaiters(now: clock.now)
+            directCalls = directCalls.filter { _, w in
+                guard w.deadline <= clock.now else { return true }
+                w.continuation.resume(returning: .notLeader)
+                return false
             }
-            var proposals: [(UInt64, [UInt8])] = []
-            var leaderCallsNow: [LeaderCallWaiter] = []
-            for e in events {
-                switch e {
-                case .messages(let ms): for m in ms { raft.step(m) }
-                case .propose(let id, let data): proposals.append((id, data))
-                case .read: break
-                case .leaderCall(let w): leaderCallsNow.append(w)
-                case .directCall(let w, let to):
-                    if to == config.id {
-                        w.continuation.resume(returning: answerLeaderCall(w.call))
-                    } else {
-                        nextLeaderCall += 1
-                        directCalls[nextLeaderCall] = w
-                        transport.send(.leaderCalls([ForwardedLeaderCall(request: nextLeaderCall, from: config.id, call: w.call)]), to: to)
-                    }
-                case .applyLocally(let r):
-                    // Tests only: state that did not come through the log (a diverged member).
-                    _ = apply(r)
-                    publisher.publish(store.view)
-                case .snapshotTaken(let index, let failure):
-                    snapshotting = false
-                    // On failure the log stays as it was (nothing is lost); the next attempt
-                    // comes after another --snapshot-count entries.
-                    snapshotIndex = max(snapshotIndex, index)
-                    if let failure {
-                        FileHandle.standardError.write(Data("capstan store: snapshot at index \(index) failed: \(failure)\n".utf8))
-                    }
-                case .snapshotFile(let c):
-                    let applied = raft.appliedIndex
-                    let term = (try? storage.term(at: applied)) ?? raft.term
-                    // An O(1) image here; the encoding (seconds for a large store) elsewhere.
-                    let image = store.image, members = cluster
-                    Task.detached {
-                        c.resume(returning: SnapshotFile.encode(index: applied, term: term, memberSnapshot: MemberSnapshot.encode(image, members)))
-                    }
-                case .confChange(let w):
-                    if let refusal = check(w.change) { w.continuation.resume(throwing: MemberError.cluster(refusal)) } else { confChanges.append(w) }
-                case .transfer(let w):
-                    if raft.role != .leader {
-                        w.continuation.resume(throwing: MemberError.cluster(.notLeader))
-                    } else if w.target == config.id {
-                        w.continuation.resume()
-                    } else if !raft.confState.voters.contains(w.target) {
-                        w.continuation.resume(throwing: MemberError.cluster(.badLeaderTransferee))
-                    } else {
-                        do {
-                            try raft.transferLeadership(to: w.target)
-                            transfers.append(w)
-                        } catch {
-                            w.continuation.resume(throwing: MemberError.cluster(.badLeaderTransferee))
-                        }
-                    }
-                case .leaderCalls(let calls, let from):
-                    let answers = calls.map { LeaderCallAnswer(request: $0.request, result: answerLeaderCall($0.call)) }
-                    transport.send(.leaderAnswers(answers), to: from)
-                case .leaderAnswers(let answers):
-                    for a in answers {
-                        if let d = directCalls.removeValue(forKey: a.request) {
-                            d.continuation.resume(returning: a.result)
-                            continue
-                        }
-                        guard let f = forwardedLeaderCalls[a.request] else { continue }
-                        if a.result == .notLeader {
-                            // The leader changed meanwhile: ask again at the next tick.
-                            forwardedLeaderCalls[a.request] = (.now - .seconds(3600), f.call)
-                        } else {
-                            forwardedLeaderCalls[a.request] = nil
-                            f.call.continuation.resume(returning: a.result)
-                        }
-                    }
-                case .persisted(let number):
-                    if let i = persistQueue.firstIndex(where: { $0.number == number }) { persistQueue[i].durable = true }
-                    reportDurable()
-                case .storageFailed(let why):
-                    // Fail-stop: the WAL can no longer promise durability.
-                    failEverything(.storage(why))
-                    lock.withLock { stopping = true }
-                }
+            let snapshotTimeout = config.tick * (config.electionTicks * 3)
+            for (to, at) in snapshotsSent where clock.now - at >= snapshotTimeout {
+                snapshotsSent[to] = nil
+                raft.reportSnapshot(to: to, failed: true)
             }
-            if !heldProposals.isEmpty {
-                // Only those whose callers still wait: a write is not proposed after its caller gave up.
-                let live = lock.withLock { heldProposals.filter { writeWaiters[$0.0] != nil } }
-                proposals = live + proposals
-                heldProposals.removeAll()
-            }
-            if !proposals.isEmpty {
-                do { try raft.propose(batch: proposals.map(\.1)) } catch {
-                    if case .noLeader = error { heldProposals = proposals } else { fail(writes: proposals.map(\.0), .overloaded) }
-                }
-            }
-            let readsNow = heldReads + retriedReads + reads
-            heldReads.removeAll()
-            if !readsNow.isEmpty {
-                nextReadRound += 1
-                readRounds[nextReadRound] = (clock.now, readsNow)
-                do { try raft.readIndex(requestID: nextReadRound) } catch {
-                    readRounds[nextReadRound] = nil
-                    if case .noLeader = error { heldReads = readsNow } else {
-                        for r in readsNow { r.continuation.resume(throwing: MemberError.overloaded) }
-                    }
-                }
-            }
-            proposeConfChanges(tick: ticked)
-            while let ready = raft.takeReady() { handle(ready) }
-            if raft.leader != lastLeader {
-                if raft.leader != .none { config.metrics.leaderChanges.increment() }
-                lastLeader = raft.leader
-            }
-            serveConfirmedReads()
-            leaseTurn(calls: leaderCallsNow, tick: ticked)
-            if !transfers.isEmpty {
-                let now = ContinuousClock.now
-                transfers.removeAll { w in
-                    if raft.leader == w.target { w.continuation.resume(); return true }
-                    if w.deadline <= now { w.continuation.resume(throwing: MemberError.cluster(.leaderTransferTimedOut)); return true }
-                    return false
-                }
-            }
-            lock.withLock {
-                statusValue = MemberStatus(leader: raft.leader == .none ? nil : raft.leader, term: raft.term, role: raft.role,
-                                           appliedIndex: raft.appliedIndex, commitIndex: raft.commitIndex, revision: store.revision,
-                                           dbSize: store.accountedBytes, alarms: store.alarms.sorted())
+            // A round that went unanswered (the request or its answer was lost between
+            // members, or the leader changed) is asked again, as etcd does after 500 ms.
+            for (round, r) in readRounds where clock.now - r.asked >= Self.readRetry {
+                retriedReads += r.waiters
+                retriedRounds.mutate { $0 += 1 }
+                readRounds[round] = nil
             }
         }
+        var proposals: [(UInt64, [UInt8])] = []
+        var leaderCallsNow: [LeaderCallWaiter] = []
+        for e in events {
+            switch e {
+            case .messages(let ms): for m in ms { raft.step(m) }
+            case .propose(let id, let data): proposals.append((id, data))
+            case .read: break
+            case .leaderCall(let w): leaderCallsNow.append(w)
+            case .directCall(let w, let to):
+                if to == config.id {
+                    w.continuation.resume(returning: answerLeaderCall(w.call))
+                } else {
+                    nextLeaderCall += 1
+                    directCalls[nextLeaderCall] = w
+                    transport.send(.leaderCalls([ForwardedLeaderCall(request: nextLeaderCall, from: config.id, call: w.call)]), to: to)
+                }
+            case .applyLocally(let r):
+                // Tests only: state that did not come through the log (a diverged member).
+                _ = apply(r)
+                publisher.publish(store.view)
+            case .snapshotTaken(let index, let failure):
+                snapshotting = false
+                // On failure the log stays as it was (nothing is lost); the next attempt
+                // comes after another --snapshot-count entries.
+                snapshotIndex = max(snapshotIndex, index)
+                if let failure {
+                    FileHandle.standardError.write(Data("capstan store: snapshot at index \(index) failed: \(failure)\n".utf8))
+                }
+            case .snapshotFile(let c):
+                let applied = raft.appliedIndex
+                let term = (try? storage.term(at: applied)) ?? raft.term
+                // An O(1) image here; the encoding (seconds for a large store) elsewhere.
+                let image = store.image, members = cluster
+                Task.detached {
+                    c.resume(returning: SnapshotFile.encode(index: applied, term: term, memberSnapshot: MemberSnapshot.encode(image, members)))
+                }
+            case .confChange(let w):
+                if let refusal = check(w.change) { w.continuation.resume(throwing: MemberError.cluster(refusal)) } else { confChanges.append(w) }
+            case .transfer(let w):
+                if raft.role != .leader {
+                    w.continuation.resume(throwing: MemberError.cluster(.notLeader))
+                } else if w.target == config.id {
+                    w.continuation.resume()
+                } else if !raft.confState.voters.contains(w.target) {
+                    w.continuation.resume(throwing: MemberError.cluster(.badLeaderTransferee))
+                } else {
+                    do {
+                        try raft.transferLeadership(to: w.target)
+                        transfers.append(w)
+                    } catch {
+                        w.continuation.resume(throwing: MemberError.cluster(.badLeaderTransferee))
+                    }
+                }
+            case .leaderCalls(let calls, let from):
+                let answers = calls.map { LeaderCallAnswer(request: $0.request, result: answerLeaderCall($0.call)) }
+                transport.send(.leaderAnswers(answers), to: from)
+            case .leaderAnswers(let answers):
+                for a in answers {
+                    if let d = directCalls.removeValue(forKey: a.request) {
+                        d.continuation.resume(returning: a.result)
+                        continue
+                    }
+                    guard let f = forwardedLeaderCalls[a.request] else { continue }
+                    if a.result == .notLeader {
+                        // The leader changed meanwhile: ask again at the next tick.
+                        forwardedLeaderCalls[a.request] = (.now - .seconds(3600), f.call)
+                    } else {
+                        forwardedLeaderCalls[a.request] = nil
+                        f.call.continuation.resume(returning: a.result)
+                    }
+                }
+            case .persisted(let number):
+                if let i = persistQueue.firstIndex(where: { $0.number == number }) { persistQueue[i].durable = true }
+                reportDurable()
+            case .storageFailed(let why):
+                // Fail-stop: the WAL can no longer promise durability.
+                failEverything(.storage(why))
+                lock.withLock { stopping = true }
+            }
+        }
+        if !heldProposals.isEmpty {
+            // Only those whose callers still wait: a write is not proposed after its caller gave up.
+            let live = lock.withLock { heldProposals.filter { writeWaiters[$0.0] != nil } }
+            proposals = live + proposals
+            heldProposals.removeAll()
+        }
+        if !proposals.isEmpty {
+            do { try raft.propose(batch: proposals.map(\.1)) } catch {
+                if case .noLeader = error { heldProposals = proposals } else { fail(writes: proposals.map(\.0), .overloaded) }
+            }
+        }
+        let readsNow = heldReads + retriedReads + reads
+        heldReads.removeAll()
+        if !readsNow.isEmpty {
+            nextReadRound += 1
+            readRounds[nextReadRound] = (clock.now, readsNow)
+            do { try raft.readIndex(requestID: nextReadRound) } catch {
+                readRounds[nextReadRound] = nil
+                if case .noLeader = error { heldReads = readsNow } else {
+                    for r in readsNow { r.continuation.resume(throwing: MemberError.overloaded) }
+                }
+            }
+        }
+        proposeConfChanges(tick: ticked)
+        while let ready = raft.takeReady() { handle(ready) }
+        if raft.leader != lastLeader {
+            if raft.leader != .none { config.metrics.leaderChanges.increment() }
+            lastLeader = raft.leader
+        }
+        serveConfirmedReads()
+        leaseTurn(calls: leaderCallsNow, tick: ticked)
+        if !transfers.isEmpty {
+            let now = ContinuousClock.now
+            transfers.removeAll { w in
+                if raft.leader == w.target { w.continuation.resume(); return true }
+                if w.deadline <= now { w.continuation.resume(throwing: MemberError.cluster(.leaderTransferTimedOut)); return true }
+                return false
+            }
+        }
+        let stopNow = lock.withLock {
+            statusValue = MemberStatus(leader: raft.leader == .none ? nil : raft.leader, term: raft.term, role: raft.role,
+                                       appliedIndex: raft.appliedIndex, commitIndex: raft.commitIndex, revision: store.revision,
+                                       dbSize: store.accountedBytes, alarms: store.alarms.sorted())
+            return stopping
+        }
+        if stopNow { finish() }
+    }
+
+    /// The last turn: everything still waiting fails with `stopped`.
+    private func finish() {
+        tickTask?.cancel()
+        tickTask = nil
         failEverything(.stopped)
         lock.withLock {
             stopped = true
@@ -880,7 +917,7 @@ public final class Member: @unchecked Sendable {
                 defer { lock.unlock() }
                 if stopping { c.resume(throwing: MemberError.stopped); return }
                 inbox.append(.snapshotFile(c))
-                lock.signal()
+                wakeLocked()
             }
         } catch let e as MemberError { throw e } catch { throw .storage("\(error)") }
     }

@@ -1,6 +1,6 @@
 import Foundation
 import NIOConcurrencyHelpers
-import NIOCore
+public import NIOCore
 import NIOPosix
 public import NIOSSL
 public import Raft
@@ -56,15 +56,17 @@ public final class PeerTransport: MessageTransport, @unchecked Sendable {
         var onRemoved: (@Sendable () -> Void)?
     }
 
-    /// One event loop for every peer connection of the process.
+    /// One event loop for every peer connection of the process, unless the transport is given one.
     static let loops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
 
+    /// `group`: where the peer connections live (the member's own loop, in `capstan store`);
+    /// nil: one loop shared by every transport of the process.
     public init(id: NodeID, clusterID: UInt64, maxQueuedMessages: Int = 4096, clientTLS: NIOSSLContext? = nil,
-                log: @escaping @Sendable (String) -> Void) {
+                group: (any EventLoopGroup)? = nil, log: @escaping @Sendable (String) -> Void) {
         self.id = id
         self.clusterID = clusterID
         self.maxQueuedMessages = maxQueuedMessages
-        self.group = Self.loops
+        self.group = group ?? Self.loops
         self.clientTLS = clientTLS
         self.log = log
     }

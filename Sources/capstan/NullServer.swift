@@ -2,6 +2,7 @@ import ArgumentParser
 import EtcdProto
 import Foundation
 import LeanGRPC
+import NIOCore
 import NIOPosix
 import SwiftProtobuf
 
@@ -17,6 +18,9 @@ struct NullServer: AsyncParsableCommand {
 
     @Option(help: "Listen on this address (host:port).")
     var listen = "127.0.0.1:2379"
+
+    @Option(help: "Answer each call this many microseconds after it arrives (a server's latency, without its CPU).")
+    var delayMicroseconds = 0
 
     func run() async throws {
         let parts = listen.split(separator: ":")
@@ -36,7 +40,13 @@ struct NullServer: AsyncParsableCommand {
             "/etcdserverpb.KV/DeleteRange": try delete.serializedBytes(),
             "/etcdserverpb.KV/Txn": try txn.serializedBytes(),
         ]
-        let routes = answers.mapValues { answer in LeanGRPC.Method.unary { _, call in call.respond(answer) } }
+        let delay = TimeAmount.microseconds(Int64(max(delayMicroseconds, 0)))
+        let routes = answers.mapValues { answer in
+            LeanGRPC.Method.unary { _, call in
+                if delay == .zero { return call.respond(answer) }
+                call.eventLoop.scheduleTask(in: delay) { call.respond(answer) }
+            }
+        }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let server = try await LeanServer.bind(host: String(parts[0]), port: port, group: group, routes: routes)
         FileHandle.standardError.write(Data("capstan debug null-server: answering KV calls on \(parts[0]):\(server.port)\n".utf8))

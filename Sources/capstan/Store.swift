@@ -322,7 +322,12 @@ struct Store: AsyncParsableCommand {
         if quotaBackendBytes > 0 { config.limits.quotaBytes = quotaBackendBytes }
         // What the member's parts have to say, on standard error with the member's name.
         let say: @Sendable (String) -> Void = { [name] line in FileHandle.standardError.write(Data("capstan store: \(name): \(line)\n".utf8)) }
-        let peers = PeerTransport(id: NodeID(memberID), clusterID: clusterID, clientTLS: peerClientTLS, log: say)
+        // One event loop runs the member's turns and serves its peer and client connections: a
+        // request read from a client is proposed, sent to the peers, and answered on the thread
+        // that read it (each hand-off between threads costs a wake-up; Member.swift).
+        let loops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        config.eventLoop = loops.next()
+        let peers = PeerTransport(id: NodeID(memberID), clusterID: clusterID, clientTLS: peerClientTLS, group: loops, log: say)
         if join { Self.connect(peers, to: known, selfID: NodeID(memberID)) }
         let faults = faultControl.map { FaultControl(path: $0, peers: peers, disk: disk, log: say) }
         defer { faults?.stop() }
@@ -357,9 +362,9 @@ struct Store: AsyncParsableCommand {
         peers.setRemovedHandler { removed.continuation.yield() }
         let identity = MemberIdentity(clusterID: clusterID, memberID: memberID, name: name)
         let (host, port) = try Self.hostPort(Self.urls(listenClientURLs).first ?? "")
-        // One event loop serves the client port, and the calls' handlers run on it as well (see
-        // EventLoopTaskExecutor): no thread hop between a connection and its calls.
-        let clientLoops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        // The calls' handlers run on the client port's loop as well (see EventLoopTaskExecutor):
+        // no thread hop between a connection and its calls.
+        let clientLoops = loops
         var limits = LeanServer.Limits()
         // As etcd: gRPC takes up to 512 KiB more, so that a request over --max-request-bytes
         // gets etcd's "request is too large" from the member rather than gRPC's limit.

@@ -1,5 +1,6 @@
 import Foundation
 import MVCC
+import NIOPosix
 import Raft
 import Testing
 @testable import StoreServer
@@ -157,19 +158,25 @@ final class LogLines: @unchecked Sendable {
         member.shutdown()
     }
 
-    @Test func threeMembersOverTCPElectAndReplicate() async throws {
+    /// `sharedLoop`: each member's turns and its peer connections on one event loop of its own,
+    /// as `capstan store` runs them (with its client port); otherwise the member makes its own
+    /// loop and the transports share the process's.
+    @Test(arguments: [false, true]) func threeMembersOverTCPElectAndReplicate(sharedLoop: Bool) async throws {
         let base = FileManager.default.temporaryDirectory.appendingPathComponent("capstan-tcp-\(UInt64.random(in: 0...UInt64.max))").path
         defer { try? FileManager.default.removeItem(atPath: base) }
         let ids: [NodeID] = [1, 2, 3]
         var transports: [NodeID: PeerTransport] = [:]
         var bound: [NodeID: PeerTransport.Address] = [:]
+        var loops: [NodeID: MultiThreadedEventLoopGroup] = [:]
         for id in ids {
-            let t = PeerTransport(id: id, clusterID: 9) { _ in }
+            if sharedLoop { loops[id] = MultiThreadedEventLoopGroup(numberOfThreads: 1) }
+            let t = PeerTransport(id: id, clusterID: 9, group: loops[id]) { _ in }
             bound[id] = try await t.listen(host: "127.0.0.1", port: 0)
             transports[id] = t
         }
         var members: [NodeID: Member] = [:]
         let addresses = bound
+        let observedOffLoop = LockedBox(false)
         for id in ids {
             var c = MemberConfig(id: id, initialMembers: ids, dataDirectory: "\(base)/m\(id.rawValue)")
             c.tick = .milliseconds(50)
@@ -177,8 +184,12 @@ final class LogLines: @unchecked Sendable {
             c.bootstrapMembers = ids.map { ClusterMember(id: $0, name: "m\($0.rawValue)", peerURLs: ["http://\(addresses[$0]!)"]) }
             c.name = "m\(id.rawValue)"
             c.clientURLs = ["http://127.0.0.1:\(2379 + Int(id.rawValue))"]
+            c.eventLoop = loops[id]?.next()
             let t = transports[id]!
+            let loop = c.eventLoop
             let m = try Member(config: c, transport: t) { list in
+                // Called on the member's loop: the one given, when given.
+                if let loop, !loop.inEventLoop { observedOffLoop.value = true }
                 for other in list.sorted where other.id != id { t.setPeer(other.id, address: addresses[other.id]!) }
             }
             t.setReceiver { m.receive($0) }
@@ -187,6 +198,7 @@ final class LogLines: @unchecked Sendable {
         defer {
             for m in members.values { m.stop() }
             for t in transports.values { t.shutdown() }
+            for l in loops.values { l.shutdownGracefully { _ in } }
         }
         // Writes through every member (followers forward), then every member has them all.
         for (i, id) in ids.enumerated() {
@@ -214,5 +226,6 @@ final class LogLines: @unchecked Sendable {
         #expect(members[1]!.members.map(\.name) == ["m1", "m2", "m3"])
         #expect(members[1]!.members.map(\.clientURLs) == [["http://127.0.0.1:2380"], ["http://127.0.0.1:2381"], ["http://127.0.0.1:2382"]])
         #expect(members[1]!.members.map(\.peerURLs) == ids.map { ["http://\(addresses[$0]!)"] })
+        #expect(!observedOffLoop.value)
     }
 }
