@@ -45,10 +45,11 @@ public final class DiskLogStorage: RaftLogStorage, Sendable {
     static let diskReadChunk = 64
 
     /// Opens a member's storage under `directory` (`wal/` and `snap/`), verifying both. Returns
-    /// the storage and the snapshot to restore the state machine from, if any.
+    /// the storage and the snapshot to restore the state machine from, if any. `writesOnCaller`:
+    /// `save` writes and syncs on its caller's thread and completes before it returns (see `WAL`).
     public static func open(directory: String, fs: any FileSystem = PosixFileSystem(),
                             segmentBytes: Int = StorageLimits.walSegmentBytesDefault,
-                            cachedEntriesMax: Int = cachedEntriesDefault) throws(DiskStorageError)
+                            cachedEntriesMax: Int = cachedEntriesDefault, writesOnCaller: Bool = false) throws(DiskStorageError)
         -> (DiskLogStorage, Snapshot?)
     {
         precondition(cachedEntriesMax > 0, "cache at least one entry")
@@ -66,7 +67,7 @@ public final class DiskLogStorage: RaftLogStorage, Sendable {
             throw .snapshot(error)
         }
         let (wal, contents): (WAL, WALContents)
-        do { (wal, contents) = try WAL.open(directory: directory + "/wal", fs: fs, segmentBytes: segmentBytes) } catch {
+        do { (wal, contents) = try WAL.open(directory: directory + "/wal", fs: fs, segmentBytes: segmentBytes, writesOnCaller: writesOnCaller) } catch {
             throw .wal(error)
         }
         let snapshot = loaded.snapshot

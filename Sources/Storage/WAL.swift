@@ -52,6 +52,11 @@ package final class ConditionLock: @unchecked Sendable {
 /// it starts the next (a completer thread of its own cost a wake-up and a context switch per
 /// round, more than the few microseconds of answering). After a failed write or sync the WAL
 /// acknowledges nothing more: every waiting and later append fails.
+///
+/// Opened with `writesOnCaller`, there is no writer thread: each `append` is written and synced
+/// on the thread that calls it, which the completion is called on before `append` returns (for
+/// a caller that batches by itself and would otherwise pay two thread wake-ups per round: a
+/// member's event loop).
 public final class WAL: @unchecked Sendable {
     /// Answers an append: the positions of its entry records, in order, or why it failed.
     public typealias Completion = @Sendable (Result<ArraySlice<RecordPosition>, WALError>) -> Void
@@ -95,7 +100,11 @@ public final class WAL: @unchecked Sendable {
     /// background queue, so that a roll does not stall the writer while 64 MiB are written.
     private let spare = SpareSegment()
 
-    // Owned by the writer thread after `open` returns.
+    /// No writer thread: appends are written by their callers, one at a time under `callerLock`.
+    private let writesOnCaller: Bool
+    private let callerLock = ConditionLock()
+
+    // Owned by the writer thread after `open` returns (by the holder of `callerLock` with `writesOnCaller`).
     private var file: any StorageFile
     private var segmentNumber: UInt64
     private var writeOffset: Int
@@ -105,8 +114,9 @@ public final class WAL: @unchecked Sendable {
     private var lastSnapshot: (index: LogIndex, term: Term)?
 
     private init(fs: any FileSystem, directory: String, segmentBytes: Int, file: any StorageFile, segments: [SegmentFile],
-                 writeOffset: Int, nextSequence: UInt64, contents: WALContents)
+                 writeOffset: Int, nextSequence: UInt64, contents: WALContents, writesOnCaller: Bool)
     {
+        self.writesOnCaller = writesOnCaller
         self.fs = fs
         self.directory = directory
         self.segmentBytes = segmentBytes
@@ -124,7 +134,8 @@ public final class WAL: @unchecked Sendable {
     /// torn tail, and returns what it holds. Throws `.corrupt` with the file and offset when
     /// anything else is damaged.
     public static func open(directory: String, fs: any FileSystem = PosixFileSystem(),
-                            segmentBytes: Int = StorageLimits.walSegmentBytesDefault) throws(WALError) -> (WAL, WALContents)
+                            segmentBytes: Int = StorageLimits.walSegmentBytesDefault,
+                            writesOnCaller: Bool = false) throws(WALError) -> (WAL, WALContents)
     {
         precondition(segmentBytes >= 4096, "segments must hold at least 4 KiB")
         do {
@@ -147,7 +158,8 @@ public final class WAL: @unchecked Sendable {
             }
             segments = [first.segment]
             let wal = WAL(fs: fs, directory: directory, segmentBytes: segmentBytes, file: first.file, segments: segments,
-                          writeOffset: first.end, nextSequence: first.nextSequence, contents: WALContents())
+                          writeOffset: first.end, nextSequence: first.nextSequence, contents: WALContents(),
+                          writesOnCaller: writesOnCaller)
             wal.start()
             return (wal, WALContents())
         }
@@ -155,12 +167,14 @@ public final class WAL: @unchecked Sendable {
         let file: any StorageFile
         do { file = try fs.open(segments.last!.path, create: false) } catch { throw .io(error) }
         let wal = WAL(fs: fs, directory: directory, segmentBytes: segmentBytes, file: file, segments: segments,
-                      writeOffset: scan.lastSegmentEnd, nextSequence: scan.nextSequence, contents: scan.contents)
+                      writeOffset: scan.lastSegmentEnd, nextSequence: scan.nextSequence, contents: scan.contents,
+                      writesOnCaller: writesOnCaller)
         wal.start()
         return (wal, scan.contents)
     }
 
     private func start() {
+        if writesOnCaller { return }
         let writer = Thread { [self] in writerLoop() }
         writer.name = "capstan-wal-writer"
         writer.start()
@@ -184,6 +198,7 @@ public final class WAL: @unchecked Sendable {
             }
             bytes += WALFormat.paddedSize(payload: payload)
         }
+        if writesOnCaller { return appendOnCaller(PendingAppend(records: records, bytes: bytes, sync: sync, completion: completion)) }
         let refusal: WALError? = lock.withLock {
             if let failure { return .failed(failure.description) }
             if closing { return .closed }
@@ -204,8 +219,30 @@ public final class WAL: @unchecked Sendable {
         return Array(try result.get())
     }
 
+    /// Writes (and syncs, unless `sync` is false) one append on this thread, then answers it.
+    private func appendOnCaller(_ append: PendingAppend) {
+        let result: Result<BatchPositions, WALError> = callerLock.withLock {
+            let refusal: WALError? = lock.withLock { failure.map { .failed($0.description) } ?? (closing ? .closed : nil) }
+            if let refusal { return .failure(refusal) }
+            return writeOnCaller(append)
+        }
+        answer([append], result)
+    }
+
+    private func writeOnCaller(_ append: PendingAppend) -> Result<BatchPositions, WALError> {
+        do { return .success(try write([append])) } catch {
+            let reason = WALError.io(error)
+            lock.withLock { failure = reason }
+            return .failure(reason)
+        }
+    }
+
     /// Stops the writer after the appends already queued; later appends fail with `.closed`.
     public func close() {
+        if writesOnCaller {
+            // After the append being written, if any.
+            return callerLock.withLock { lock.withLock { closing = true } }
+        }
         lock.withLock {
             closing = true
             lock.broadcast()

@@ -10,6 +10,13 @@ public protocol MessageTransport: Sendable {
     func send(_ messages: [Message])
     /// Sends a frame that is not a Raft message (lease calls and answers) to one peer.
     func send(_ frame: PeerFrame, to peer: NodeID)
+    /// Writes what was sent and is still queued now, where that can be done without waiting
+    /// (before a member blocks its loop on an fsync, so that followers sync in parallel).
+    func flushQueued()
+}
+
+extension MessageTransport {
+    public func flushQueued() {}
 }
 
 public struct MemberConfig: Sendable {
@@ -52,6 +59,9 @@ public struct MemberConfig: Sendable {
     /// answer written, without a hand-off between threads (each costs a wake-up); nil: a loop of
     /// the member's own.
     public var eventLoop: (any EventLoop)? = nil
+    /// The WAL is written and synced by the member's turn itself (no writer thread: a round
+    /// costs no wake-ups, but the loop waits for each fsync); false: by a WAL thread.
+    public var walWritesOnLoop = false
 
     public init(id: NodeID, initialMembers: [NodeID], dataDirectory: String) {
         self.id = id
@@ -263,7 +273,7 @@ public final class Member: @unchecked Sendable {
         } catch { throw .storage("cannot create \(config.dataDirectory): \(error.localizedDescription)") }
         // Planted bug ackBeforeFsync: the WAL's writes reach its files 300 ms after it reports them durable.
         let fs: any FileSystem = config.plantedBugs.contains(.ackBeforeFsync) ? LateWritingFileSystem(base: config.fileSystem) : config.fileSystem
-        do { opened = try DiskLogStorage.open(directory: config.dataDirectory, fs: fs) } catch { throw .storage(error.description) }
+        do { opened = try DiskLogStorage.open(directory: config.dataDirectory, fs: fs, writesOnCaller: config.walWritesOnLoop) } catch { throw .storage(error.description) }
         storage = opened.0
         if let snapshot = opened.1 {
             do { (store, cluster) = try MemberSnapshot.decode(snapshot.data, limits: config.limits) } catch {
@@ -807,6 +817,8 @@ public final class Member: @unchecked Sendable {
             let commitOnly = ready.entries.isEmpty && ready.snapshot == nil
                 && ready.hardState.map { hs in lastSavedHardState.map { $0.term == hs.term && $0.vote == hs.vote } ?? false } ?? false
             if let hs = ready.hardState { lastSavedHardState = hs }
+            // Written on this loop: the followers get this Ready's entries before it blocks.
+            if config.walWritesOnLoop && !commitOnly { transport.flushQueued() }
             storage.save(entries: ready.entries, hardState: ready.hardState, snapshot: ready.snapshot, sync: !commitOnly) { [self] result in
                 switch result {
                 case .success: post(.persisted(number))

@@ -147,6 +147,13 @@ public final class PeerTransport: MessageTransport, @unchecked Sendable {
         state.withLockedValue { $0.links[peer] }?.enqueue(frame: PeerCodec.encode(frame))
     }
 
+    /// Writes every link's queue at once where the caller is on the link's event loop (the
+    /// flush already enqueued there then finds nothing left).
+    public func flushQueued() {
+        let links = state.withLockedValue { Array($0.links.values) }
+        for link in links { link.flushIfOnLoop() }
+    }
+
     /// Adds a peer or changes its address (an existing connection to an old address is closed).
     public func setPeer(_ peer: NodeID, address: Address) {
         guard peer != id else { return }
@@ -364,6 +371,12 @@ final class PeerLink: @unchecked Sendable {
         case .flush(let channel): channel.eventLoop.execute { self.flush(channel) }
         case .connect: connect()
         }
+    }
+
+    /// Flushes now if a flush is due and this is the channel's event loop.
+    func flushIfOnLoop() {
+        let channel = state.withLockedValue { s in s.flushScheduled ? s.channel : nil }
+        if let channel, channel.eventLoop.inEventLoop { flush(channel) }
     }
 
     /// Writes everything queued as one frame. Runs on the channel's event loop.

@@ -33,6 +33,9 @@ struct RobustnessCommand: AsyncParsableCommand {
     @Option(help: "Watchers of every key.") var watchers = 2
     @Option(name: .customLong("inject-bug"), help: "Start the members with a planted bug (to see the checks catch it).")
     var injectBugs: [String] = []
+    @Option(name: .customLong("store-argument"), parsing: .unconditionalSingleValue,
+            help: "One more argument for every member's capstan store (repeat for more; e.g. --store-argument=--experimental-wal-on-loop).")
+    var storeArguments: [String] = []
     @Option(help: "Where runs keep their data (default: a new temporary directory).") var directory: String?
     @Option(help: "Seconds a phase may take to see its writes acknowledged before the run fails (at least three times half of --duration).")
     var phaseLimit = 90.0
@@ -79,6 +82,7 @@ struct RobustnessCommand: AsyncParsableCommand {
                 if together { config.thenFaults = Array(all.dropFirst()) }
                 config.traffic = t
                 config.plantedBugs = injectBugs
+                config.memberArguments += storeArguments
                 config.clients = clients
                 config.readers = readers
                 config.keys = keys

@@ -103,8 +103,8 @@ struct SimulatedFaultTests {
         #expect(everAcked.count >= targets)
     }
 
-    @Test func aFailedSyncAcknowledgesNothingAndStopsTheLog() async throws {
-        let (fs, wal) = try openSimulatedWAL()
+    @Test(arguments: [false, true]) func aFailedSyncAcknowledgesNothingAndStopsTheLog(writesOnCaller: Bool) async throws {
+        let (fs, wal) = try openSimulatedWAL(writesOnCaller: writesOnCaller)
         try await wal.append(entries(1...3))
         fs.failSyncs = .io
         await #expect(throws: WALError.self) { try await wal.append(entries(4...4)) }
@@ -189,10 +189,10 @@ struct SimulatedFaultTests {
 }
 
 /// A simulated disk with a WAL open on it (64 KiB segments) in `/data/wal`.
-func openSimulatedWAL() throws -> (SimulatedFileSystem, WAL) {
+func openSimulatedWAL(writesOnCaller: Bool = false) throws -> (SimulatedFileSystem, WAL) {
     let fs = SimulatedFileSystem()
     try fs.createDirectory("/data")
-    let (wal, _) = try WAL.open(directory: "/data/wal", fs: fs, segmentBytes: 1 << 16)
+    let (wal, _) = try WAL.open(directory: "/data/wal", fs: fs, segmentBytes: 1 << 16, writesOnCaller: writesOnCaller)
     return (fs, wal)
 }
 

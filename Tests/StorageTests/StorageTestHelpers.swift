@@ -24,9 +24,9 @@ func entries(_ range: ClosedRange<UInt64>, term: UInt64 = 1, bytes: Int = 32) ->
 
 /// Opens, appends each batch (waiting for durability), and closes.
 func writeWAL(_ directory: String, fs: any FileSystem = PosixFileSystem(), segmentBytes: Int = 1 << 20,
-              _ batches: [[WALRecord]]) async throws -> [[RecordPosition]]
+              writesOnCaller: Bool = false, _ batches: [[WALRecord]]) async throws -> [[RecordPosition]]
 {
-    let (wal, _) = try WAL.open(directory: directory, fs: fs, segmentBytes: segmentBytes)
+    let (wal, _) = try WAL.open(directory: directory, fs: fs, segmentBytes: segmentBytes, writesOnCaller: writesOnCaller)
     var positions: [[RecordPosition]] = []
     for batch in batches { positions.append(try await wal.append(batch)) }
     wal.close()

@@ -32,11 +32,13 @@ struct CRC32CTests {
 }
 
 struct WALTests {
-    @Test func recordsRoundTrip() async throws {
+    /// `writesOnCaller`: no writer thread, each append written on the thread that calls it.
+    @Test(arguments: [false, true]) func recordsRoundTrip(writesOnCaller: Bool) async throws {
         let dir = temporaryDirectory()
         defer { cleanup(dir) }
         let state = HardState(term: 3, vote: 2, commit: 4)
-        let positions = try await writeWAL(dir + "/wal", [entries(1...5), [.hardState(state)], entries(6...6, term: 3)])
+        let positions = try await writeWAL(dir + "/wal", writesOnCaller: writesOnCaller,
+                                           [entries(1...5), [.hardState(state)], entries(6...6, term: 3)])
         let contents = try reopen(dir + "/wal")
         #expect(contents.entries.map(\.index) == [1, 2, 3, 4, 5, 6])
         #expect(contents.entries[5] == entry(6, term: 3))
@@ -46,6 +48,41 @@ struct WALTests {
         let (wal, _) = try WAL.open(directory: dir + "/wal")
         defer { wal.close() }
         #expect(try wal.readEntry(at: positions[0][2]) == entry(3))
+    }
+
+    @Test func writtenOnTheCallerAnAppendIsAnsweredBeforeItReturns() throws {
+        let dir = temporaryDirectory()
+        defer { cleanup(dir) }
+        let (wal, _) = try WAL.open(directory: dir + "/wal", writesOnCaller: true)
+        let answers = Answers()
+        let caller = pthread_self()
+        for (i, batch) in [entries(1...3), entries(4...4)].enumerated() {
+            wal.append(batch) { answers.add($0, onCaller: pthread_equal(pthread_self(), caller) != 0) }
+            // Durable and answered already, on this thread: nothing is left to a thread of the WAL's.
+            #expect(answers.count == i + 1)
+        }
+        #expect(answers.allOnCaller)
+        #expect(answers.results.allSatisfy { (try? $0.get()) != nil })
+        wal.close()
+        wal.append(entries(5...5)) { answers.add($0, onCaller: true) }
+        #expect(answers.count == 3)
+        if case .failure(.closed) = answers.results[2] {} else { Issue.record("an append after close was not refused") }
+        #expect(try reopen(dir + "/wal").entries.map(\.index) == [1, 2, 3, 4])
+    }
+
+    final class Answers: @unchecked Sendable {
+        private let lock = NSLock()
+        private var stored: [Result<ArraySlice<RecordPosition>, WALError>] = []
+        private var offCaller = false
+        func add(_ r: Result<ArraySlice<RecordPosition>, WALError>, onCaller: Bool) {
+            lock.withLock {
+                stored.append(r)
+                if !onCaller { offCaller = true }
+            }
+        }
+        var results: [Result<ArraySlice<RecordPosition>, WALError>] { lock.withLock { stored } }
+        var count: Int { results.count }
+        var allOnCaller: Bool { lock.withLock { !offCaller } }
     }
 
     @Test func laterEntriesReplaceConflictingOnes() async throws {
@@ -71,12 +108,13 @@ struct WALTests {
         #expect(contents.entries[0].term == 5)
     }
 
-    @Test func segmentsRollOverAndArePurged() async throws {
+    @Test(arguments: [false, true]) func segmentsRollOverAndArePurged(writesOnCaller: Bool) async throws {
         let dir = temporaryDirectory()
         defer { cleanup(dir) }
         let batches = tenEntryBatches(40)
-        _ = try await writeWAL(dir + "/wal", segmentBytes: 8192, batches + [[.hardState(HardState(term: 1, commit: 400))]])
-        let (wal, contents) = try WAL.open(directory: dir + "/wal", segmentBytes: 8192)
+        _ = try await writeWAL(dir + "/wal", segmentBytes: 8192, writesOnCaller: writesOnCaller,
+                               batches + [[.hardState(HardState(term: 1, commit: 400))]])
+        let (wal, contents) = try WAL.open(directory: dir + "/wal", segmentBytes: 8192, writesOnCaller: writesOnCaller)
         #expect(contents.entries.count == 400)
         #expect(contents.hardState.commit == 400)
         let before = wal.segmentPaths.count

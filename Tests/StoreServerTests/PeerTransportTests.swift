@@ -160,8 +160,10 @@ final class LogLines: @unchecked Sendable {
 
     /// `sharedLoop`: each member's turns and its peer connections on one event loop of its own,
     /// as `capstan store` runs them (with its client port); otherwise the member makes its own
-    /// loop and the transports share the process's.
-    @Test(arguments: [false, true]) func threeMembersOverTCPElectAndReplicate(sharedLoop: Bool) async throws {
+    /// loop and the transports share the process's. `walOnLoop`: the turns write and sync the
+    /// WAL themselves (`--experimental-wal-on-loop`).
+    @Test(arguments: [(false, false), (true, false), (true, true)])
+    func threeMembersOverTCPElectAndReplicate(sharedLoop: Bool, walOnLoop: Bool) async throws {
         let base = FileManager.default.temporaryDirectory.appendingPathComponent("capstan-tcp-\(UInt64.random(in: 0...UInt64.max))").path
         defer { try? FileManager.default.removeItem(atPath: base) }
         let ids: [NodeID] = [1, 2, 3]
@@ -185,6 +187,7 @@ final class LogLines: @unchecked Sendable {
             c.name = "m\(id.rawValue)"
             c.clientURLs = ["http://127.0.0.1:\(2379 + Int(id.rawValue))"]
             c.eventLoop = loops[id]?.next()
+            c.walWritesOnLoop = walOnLoop
             let t = transports[id]!
             let loop = c.eventLoop
             let m = try Member(config: c, transport: t) { list in
