@@ -86,15 +86,15 @@ final class WatchCall: StreamReceiver {
         hubStream = nil
     }
 
-    /// A frame as the WatchResponse it is, at `at` (exactly `frame.size` bytes): the watch id
-    /// (field 2, left out when 0 as proto3 does), then the body the hub encoded once for all
-    /// watchers.
-    static func write(_ frame: WatchFrame, at: UnsafeMutableRawPointer) {
+    /// A frame's response to watcher `id` as the WatchResponse it is, at `at` (exactly
+    /// `frame.size(for: id)` bytes): the watch id (field 2, left out when 0 as proto3 does), then
+    /// the body the hub encoded once for all watchers.
+    static func write(_ frame: WatchFrame, id: Int64, at: UnsafeMutableRawPointer) {
         var p = at
-        if frame.watchID != 0 {
+        if id != 0 {
             p.storeBytes(of: UInt8(2 << 3), as: UInt8.self)
             p += 1
-            var v = UInt64(bitPattern: frame.watchID)
+            var v = UInt64(bitPattern: id)
             while v >= 0x80 {
                 p.storeBytes(of: UInt8(truncatingIfNeeded: v) | 0x80, as: UInt8.self)
                 p += 1
@@ -110,10 +110,21 @@ final class WatchCall: StreamReceiver {
     /// falls behind, waits for it (the hub's own per-stream limit then applies).
     func drain() {
         guard let hubStream, !waitingForRoom else { return }
+        var sizes: [Int] = []
+        var responses: [(frame: Int, id: Int64)] = []
         while !stream.isBlocked {
-            let frames = hub.drain(hubStream, max: 256)
+            // A frame may stand for one response to each of several watchers (the same body).
+            let frames = hub.drainShared(hubStream, max: 256)
             if frames.isEmpty { return }
-            stream.send(sizes: frames.map(\.size)) { i, at in Self.write(frames[i], at: at) }
+            sizes.removeAll(keepingCapacity: true)
+            responses.removeAll(keepingCapacity: true)
+            for (i, f) in frames.enumerated() {
+                f.forEachWatchID { id in
+                    sizes.append(f.size(for: id))
+                    responses.append((i, id))
+                }
+            }
+            stream.send(sizes: sizes) { i, at in Self.write(frames[responses[i].frame], id: responses[i].id, at: at) }
         }
         waitingForRoom = true
         stream.whenWritable { [self] in

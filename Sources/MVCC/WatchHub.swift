@@ -48,19 +48,67 @@ public struct WatchLimits: Sendable {
 
 /// One response ready to write: the watch id, and every other field already encoded. The
 /// `body` of an event batch is the same buffer for every watcher it goes to; only the watch
-/// id, a few bytes, is written per watcher.
+/// id, a few bytes, is written per watcher. A frame from `drainShared` may stand for the same
+/// response to several watchers of its stream (`sharedIDs`: the synced watchers of one group
+/// on one stream get each batch as one queue entry, whatever their number).
 public struct WatchFrame: Sendable {
+    /// The watcher (the first of `sharedIDs` when there are several).
     public let watchID: Int64
     public let body: [UInt8]
+    /// Events in one response.
     public let eventCount: Int
+    /// Empty: the response goes to `watchID` alone. Otherwise every watcher it goes to, each
+    /// with its own response (the array the hub keeps for them, shared, not copied).
+    public let sharedIDs: [Int64]
+    /// The bytes of the watch-id fields of all of the responses.
+    let idBytes: Int
 
     public init(watchID: Int64, body: [UInt8], eventCount: Int) {
         self.watchID = watchID
         self.body = body
         self.eventCount = eventCount
+        sharedIDs = []
+        idBytes = ProtoWire.intSize(2, watchID)
     }
 
+    /// The same response to each of `ids` (not empty), whose watch-id fields take `idBytes`.
+    init(ids: [Int64], idBytes: Int, body: [UInt8], eventCount: Int) {
+        watchID = ids[0]
+        self.body = body
+        self.eventCount = eventCount
+        sharedIDs = ids.count == 1 ? [] : ids
+        self.idBytes = idBytes
+    }
+
+    init(ids: ArraySlice<Int64>, body: [UInt8], eventCount: Int) {
+        self.init(ids: Array(ids), idBytes: ids.reduce(0) { $0 + ProtoWire.intSize(2, $1) }, body: body, eventCount: eventCount)
+    }
+
+    /// The size of the response to `watchID`.
     public var size: Int { body.count + ProtoWire.intSize(2, watchID) }
+    /// The size of the response to watcher `id`.
+    public func size(for id: Int64) -> Int { body.count + ProtoWire.intSize(2, id) }
+    /// How many responses the frame stands for.
+    public var responseCount: Int { sharedIDs.isEmpty ? 1 : sharedIDs.count }
+    /// The bytes of all of them.
+    var totalSize: Int { responseCount * body.count + idBytes }
+
+    /// Calls `body` with each watcher's id, `watchID` first.
+    public func forEachWatchID(_ body: (Int64) -> Void) {
+        if sharedIDs.isEmpty { return body(watchID) }
+        for id in sharedIDs { body(id) }
+    }
+
+    /// The first `n` responses, and the rest (0 < n < responseCount).
+    func split(at n: Int) -> (WatchFrame, WatchFrame) {
+        (WatchFrame(ids: sharedIDs[..<n], body: body, eventCount: eventCount),
+         WatchFrame(ids: sharedIDs[n...], body: body, eventCount: eventCount))
+    }
+
+    /// One frame per response.
+    var responses: [WatchFrame] {
+        sharedIDs.isEmpty ? [self] : sharedIDs.map { WatchFrame(watchID: $0, body: body, eventCount: eventCount) }
+    }
 
     /// The whole `etcdserverpb.WatchResponse` message.
     public func serialized() -> [UInt8] {
@@ -85,8 +133,9 @@ final class WatchGroup {
     var noDelete: Bool { key.flags & 2 != 0 }
     var prevKV: Bool { key.flags & 4 != 0 }
     var fragment: Bool { key.flags & 8 != 0 }
-    /// Watchers that are up to date and get each batch as it is applied.
-    var synced: [Watcher] = []
+    /// Watchers that are up to date and get each batch as it is applied, by stream.
+    var shares: [StreamShare] = []
+    var shareOf: [ObjectIdentifier: StreamShare] = [:]
     /// Every watcher using this group, synced or not.
     var users = 0
     /// Indices (into the batch being notified) of events that match, filters applied.
@@ -103,14 +152,33 @@ final class WatchGroup {
     }
 }
 
+/// The synced watchers of one group on one stream: each batch goes to them as one queue entry
+/// (`WatchFrame.sharedIDs` is `ids`, shared), so the fan-out costs per stream, not per watcher.
+final class StreamShare {
+    let stream: WatchStream
+    /// Aligned: watcher `i` has id `ids[i]` (and `slot` i).
+    var watchers: [Watcher] = []
+    var ids: [Int64] = []
+    /// The bytes of the watch-id fields of `ids`.
+    var idBytes = 0
+    /// A batch went to these watchers since the last progress tick.
+    var sentSinceTick = false
+    /// Position in the group's `shares`.
+    var index = 0
+
+    init(stream: WatchStream) { self.stream = stream }
+}
+
 final class Watcher {
     let id: Int64
     let stream: WatchStream
     let group: WatchGroup
     /// Unsynced: the next revision to send. Synced: the hub's notified revision + 1.
     var nextRevision: Int64
-    /// Position in `group.synced` when synced, in the hub's unsynced list otherwise.
+    /// Position in `share.watchers` when synced, in the hub's unsynced list otherwise.
     var slot = -1
+    /// Its group's share of its stream, while synced.
+    var share: StreamShare?
     var synced = false
     let progressNotify: Bool
     var sentSinceTick = false
@@ -130,6 +198,8 @@ public final class WatchStream: @unchecked Sendable {
     fileprivate var queue: [WatchFrame] = []
     fileprivate var head = 0
     fileprivate var queuedBytes = 0
+    /// Responses queued (a queue entry may stand for several: `WatchFrame.sharedIDs`).
+    fileprivate var queuedResponses = 0
     fileprivate var watchers: [Int64: Watcher] = [:]
     fileprivate var nextID: Int64 = 0
     fileprivate var unsynced = 0
@@ -140,7 +210,7 @@ public final class WatchStream: @unchecked Sendable {
 
     init(onReadable: (@Sendable () -> Void)?) { self.onReadable = onReadable }
 
-    fileprivate var queuedFrames: Int { queue.count - head }
+    fileprivate var queuedFrames: Int { queuedResponses }
 }
 
 /// Statistics, read with `WatchHub.stats`.
@@ -218,6 +288,7 @@ public final class WatchHub: @unchecked Sendable {
             stream.queue = []
             stream.head = 0
             stream.queuedBytes = 0
+            stream.queuedResponses = 0
             streamCount -= 1
         }
     }
@@ -310,9 +381,13 @@ public final class WatchHub: @unchecked Sendable {
         lock.withLock {
             for s in streams where !s.closed {
                 let wasEmpty = s.queuedFrames == 0
-                for w in s.watchers.values where w.progressNotify {
-                    if w.synced && !w.sentSinceTick && hasRoom(s, bytes: 64) { sendProgress(id: w.id, on: s) }
+                let asked = s.watchers.values.filter(\.progressNotify)
+                for w in asked where w.synced && !w.sentSinceTick && !(w.share?.sentSinceTick ?? false) && hasRoom(s, bytes: 64) {
+                    sendProgress(id: w.id, on: s)
+                }
+                for w in asked {
                     w.sentSinceTick = false
+                    w.share?.sentSinceTick = false
                 }
                 if wasEmpty && s.queuedFrames > 0 { wake.append(s) }
             }
@@ -320,14 +395,32 @@ public final class WatchHub: @unchecked Sendable {
         for s in wake { s.onReadable?() }
     }
 
-    /// Takes up to `max` queued responses, oldest first.
+    /// Takes up to `max` queued responses, oldest first, one frame per response.
     public func drain(_ stream: WatchStream, max: Int = .max) -> [WatchFrame] {
+        drainShared(stream, max: max).flatMap(\.responses)
+    }
+
+    /// Takes up to `max` queued responses, oldest first; a frame may stand for several
+    /// (`WatchFrame.sharedIDs`: the same body to several watchers of the stream).
+    public func drainShared(_ stream: WatchStream, max: Int = .max) -> [WatchFrame] {
         lock.withLock {
-            let n = min(max, stream.queuedFrames)
+            var n = 0
+            var out: [WatchFrame] = []
+            while n < max && stream.head < stream.queue.count {
+                var f = stream.queue[stream.head]
+                if n + f.responseCount > max {
+                    let rest: WatchFrame
+                    (f, rest) = f.split(at: max - n)
+                    stream.queue[stream.head] = rest
+                } else {
+                    stream.head += 1
+                }
+                n += f.responseCount
+                stream.queuedBytes -= f.totalSize
+                out.append(f)
+            }
             guard n > 0 else { return [] }
-            let out = Array(stream.queue[stream.head..<stream.head + n])
-            stream.head += n
-            for f in out { stream.queuedBytes -= f.size }
+            stream.queuedResponses -= n
             if stream.head == stream.queue.count {
                 stream.queue.removeAll(keepingCapacity: stream.queue.count <= 1024)
                 stream.head = 0
@@ -357,7 +450,7 @@ public final class WatchHub: @unchecked Sendable {
             var touched: [WatchGroup] = []
             for (i, v) in events.enumerated() {
                 func offer(_ g: WatchGroup) {
-                    guard !g.synced.isEmpty, g.accepts(v) else { return }
+                    guard !g.shares.isEmpty, g.accepts(v) else { return }
                     if g.pending.isEmpty { touched.append(g) }
                     g.pending.append(i)
                 }
@@ -371,26 +464,43 @@ public final class WatchHub: @unchecked Sendable {
                 counters.bytesEncoded += encoded
                 g.pending.removeAll(keepingCapacity: true)
                 let frameBytes = frames.reduce(0) { $0 + $1.body.count }
-                var i = 0
-                while i < g.synced.count {
-                    let w = g.synced[i]
-                    let s = w.stream
-                    let wasEmpty = s.queuedFrames == 0
+                var j = 0
+                while j < g.shares.count {
+                    let share = g.shares[j]
+                    let s = share.stream
+                    var ids = share.ids
+                    var idBytes = share.idBytes
                     if dropsEvents {
-                        deliveries += 1
-                        if deliveries % 100 == 0 { i += 1; continue }
+                        // One delivery in 100 skipped.
+                        ids = ids.filter { _ in deliveries += 1; return deliveries % 100 != 0 }
+                        idBytes = ids.reduce(0) { $0 + ProtoWire.intSize(2, $1) }
+                        if ids.isEmpty { j += 1; continue }
                     }
-                    if hasRoom(s, bytes: frameBytes, frames: frames.count) {
-                        for f in frames { enqueue(WatchFrame(watchID: w.id, body: f.body, eventCount: f.eventCount), on: s) }
-                        w.sentSinceTick = true
+                    let wasEmpty = s.queuedFrames == 0
+                    // As many of them as the stream has room for (the first always, on an empty queue).
+                    let fit = room(s, responses: ids.count, frames: frames.count, bytes: frameBytes + idBytes / ids.count + 1)
+                    if fit > 0 {
+                        let to = fit == ids.count ? ids : Array(ids[..<fit])
+                        if frames.count == 1 {
+                            enqueue(frames[0], to: share, ids: to,
+                                    idBytes: fit == ids.count ? idBytes : to.reduce(0) { $0 + ProtoWire.intSize(2, $1) })
+                        } else {
+                            for id in to { for f in frames { enqueue(WatchFrame(watchID: id, body: f.body, eventCount: f.eventCount), on: s) } }
+                        }
+                        share.sentSinceTick = true
                         if wasEmpty { wake.append(s) }
-                        i += 1
-                    } else {
-                        // Full: this watcher catches up from history, starting with this batch.
-                        w.nextRevision = firstNew
-                        makeUnsynced(w)
-                        counters.demotions += 1
                     }
+                    if fit < ids.count {
+                        // Full: the others catch up from history, starting with this batch (the
+                        // share leaves the group's list with its last watcher).
+                        let served = Set(ids[..<fit])
+                        for w in share.watchers where !served.contains(w.id) {
+                            w.nextRevision = firstNew
+                            makeUnsynced(w)
+                            counters.demotions += 1
+                        }
+                    }
+                    if g.shares.count > j && g.shares[j] === share { j += 1 }
                 }
             }
             notified = view.revision
@@ -545,8 +655,22 @@ public final class WatchHub: @unchecked Sendable {
     private func makeSynced(_ w: Watcher) {
         if !w.synced && w.slot >= 0 { takeOut(w) }
         w.synced = true
-        w.slot = w.group.synced.count
-        w.group.synced.append(w)
+        let g = w.group
+        let key = ObjectIdentifier(w.stream)
+        let share: StreamShare
+        if let existing = g.shareOf[key] {
+            share = existing
+        } else {
+            share = StreamShare(stream: w.stream)
+            share.index = g.shares.count
+            g.shares.append(share)
+            g.shareOf[key] = share
+        }
+        w.slot = share.watchers.count
+        w.share = share
+        share.watchers.append(w)
+        share.ids.append(w.id)
+        share.idBytes += ProtoWire.intSize(2, w.id)
     }
 
     private func makeUnsynced(_ w: Watcher) {
@@ -560,12 +684,23 @@ public final class WatchHub: @unchecked Sendable {
 
     /// Removes the watcher from whichever list holds it (swap with the last).
     private func takeOut(_ w: Watcher) {
-        if w.synced {
-            let list = w.group.synced
-            let last = list[list.count - 1]
-            w.group.synced[w.slot] = last
+        if w.synced, let share = w.share {
+            let last = share.watchers[share.watchers.count - 1]
+            share.watchers[w.slot] = last
+            share.ids[w.slot] = last.id
             last.slot = w.slot
-            w.group.synced.removeLast()
+            share.watchers.removeLast()
+            share.ids.removeLast()
+            share.idBytes -= ProtoWire.intSize(2, w.id)
+            w.share = nil
+            if share.watchers.isEmpty {
+                let g = w.group
+                let moved = g.shares[g.shares.count - 1]
+                g.shares[share.index] = moved
+                moved.index = share.index
+                g.shares.removeLast()
+                g.shareOf[ObjectIdentifier(share.stream)] = nil
+            }
         } else {
             let last = unsynced[unsynced.count - 1]
             unsynced[w.slot] = last
@@ -588,6 +723,16 @@ public final class WatchHub: @unchecked Sendable {
         }
     }
 
+    /// How many of `responses` responses of `frames` frames and about `bytes` bytes each fit in
+    /// the stream's queue: the first always does when the queue is empty.
+    private func room(_ s: WatchStream, responses: Int, frames: Int, bytes: Int) -> Int {
+        if s.closed { return 0 }
+        let byFrames = (limits.maxQueuedFramesPerStream - s.queuedFrames) / max(frames, 1)
+        let byBytes = (limits.maxQueuedBytesPerStream - s.queuedBytes) / max(bytes, 1)
+        let fit = max(0, min(responses, byFrames, byBytes))
+        return s.queuedFrames == 0 ? max(fit, 1) : fit
+    }
+
     private func hasRoom(_ s: WatchStream, bytes: Int, frames: Int = 1) -> Bool {
         if s.closed { return false }
         if s.queuedFrames == 0 { return true }
@@ -597,7 +742,18 @@ public final class WatchHub: @unchecked Sendable {
     private func enqueue(_ f: WatchFrame, on s: WatchStream) {
         s.queue.append(f)
         s.queuedBytes += f.size
+        s.queuedResponses += 1
         counters.eventsDelivered += f.eventCount
+    }
+
+    /// Queues one response to each of a share's watchers: one entry.
+    private func enqueue(_ f: WatchFrame, to share: StreamShare, ids: [Int64], idBytes: Int) {
+        let s = share.stream
+        let entry = WatchFrame(ids: ids, idBytes: idBytes, body: f.body, eventCount: f.eventCount)
+        s.queue.append(entry)
+        s.queuedBytes += entry.totalSize
+        s.queuedResponses += ids.count
+        counters.eventsDelivered += f.eventCount * ids.count
     }
 
     private func sendProgress(id: Int64, on s: WatchStream) {

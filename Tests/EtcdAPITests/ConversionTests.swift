@@ -100,7 +100,7 @@ import Testing
             let frame = WatchFrame(watchID: id, body: body, eventCount: 1)
             // One guard byte past the frame's size: written exactly `size` bytes, no more.
             var written = [UInt8](repeating: 0xEE, count: frame.size + 1)
-            written.withUnsafeMutableBytes { WatchCall.write(frame, at: $0.baseAddress!) }
+            written.withUnsafeMutableBytes { WatchCall.write(frame, id: id, at: $0.baseAddress!) }
             #expect(written.last == 0xEE)
             let message = Array(written.dropLast())
             #expect(message == frame.serialized())

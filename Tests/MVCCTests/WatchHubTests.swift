@@ -206,6 +206,42 @@ func prefixEnd(_ p: String) -> [UInt8] {
         #expect(Set(frames.map(\.watchID)).count == 100)
     }
 
+    /// The watchers of one group on one stream share one queue entry per batch (`drainShared`):
+    /// counted and limited as one response each, drained in order, split where `max` falls.
+    @Test func watchersOfOneGroupOnOneStreamShareAQueueEntry() {
+        let t = WatchBench()
+        let s = t.hub.openStream()
+        let other = t.hub.openStream()
+        let ids = (0..<5).map { _ in t.hub.watch(WatchCreate(key: b("/r/"), rangeEnd: prefixEnd("/r/")), on: s) }
+        let single = t.hub.watch(WatchCreate(key: b("/r/x")), on: s)
+        let elsewhere = t.hub.watch(WatchCreate(key: b("/r/"), rangeEnd: prefixEnd("/r/")), on: other)
+        _ = t.hub.drain(s)
+        _ = t.hub.drain(other)
+        t.put("/r/x", "1")
+        t.put("/r/y", "2")
+        // Two batches: the key's watcher, then the prefix group's five watchers as one entry;
+        // the prefix group's five again.
+        #expect(t.hub.queuedFrames(on: s) == 11)
+        let first = t.hub.drainShared(s, max: 3)
+        #expect(first.map(\.responseCount) == [1, 2])
+        #expect(first[0].watchID == single && first[0].sharedIDs.isEmpty)
+        #expect(first[1].sharedIDs == Array(ids[0..<2]))
+        #expect(t.hub.queuedFrames(on: s) == 8)
+        let rest = t.hub.drainShared(s)
+        #expect(rest.map(\.responseCount) == [3, 5])
+        #expect(rest[0].sharedIDs == Array(ids[2..<5]))
+        #expect(rest[1].sharedIDs == ids && rest[1].watchID == ids[0])
+        let base = first[1].body.withUnsafeBufferPointer { $0.baseAddress }
+        #expect(rest[0].body.withUnsafeBufferPointer { $0.baseAddress } == base, "the split keeps the one body")
+        #expect(t.hub.queuedFrames(on: s) == 0)
+        // Another stream's watcher of the same group has its own entry, and `drain` gives one
+        // frame per response with the same bytes as the shared frames.
+        let flat = t.hub.drain(other)
+        #expect(flat.map(\.watchID) == [elsewhere, elsewhere])
+        #expect(flat[0].body == first[1].body && flat[1].body == rest[1].body)
+        #expect(t.hub.stats.eventsDelivered == 2 * 5 + 1 + 2)
+    }
+
     @Test func aStalledStreamNeverBlocksOthersAndCatchesUpExactlyOnce() throws {
         var limits = WatchLimits()
         limits.maxQueuedFramesPerStream = 64
