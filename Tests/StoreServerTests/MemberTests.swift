@@ -289,12 +289,16 @@ func b(_ s: String) -> [UInt8] { Array(s.utf8) }
         for _ in 0..<100 { trimmer.trimSoon() }
         #expect(trimmer.isBusy)
         gate.withLock { $0 = false }
-        let deadline = ContinuousClock.now + .seconds(10)
+        // Generous, and a deadline per wait: beside the CPU-bound suites on two cores these
+        // threads can wait seconds for a turn (a CI run once spent 94 s here, and the second
+        // wait, sharing the first's 10 s deadline, gave up at once).
+        var deadline = ContinuousClock.now + .seconds(120)
         while trimmer.isBusy && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(1)) }
         #expect(!trimmer.isBusy)
         #expect(runs.withLock { $0 } == 2)
         // Idle again: the next ask runs once more.
         trimmer.trimSoon()
+        deadline = ContinuousClock.now + .seconds(120)
         while trimmer.isBusy && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(1)) }
         #expect(runs.withLock { $0 } == 3)
     }
