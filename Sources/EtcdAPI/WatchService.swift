@@ -54,8 +54,7 @@ final class WatchCall: StreamReceiver {
         let pump = NIOLoopBound(self, eventLoop: loop)
         let hubStream = hub.openStream(onReadable: { loop.execute { pump.value.drain() } })
         self.hubStream = hubStream
-        let interval = TimeAmount.nanoseconds(Int64(progressInterval.components.seconds) * 1_000_000_000
-                                              + progressInterval.components.attoseconds / 1_000_000_000)
+        let interval = TimeAmount(progressInterval)
         progressTimer = loop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { [hub] _ in
             hub.tickProgress([hubStream])
         }

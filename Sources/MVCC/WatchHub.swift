@@ -480,25 +480,24 @@ public final class WatchHub: @unchecked Sendable {
                     // As many of them as the stream has room for (the first always, on an empty queue).
                     let fit = room(s, responses: ids.count, frames: frames.count, bytes: frameBytes + idBytes / ids.count + 1)
                     if fit > 0 {
-                        let to = fit == ids.count ? ids : Array(ids[..<fit])
                         if frames.count == 1 {
-                            enqueue(frames[0], to: share, ids: to,
-                                    idBytes: fit == ids.count ? idBytes : to.reduce(0) { $0 + ProtoWire.intSize(2, $1) })
+                            // One entry for all of them, holding the share's own id array when all fit.
+                            let f = frames[0]
+                            enqueue(fit == ids.count ? WatchFrame(ids: ids, idBytes: idBytes, body: f.body, eventCount: f.eventCount)
+                                                     : WatchFrame(ids: ids[..<fit], body: f.body, eventCount: f.eventCount), on: s)
                         } else {
-                            for id in to { for f in frames { enqueue(WatchFrame(watchID: id, body: f.body, eventCount: f.eventCount), on: s) } }
+                            for id in ids[..<fit] { for f in frames { enqueue(WatchFrame(watchID: id, body: f.body, eventCount: f.eventCount), on: s) } }
                         }
                         share.sentSinceTick = true
                         if wasEmpty { wake.append(s) }
                     }
-                    if fit < ids.count {
-                        // Full: the others catch up from history, starting with this batch (the
-                        // share leaves the group's list with its last watcher).
-                        let served = Set(ids[..<fit])
-                        for w in share.watchers where !served.contains(w.id) {
-                            w.nextRevision = firstNew
-                            makeUnsynced(w)
-                            counters.demotions += 1
-                        }
+                    // Full: the others catch up from history, starting with this batch (the
+                    // share leaves the group's list with its last watcher).
+                    for id in ids[fit...] {
+                        guard let w = s.watchers[id] else { continue }
+                        w.nextRevision = firstNew
+                        makeUnsynced(w)
+                        counters.demotions += 1
                     }
                     if g.shares.count > j && g.shares[j] === share { j += 1 }
                 }
@@ -727,33 +726,24 @@ public final class WatchHub: @unchecked Sendable {
     /// the stream's queue: the first always does when the queue is empty.
     private func room(_ s: WatchStream, responses: Int, frames: Int, bytes: Int) -> Int {
         if s.closed { return 0 }
-        let byFrames = (limits.maxQueuedFramesPerStream - s.queuedFrames) / max(frames, 1)
-        let byBytes = (limits.maxQueuedBytesPerStream - s.queuedBytes) / max(bytes, 1)
+        // How many of `each` fit in `left` (a response taking none fits while `left` is not negative).
+        func count(_ left: Int, _ each: Int) -> Int { each > 0 ? left / each : (left >= 0 ? responses : 0) }
+        let byFrames = count(limits.maxQueuedFramesPerStream - s.queuedFrames, frames)
+        let byBytes = count(limits.maxQueuedBytesPerStream - s.queuedBytes, bytes)
         let fit = max(0, min(responses, byFrames, byBytes))
         return s.queuedFrames == 0 ? max(fit, 1) : fit
     }
 
     private func hasRoom(_ s: WatchStream, bytes: Int, frames: Int = 1) -> Bool {
-        if s.closed { return false }
-        if s.queuedFrames == 0 { return true }
-        return s.queuedFrames + frames <= limits.maxQueuedFramesPerStream && s.queuedBytes + bytes <= limits.maxQueuedBytesPerStream
+        room(s, responses: 1, frames: frames, bytes: bytes) == 1
     }
 
+    /// Queues a frame: one response, or one to each of its `sharedIDs`.
     private func enqueue(_ f: WatchFrame, on s: WatchStream) {
         s.queue.append(f)
-        s.queuedBytes += f.size
-        s.queuedResponses += 1
-        counters.eventsDelivered += f.eventCount
-    }
-
-    /// Queues one response to each of a share's watchers: one entry.
-    private func enqueue(_ f: WatchFrame, to share: StreamShare, ids: [Int64], idBytes: Int) {
-        let s = share.stream
-        let entry = WatchFrame(ids: ids, idBytes: idBytes, body: f.body, eventCount: f.eventCount)
-        s.queue.append(entry)
-        s.queuedBytes += entry.totalSize
-        s.queuedResponses += ids.count
-        counters.eventsDelivered += f.eventCount * ids.count
+        s.queuedBytes += f.totalSize
+        s.queuedResponses += f.responseCount
+        counters.eventsDelivered += f.eventCount * f.responseCount
     }
 
     private func sendProgress(id: Int64, on s: WatchStream) {

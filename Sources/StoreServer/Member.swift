@@ -327,8 +327,9 @@ public final class Member: @unchecked Sendable {
         // Restored from a snapshot: the transport learns the members before any message.
         if !cluster.members.isEmpty { membershipChanged() }
         loop.execute { [self] in
-            tickTask = loop.scheduleRepeatedTask(initialDelay: .nanoseconds(Self.nanoseconds(config.tick)),
-                                                 delay: .nanoseconds(Self.nanoseconds(config.tick))) { [self] _ in turn(tick: true) }
+            tickTask = loop.scheduleRepeatedTask(initialDelay: TimeAmount(config.tick), delay: TimeAmount(config.tick)) { [self] _ in
+                turn(tick: true)
+            }
         }
         let catchUp = Thread { [self] in catchUpLoop() }
         catchUp.name = "capstan-watch-catch-up-\(config.id.rawValue)"
