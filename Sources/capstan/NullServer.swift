@@ -22,6 +22,12 @@ struct NullServer: AsyncParsableCommand {
     @Option(help: "Answer each call this many microseconds after it arrives (a server's latency, without its CPU).")
     var delayMicroseconds = 0
 
+    func validate() throws {
+        guard (0...60_000_000).contains(delayMicroseconds) else {
+            throw ValidationError("--delay-microseconds must be between 0 and 60000000 (60 s)")
+        }
+    }
+
     func run() async throws {
         let parts = listen.split(separator: ":")
         guard parts.count == 2, let port = Int(parts[1]) else { throw ValidationError("--listen takes host:port") }
@@ -40,7 +46,7 @@ struct NullServer: AsyncParsableCommand {
             "/etcdserverpb.KV/DeleteRange": try delete.serializedBytes(),
             "/etcdserverpb.KV/Txn": try txn.serializedBytes(),
         ]
-        let delay = TimeAmount.microseconds(Int64(max(delayMicroseconds, 0)))
+        let delay = TimeAmount.microseconds(Int64(delayMicroseconds))
         let routes = answers.mapValues { answer in
             LeanGRPC.Method.unary { _, call in
                 if delay == .zero { return call.respond(answer) }
