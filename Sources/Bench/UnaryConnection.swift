@@ -267,7 +267,7 @@ final class UnaryCallHandler: ChannelInboundHandler {
         waiting = []
         for id in ids {
             if calls[id] != nil {
-                calls[id]!.outflow.drain(into: &output.bytes, stream: id, connectionWindow: &connectionWindow, maxFrame: peerMaxFrameSize)
+                calls[id]!.outflow.drain(into: output, stream: id, connectionWindow: &connectionWindow, maxFrame: peerMaxFrameSize)
                 if calls[id]!.outflow.held.readableBytes > 0 {
                     waiting.append(id)
                 } else if calls[id]!.endPending {
@@ -275,7 +275,7 @@ final class UnaryCallHandler: ChannelInboundHandler {
                     HTTP2Wire.writeFrameHeader(&output.bytes, length: 0, type: .data, flags: HTTP2Wire.Flag.endStream, stream: id)
                 }
             } else if streams[id] != nil {
-                streams[id]!.outflow.drain(into: &output.bytes, stream: id, connectionWindow: &connectionWindow, maxFrame: peerMaxFrameSize)
+                streams[id]!.outflow.drain(into: output, stream: id, connectionWindow: &connectionWindow, maxFrame: peerMaxFrameSize)
                 if streams[id]!.outflow.held.readableBytes > 0 { waiting.append(id) }
             }
         }

@@ -7,7 +7,9 @@ public import StoreServer
 /// etcd's Watch service over the member's watch hub: one hub stream per gRPC call; requests
 /// create, cancel and ask for progress; responses are drained from the hub's queue whenever it
 /// has some and the client is reading, and written as the hub encoded them (once for every
-/// watcher of a batch). Everything runs on the call's event loop: no task per call.
+/// watcher of a batch; batches for the same watchers that queued up while the client was behind
+/// go out as one response, see `WatchResponses`). Everything runs on the call's event loop: no
+/// task per call.
 public struct WatchService: Sendable {
     let member: Member
     /// How often watchers that asked for progress notifications get one when nothing else was
@@ -85,45 +87,18 @@ final class WatchCall: StreamReceiver {
         hubStream = nil
     }
 
-    /// A frame's response to watcher `id` as the WatchResponse it is, at `at` (exactly
-    /// `frame.size(for: id)` bytes): the watch id (field 2, left out when 0 as proto3 does), then
-    /// the body the hub encoded once for all watchers.
-    static func write(_ frame: WatchFrame, id: Int64, at: UnsafeMutableRawPointer) {
-        var p = at
-        if id != 0 {
-            p.storeBytes(of: UInt8(2 << 3), as: UInt8.self)
-            p += 1
-            var v = UInt64(bitPattern: id)
-            while v >= 0x80 {
-                p.storeBytes(of: UInt8(truncatingIfNeeded: v) | 0x80, as: UInt8.self)
-                p += 1
-                v >>= 7
-            }
-            p.storeBytes(of: UInt8(v), as: UInt8.self)
-            p += 1
-        }
-        frame.body.withUnsafeBytes { if let b = $0.baseAddress { p.copyMemory(from: b, byteCount: $0.count) } }
-    }
-
     /// Writes what the hub has queued, a batch at a time, while the client keeps up; when it
-    /// falls behind, waits for it (the hub's own per-stream limit then applies).
+    /// falls behind (its connection backed up, or its stream's window shut), waits for it: the
+    /// batches queued meanwhile go out joined where they can be (`WatchResponses`), and the
+    /// hub's own per-stream limit applies.
     func drain() {
         guard let hubStream, !waitingForRoom else { return }
-        var sizes: [Int] = []
-        var responses: [(frame: Int, id: Int64)] = []
         while !stream.isBlocked {
             // A frame may stand for one response to each of several watchers (the same body).
-            let frames = hub.drainShared(hubStream, max: 256)
+            let frames = hub.drainShared(hubStream, max: 4096)
             if frames.isEmpty { return }
-            sizes.removeAll(keepingCapacity: true)
-            responses.removeAll(keepingCapacity: true)
-            for (i, f) in frames.enumerated() {
-                f.forEachWatchID { id in
-                    sizes.append(f.size(for: id))
-                    responses.append((i, id))
-                }
-            }
-            stream.send(sizes: sizes) { i, at in Self.write(frames[responses[i].frame], id: responses[i].id, at: at) }
+            let responses = WatchResponses(frames)
+            responses.withWriter { stream.send(sizes: responses.sizes, write: $0) }
         }
         waitingForRoom = true
         stream.whenWritable { [self] in

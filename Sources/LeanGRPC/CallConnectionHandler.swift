@@ -15,8 +15,11 @@ import NIOHPACK
 /// connection and stream windows admit, split at its SETTINGS_MAX_FRAME_SIZE, and the rest is
 /// held per stream until WINDOW_UPDATE or SETTINGS open the windows; a stream holding more than
 /// `streamHighWater` counts as blocked (`isBlocked`, `whenWritable`, `room`), so that
-/// streaming calls hold back instead of queueing without bound. A call finished while its DATA
-/// is held sends its trailers once that DATA has gone.
+/// streaming calls hold back instead of queueing without bound. So does every stream of a
+/// connection whose socket does not take its bytes (NIO's pending writes above its high-water
+/// mark; `isBlocked` and `whenWritable`), the streams going on in turn once it drains. A call
+/// finished while its DATA is held sends its trailers once that DATA has gone. A turn's output
+/// goes to the channel in chunks of 64 KiB, reused from the event loop's pool once written.
 ///
 /// Protocol errors end the connection with GOAWAY and the error's code (or, for one stream's
 /// errors, RST_STREAM); control-frame floods (PING, SETTINGS) end it with ENHANCE_YOUR_CALM.
@@ -28,7 +31,9 @@ final class CallConnectionHandler: ChannelInboundHandler {
 
     typealias Outflow = HTTP2Wire.Outflow
 
-    struct Call {
+    /// A class, not a struct: a call is looked up several times per message written, and a
+    /// struct came out of the dictionary as a copy of every field, each retained and released.
+    final class Call {
         var method: Method
         /// Request bytes that are not a whole message yet.
         var pending = ByteBuffer()
@@ -42,6 +47,11 @@ final class CallConnectionHandler: ChannelInboundHandler {
         var outflow: Outflow
         var writableWaiters: [() -> Void] = []
         var roomWaiters: [EventLoopPromise<Void>] = []
+
+        init(method: Method, outflow: Outflow) {
+            self.method = method
+            self.outflow = outflow
+        }
     }
 
     /// A stream whose call finished while some of its DATA waited for the client's windows.
@@ -67,9 +77,12 @@ final class CallConnectionHandler: ChannelInboundHandler {
     private var closing: [Int: Closing] = [:]
     /// Streams holding DATA, in the order they began to hold it.
     private var waiting: [Int] = []
+    /// Streams waiting for the connection to take more (NIO's pending writes above its
+    /// high-water mark), in the order they began to wait; served in turn when it does.
+    private var connectionWaiters: [(stream: Int, body: () -> Void)] = []
 
     private var inbound = ByteBuffer()
-    private let output = HTTP2Wire.TurnOutput()
+    private let output: HTTP2Wire.TurnOutput
     private var prefaceReceived = false
     /// After a connection error: nothing more is read.
     private var failed = false
@@ -98,6 +111,7 @@ final class CallConnectionHandler: ChannelInboundHandler {
         self.routes = routes
         self.limits = limits
         self.executor = executor
+        output = HTTP2Wire.TurnOutput(pool: executor.chunks)
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -420,9 +434,8 @@ final class CallConnectionHandler: ChannelInboundHandler {
     }
 
     private func requestsEnded(_ id: Int) {
-        guard var call = calls[id], !call.requestsEnded else { return }
+        guard let call = calls[id], !call.requestsEnded else { return }
         call.requestsEnded = true
-        calls[id] = call
         switch call.method {
         case .unary(let handler):
             guard let request = call.request else {
@@ -487,32 +500,49 @@ final class CallConnectionHandler: ChannelInboundHandler {
     }
 
     /// Writes messages as DATA: message `i` is `sizes[i]` bytes, written by `write(i, at)`
-    /// straight into the outgoing buffer after its length prefix — one frame when the client's
-    /// windows and frame size admit it, else into the stream's held bytes. The messages are
-    /// written through one access to the buffer (a ByteBuffer write per field costs an
-    /// exclusivity check each, which showed in the watch fan-out's profile).
+    /// straight into the outgoing buffer after its length prefix — as many whole messages per
+    /// frame as the client's windows and frame size admit (and at most one output chunk), the
+    /// rest into the stream's held bytes, which go out as the windows open. The messages of a
+    /// frame are written through one access to the buffer (a ByteBuffer write per field costs
+    /// an exclusivity check each, which showed in the watch fan-out's profile).
     func send(stream id: Int, sizes: [Int], write: (Int, UnsafeMutableRawPointer) -> Void) {
         guard context != nil, calls[id] != nil, !sizes.isEmpty else { return }
         sendHeaders(id)
-        let total = sizes.reduce(0) { $0 + 5 + $1 }
-        if calls[id]!.outflow.held.readableBytes == 0 && total <= min(calls[id]!.outflow.window, connectionWindow, peerMaxFrameSize) {
-            HTTP2Wire.writeFrameHeader(&output.bytes, length: total, type: .data, stream: id)
-            Self.writeMessages(into: &output.bytes, sizes: sizes, total: total, write: write)
-            calls[id]!.outflow.window -= total
-            connectionWindow -= total
-        } else {
+        var next = 0
+        if calls[id]!.outflow.held.readableBytes == 0 {
+            let frameLimit = min(peerMaxFrameSize, HTTP2Wire.TurnOutput.chunk - 9)
+            while next < sizes.count {
+                let room = min(calls[id]!.outflow.window, connectionWindow, frameLimit)
+                var end = next, total = 0
+                while end < sizes.count && total + 5 + sizes[end] <= room {
+                    total += 5 + sizes[end]
+                    end += 1
+                }
+                if end == next { break }
+                output.reserve(9 + total)
+                HTTP2Wire.writeFrameHeader(&output.bytes, length: total, type: .data, stream: id)
+                Self.writeMessages(into: &output.bytes, sizes: sizes, next..<end, total: total, write: write)
+                calls[id]!.outflow.window -= total
+                connectionWindow -= total
+                next = end
+            }
+        }
+        if next < sizes.count {
             let wasHolding = calls[id]!.outflow.held.readableBytes > 0
-            Self.writeMessages(into: &calls[id]!.outflow.held, sizes: sizes, total: total, write: write)
-            calls[id]!.outflow.drain(into: &output.bytes, stream: id, connectionWindow: &connectionWindow, maxFrame: peerMaxFrameSize)
+            let total = sizes[next...].reduce(0) { $0 + 5 + $1 }
+            Self.writeMessages(into: &calls[id]!.outflow.held, sizes: sizes, next..<sizes.count, total: total, write: write)
+            calls[id]!.outflow.drain(into: output, stream: id, connectionWindow: &connectionWindow, maxFrame: peerMaxFrameSize)
             if !wasHolding && calls[id]!.outflow.held.readableBytes > 0 { waiting.append(id) }
         }
         output.scheduleFlush()
     }
 
-    private static func writeMessages(into buffer: inout ByteBuffer, sizes: [Int], total: Int, write: (Int, UnsafeMutableRawPointer) -> Void) {
+    private static func writeMessages(into buffer: inout ByteBuffer, sizes: [Int], _ range: Range<Int>, total: Int,
+                                      write: (Int, UnsafeMutableRawPointer) -> Void) {
         buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: total) { out in
             var at = out.baseAddress!
-            for (i, n) in sizes.enumerated() {
+            for i in range {
+                let n = sizes[i]
                 precondition(n >= 0 && n <= Int(UInt32.max), "a message's size out of range")
                 at.storeBytes(of: 0, as: UInt8.self)
                 at.storeBytes(of: UInt32(n).bigEndian, toByteOffset: 1, as: UInt32.self)
@@ -573,10 +603,10 @@ final class CallConnectionHandler: ChannelInboundHandler {
     /// its last byte. Wakes whoever waits for the stream to be writable.
     private func pump(_ id: Int) {
         if calls[id] != nil {
-            calls[id]!.outflow.drain(into: &output.bytes, stream: id, connectionWindow: &connectionWindow, maxFrame: peerMaxFrameSize)
+            calls[id]!.outflow.drain(into: output, stream: id, connectionWindow: &connectionWindow, maxFrame: peerMaxFrameSize)
             wakeIfWritable(id)
         } else if closing[id] != nil {
-            closing[id]!.outflow.drain(into: &output.bytes, stream: id, connectionWindow: &connectionWindow, maxFrame: peerMaxFrameSize)
+            closing[id]!.outflow.drain(into: output, stream: id, connectionWindow: &connectionWindow, maxFrame: peerMaxFrameSize)
             if closing[id]!.outflow.held.readableBytes == 0 {
                 writeHeaders(id, closing.removeValue(forKey: id)!.trailers, endStream: true)
                 closeIfDrained()
@@ -602,14 +632,38 @@ final class CallConnectionHandler: ChannelInboundHandler {
 
     private func queued(_ call: Call) -> Int { call.outflow.held.readableBytes }
 
+    /// The connection's bytes are not going out as fast as they are written: the socket is
+    /// full and NIO holds more than its high-water mark.
+    private var connectionBlocked: Bool { !(context?.channel.isWritable ?? true) }
+
     func isBlocked(stream: Int) -> Bool {
         guard let call = calls[stream] else { return false }
-        return queued(call) > limits.streamHighWater
+        return queued(call) > limits.streamHighWater || connectionBlocked
     }
 
     func whenWritable(stream id: Int, _ body: @escaping () -> Void) {
         guard let call = calls[id] else { return }
-        if queued(call) <= limits.streamHighWater { body() } else { calls[id]!.writableWaiters.append(body) }
+        if queued(call) > limits.streamHighWater {
+            calls[id]!.writableWaiters.append(body)
+        } else if connectionBlocked {
+            connectionWaiters.append((id, body))
+        } else {
+            body()
+        }
+    }
+
+    /// The connection takes bytes again: the streams waiting for it go on, in turn, until it
+    /// is backed up again; those not reached keep their place ahead of any that wait anew.
+    private func wakeConnectionWaiters() {
+        let waiters = connectionWaiters
+        connectionWaiters = []
+        var next = 0
+        while next < waiters.count && !connectionBlocked {
+            let w = waiters[next]
+            next += 1
+            if calls[w.stream] != nil { w.body() }
+        }
+        if next < waiters.count { connectionWaiters = Array(waiters[next...]) + connectionWaiters }
     }
 
     /// Succeeds once the stream is not blocked; fails when the call has ended.
@@ -624,10 +678,11 @@ final class CallConnectionHandler: ChannelInboundHandler {
     private func wakeIfWritable(_ id: Int) {
         guard let call = calls[id], !call.writableWaiters.isEmpty || !call.roomWaiters.isEmpty,
               queued(call) <= limits.streamHighWater / 2 else { return }
-        calls[id]!.writableWaiters = []
-        calls[id]!.roomWaiters = []
-        for p in call.roomWaiters { p.succeed() }
-        for body in call.writableWaiters { body() }
+        let promises = call.roomWaiters, bodies = call.writableWaiters
+        call.writableWaiters = []
+        call.roomWaiters = []
+        for p in promises { p.succeed() }
+        for body in bodies { body() }
     }
 
     // MARK: - Connection
@@ -655,8 +710,11 @@ final class CallConnectionHandler: ChannelInboundHandler {
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable { unsentControlAnswers = 0 }
         context.fireChannelWritabilityChanged()
+        if context.channel.isWritable {
+            unsentControlAnswers = 0
+            wakeConnectionWaiters()
+        }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

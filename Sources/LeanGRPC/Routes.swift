@@ -88,8 +88,9 @@ public struct ServerStream: Sendable {
         connection.onLoop { $0.send(stream: stream, messages: messages) }
     }
 
-    /// Sends messages written straight into one DATA frame's buffer: message `i` is `sizes[i]`
-    /// bytes, and `write(i, at)` writes exactly that many at `at`. On the event loop only.
+    /// Sends messages written straight into the connection's outgoing buffer, as many whole
+    /// messages per DATA frame as fit: message `i` is `sizes[i]` bytes, and `write(i, at)`
+    /// writes exactly that many at `at`. On the event loop only.
     public func send(sizes: [Int], write: (Int, UnsafeMutableRawPointer) -> Void) {
         connection.eventLoop.preconditionInEventLoop()
         connection.value.send(stream: stream, sizes: sizes, write: write)
@@ -107,8 +108,9 @@ public struct ServerStream: Sendable {
         }.get()
     }
 
-    /// Whether the client is more than a high-water mark behind in reading this stream (call on
-    /// the event loop). When it is, `whenWritable` says when to go on.
+    /// Whether the client is more than a high-water mark behind in reading this stream, or its
+    /// connection is backed up (the socket full and NIO holding more than its own high-water
+    /// mark); call on the event loop. When it is, `whenWritable` says when to go on.
     public var isBlocked: Bool {
         connection.eventLoop.preconditionInEventLoop()
         return connection.value.isBlocked(stream: stream)
@@ -143,6 +145,8 @@ extension NIOLoopBound where Value == CallConnectionHandler {
 /// is a thread wake-up; on two cores that was most of a small call's latency).
 public final class EventLoopTaskExecutor: TaskExecutor, @unchecked Sendable {
     public let loop: any EventLoop
+    /// The loop's output chunks, shared by its connections.
+    package let chunks = HTTP2Wire.ChunkPool()
 
     public init(_ loop: any EventLoop) { self.loop = loop }
 

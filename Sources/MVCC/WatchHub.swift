@@ -62,26 +62,43 @@ public struct WatchFrame: Sendable {
     public let sharedIDs: [Int64]
     /// The bytes of the watch-id fields of all of the responses.
     let idBytes: Int
+    /// Where the events begin in `body`, when the body is the header (its first field) and
+    /// events and nothing else: such responses to the same watchers may be sent as one (the
+    /// last one's header, then the events of each). 0 for every other response (created,
+    /// canceled, progress, a fragment).
+    public let eventsOffset: Int
+    /// The group of watchers whose events these are, when `eventsOffset` is not 0: a watcher is
+    /// in one group only, so frames of different groups never go to the same watcher.
+    public let group: ObjectIdentifier?
 
-    public init(watchID: Int64, body: [UInt8], eventCount: Int) {
+    public init(watchID: Int64, body: [UInt8], eventCount: Int, eventsOffset: Int = 0, group: ObjectIdentifier? = nil) {
         self.watchID = watchID
         self.body = body
         self.eventCount = eventCount
+        self.eventsOffset = eventsOffset
+        self.group = group
         sharedIDs = []
         idBytes = ProtoWire.intSize(2, watchID)
     }
 
-    /// The same response to each of `ids` (not empty), whose watch-id fields take `idBytes`.
-    init(ids: [Int64], idBytes: Int, body: [UInt8], eventCount: Int) {
+    /// The same response as `frame`, to watcher `id`.
+    init(_ frame: WatchFrame, to id: Int64) {
+        self.init(watchID: id, body: frame.body, eventCount: frame.eventCount, eventsOffset: frame.eventsOffset, group: frame.group)
+    }
+
+    /// The same response as `frame` to each of `ids` (not empty), whose watch-id fields take `idBytes`.
+    init(_ frame: WatchFrame, to ids: [Int64], idBytes: Int) {
         watchID = ids[0]
-        self.body = body
-        self.eventCount = eventCount
+        body = frame.body
+        eventCount = frame.eventCount
+        eventsOffset = frame.eventsOffset
+        group = frame.group
         sharedIDs = ids.count == 1 ? [] : ids
         self.idBytes = idBytes
     }
 
-    init(ids: ArraySlice<Int64>, body: [UInt8], eventCount: Int) {
-        self.init(ids: Array(ids), idBytes: ids.reduce(0) { $0 + ProtoWire.intSize(2, $1) }, body: body, eventCount: eventCount)
+    init(_ frame: WatchFrame, to ids: ArraySlice<Int64>) {
+        self.init(frame, to: Array(ids), idBytes: ids.reduce(0) { $0 + ProtoWire.intSize(2, $1) })
     }
 
     /// The size of the response to `watchID`.
@@ -99,15 +116,25 @@ public struct WatchFrame: Sendable {
         for id in sharedIDs { body(id) }
     }
 
+    /// Whether `other` goes to the same watchers, in the same order.
+    public func sameWatchers(as other: WatchFrame) -> Bool {
+        if sharedIDs.isEmpty || other.sharedIDs.isEmpty {
+            return sharedIDs.isEmpty && other.sharedIDs.isEmpty && watchID == other.watchID
+        }
+        guard sharedIDs.count == other.sharedIDs.count else { return false }
+        // A share's batches hold the same array until its watchers change.
+        let sameArray = sharedIDs.withUnsafeBufferPointer { a in other.sharedIDs.withUnsafeBufferPointer { a.baseAddress == $0.baseAddress } }
+        return sameArray || sharedIDs == other.sharedIDs
+    }
+
     /// The first `n` responses, and the rest (0 < n < responseCount).
     func split(at n: Int) -> (WatchFrame, WatchFrame) {
-        (WatchFrame(ids: sharedIDs[..<n], body: body, eventCount: eventCount),
-         WatchFrame(ids: sharedIDs[n...], body: body, eventCount: eventCount))
+        (WatchFrame(self, to: sharedIDs[..<n]), WatchFrame(self, to: sharedIDs[n...]))
     }
 
     /// One frame per response.
     var responses: [WatchFrame] {
-        sharedIDs.isEmpty ? [self] : sharedIDs.map { WatchFrame(watchID: $0, body: body, eventCount: eventCount) }
+        sharedIDs.isEmpty ? [self] : sharedIDs.map { WatchFrame(self, to: $0) }
     }
 
     /// The whole `etcdserverpb.WatchResponse` message.
@@ -483,10 +510,9 @@ public final class WatchHub: @unchecked Sendable {
                         if frames.count == 1 {
                             // One entry for all of them, holding the share's own id array when all fit.
                             let f = frames[0]
-                            enqueue(fit == ids.count ? WatchFrame(ids: ids, idBytes: idBytes, body: f.body, eventCount: f.eventCount)
-                                                     : WatchFrame(ids: ids[..<fit], body: f.body, eventCount: f.eventCount), on: s)
+                            enqueue(fit == ids.count ? WatchFrame(f, to: ids, idBytes: idBytes) : WatchFrame(f, to: ids[..<fit]), on: s)
                         } else {
-                            for id in ids[..<fit] { for f in frames { enqueue(WatchFrame(watchID: id, body: f.body, eventCount: f.eventCount), on: s) } }
+                            for id in ids[..<fit] { for f in frames { enqueue(WatchFrame(f, to: id), on: s) } }
                         }
                         share.sentSinceTick = true
                         if wasEmpty { wake.append(s) }
@@ -606,7 +632,7 @@ public final class WatchHub: @unchecked Sendable {
                     } else {
                         if !job.frames.isEmpty {
                             guard hasRoom(s, bytes: job.frames.reduce(0) { $0 + $1.body.count }, frames: job.frames.count) else { continue }
-                            for f in job.frames { enqueue(WatchFrame(watchID: w.id, body: f.body, eventCount: f.eventCount), on: s) }
+                            for f in job.frames { enqueue(WatchFrame(f, to: w.id), on: s) }
                             w.sentSinceTick = true
                         }
                         w.nextRevision = max(w.nextRevision, job.through + 1)
@@ -762,7 +788,8 @@ public final class WatchHub: @unchecked Sendable {
         var body = head
         for v in events { WatchEncoding.event(v, prevKV: g.prevKV, compactRevision: view.compactRevision, into: &body) }
         guard g.fragment && body.count >= limits.maxResponseBytes && events.count > 1 else {
-            return ([WatchFrame(watchID: 0, body: body, eventCount: events.count)], body.count)
+            return ([WatchFrame(watchID: 0, body: body, eventCount: events.count, eventsOffset: events.isEmpty ? 0 : head.count,
+                                group: ObjectIdentifier(g))], body.count)
         }
         // Fragments: events are added until one would take the response past the limit.
         var frames: [WatchFrame] = []

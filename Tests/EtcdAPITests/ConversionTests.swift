@@ -98,9 +98,11 @@ import Testing
         let body = try Etcdserverpb_WatchResponse.with { $0.events = [event] }.serializedBytes() as [UInt8]
         for id: Int64 in [0, 1, 127, 128, 300, 1 << 40, -1] {
             let frame = WatchFrame(watchID: id, body: body, eventCount: 1)
+            let responses = WatchResponses([frame])
+            #expect(responses.sizes == [frame.size])
             // One guard byte past the frame's size: written exactly `size` bytes, no more.
             var written = [UInt8](repeating: 0xEE, count: frame.size + 1)
-            written.withUnsafeMutableBytes { WatchCall.write(frame, id: id, at: $0.baseAddress!) }
+            written.withUnsafeMutableBytes { out in responses.withWriter { $0(0, out.baseAddress!) } }
             #expect(written.last == 0xEE)
             let message = Array(written.dropLast())
             #expect(message == frame.serialized())

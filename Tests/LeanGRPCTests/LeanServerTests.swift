@@ -437,6 +437,123 @@ struct WireClient {
         _ = try client.channel.finish(acceptAlreadyClosed: true)
     }
 
+    /// A connection NIO cannot write as fast as it is given (the socket full, more than the
+    /// high-water mark pending) blocks every stream on it; when it drains, the waiting streams
+    /// go on in turn, and one that fills it again leaves the others their place.
+    @Test func aBackedUpConnectionBlocksItsStreamsAndWakesThemInTurn() throws {
+        let loop = EmbeddedEventLoop()
+        let streams = NIOLockedValueBox<[ServerStream]>([])
+        let log = NIOLockedValueBox<[String]>([])
+        let handler = CallConnectionHandler(routes: ["/t.S/M": .streaming { s in
+            streams.withLockedValue { $0.append(s) }
+            return Recording(s, log: log)
+        }], limits: LeanServer.Limits(), executor: EventLoopTaskExecutor(loop))
+        var client = try WireClient(handler)
+        _ = try client.written()
+        try client.headers(stream: 1)
+        try client.headers(stream: 3)
+        let (one, three) = try #require(streams.withLockedValue { $0.count == 2 ? ($0[0], $0[1]) : nil })
+        #expect(!one.isBlocked && !three.isBlocked)
+        client.channel.isWritable = false
+        #expect(one.isBlocked && three.isBlocked)
+        var order: [Int] = []
+        // Stream 1 writes enough to back the connection up again.
+        one.whenWritable { order.append(1); client.channel.isWritable = false }
+        three.whenWritable { order.append(3) }
+        client.channel.pipeline.fireChannelWritabilityChanged()
+        #expect(order.isEmpty)
+        client.channel.isWritable = true
+        client.channel.pipeline.fireChannelWritabilityChanged()
+        #expect(order == [1])
+        one.whenWritable { order.append(10) }
+        client.channel.isWritable = true
+        client.channel.pipeline.fireChannelWritabilityChanged()
+        #expect(order == [1, 3, 10])
+        // A stream that ends while it waits is not called.
+        client.channel.isWritable = false
+        three.whenWritable { order.append(30) }
+        try client.reset(stream: 3)
+        client.channel.isWritable = true
+        client.channel.pipeline.fireChannelWritabilityChanged()
+        #expect(order == [1, 3, 10])
+        _ = try client.channel.finish(acceptAlreadyClosed: true)
+    }
+
+    /// A large write goes to the channel in chunks of at most 64 KiB, its DATA frames no larger
+    /// than a chunk even when the client takes 1 MiB frames, every message whole and in order.
+    @Test func largeWritesGoOutInChunks() throws {
+        let loop = EmbeddedEventLoop()
+        let streamBox = NIOLockedValueBox<ServerStream?>(nil)
+        let executor = EventLoopTaskExecutor(loop)
+        let handler = CallConnectionHandler(routes: ["/t.S/M": .streaming { s in
+            streamBox.withLockedValue { $0 = s }
+            return Recording(s, log: NIOLockedValueBox([]))
+        }], limits: LeanServer.Limits(), executor: executor)
+        var client = try WireClient(handler)
+        try client.settings([(4, 8 << 20), (5, 1 << 20)])
+        try client.windowUpdate(stream: 0, 8 << 20)
+        _ = try client.written()
+        try client.headers(stream: 1)
+        let stream = try #require(streamBox.withLockedValue { $0 })
+        for round in 0..<2 {
+            let sizes = (0..<200).map { 1_000 + $0 * 7 }
+            stream.send(sizes: sizes) { i, at in
+                at.initializeMemory(as: UInt8.self, repeating: UInt8(truncatingIfNeeded: i + round), count: sizes[i])
+            }
+            client.channel.embeddedEventLoop.run()
+            var buffers: [ByteBuffer] = []
+            while let b = try client.channel.readOutbound(as: ByteBuffer.self) { buffers.append(b) }
+            #expect(buffers.count > 1 && buffers.allSatisfy { $0.readableBytes <= HTTP2Wire.TurnOutput.chunk })
+            var all = ByteBuffer()
+            for var b in buffers { all.writeBuffer(&b) }
+            var data = ByteBuffer()
+            while let h = HTTP2Wire.FrameHeader.peek(all), all.readableBytes >= 9 + h.length {
+                all.moveReaderIndex(forwardBy: 9)
+                var payload = all.readSlice(length: h.length)!
+                if h.type == 0 {
+                    #expect(h.length <= HTTP2Wire.TurnOutput.chunk - 9)
+                    data.writeBuffer(&payload)
+                }
+            }
+            var intact = true
+            for (i, n) in sizes.enumerated() {
+                intact = intact && data.readInteger(as: UInt8.self) == 0 && data.readInteger(as: UInt32.self) == UInt32(n)
+                    && data.readBytes(length: n) == [UInt8](repeating: UInt8(truncatingIfNeeded: i + round), count: n)
+            }
+            #expect(intact, "the messages came out whole and in order")
+            #expect(data.readableBytes == 0)
+        }
+        // Written chunks came back to the loop's pool (the channel let go of them).
+        #expect(executor.chunks.count > 0)
+        _ = try client.channel.finish(acceptAlreadyClosed: true)
+    }
+
+    @Test func aPooledChunkIsReusedOnlyOnceTheChannelLetsGo() {
+        let pool = HTTP2Wire.ChunkPool(limit: 2)
+        let allocator = ByteBufferAllocator()
+        func storage(_ b: ByteBuffer) -> UnsafeRawPointer? { b.withVeryUnsafeBytes { $0.baseAddress } }
+        var a = pool.take(allocator)
+        #expect(a.capacity == HTTP2Wire.TurnOutput.chunk)
+        a.writeString("sent")
+        let first = storage(a)
+        pool.give(a)
+        a = ByteBuffer()
+        // Only the pool holds it: the same memory, empty.
+        var b = pool.take(allocator)
+        #expect(storage(b) == first && b.readableBytes == 0)
+        b.writeString("still being written")
+        let inFlight = b
+        pool.give(b)
+        let c = pool.take(allocator)
+        #expect(storage(c) != first && c.readableBytes == 0)
+        #expect(inFlight.getString(at: 0, length: 5) == "still")
+        // Full: the oldest stay, more are dropped; other sizes are not kept.
+        #expect(pool.count == 0)
+        for _ in 0..<3 { pool.give(allocator.buffer(capacity: HTTP2Wire.TurnOutput.chunk)) }
+        pool.give(allocator.buffer(capacity: 1024))
+        #expect(pool.count == 2)
+    }
+
     /// Partial request messages are counted across a connection's calls: the count goes back
     /// to zero as messages complete and calls end, and past the limit the connection gets
     /// GOAWAY ENHANCE_YOUR_CALM and closes.
