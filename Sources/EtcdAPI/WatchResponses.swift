@@ -73,13 +73,22 @@ struct WatchResponses {
             entries.append(Entry(frame: i))
         }
         bodies.reserveCapacity(entries.reduce(0) { $0 + bodySize($1) })
+        let responses = entries.reduce(0) { $0 + frames[$1.frame].responseCount }
+        sizes.reserveCapacity(responses)
+        targets.reserveCapacity(responses)
         for entry in entries {
             let offset = bodies.count
             bodies += entry.joined ?? frames[entry.frame].body
             let count = bodies.count - offset
-            frames[entry.frame].forEachWatchID { id in
-                sizes.append(count + Self.idFieldSize(id))
-                targets.append(Target(offset: offset, count: count, id: id))
+            let f = frames[entry.frame]
+            if f.sharedIDs.isEmpty {
+                sizes.append(count + Self.idFieldSize(f.watchID))
+                targets.append(Target(offset: offset, count: count, id: f.watchID))
+            } else {
+                for id in f.sharedIDs {
+                    sizes.append(count + Self.idFieldSize(id))
+                    targets.append(Target(offset: offset, count: count, id: id))
+                }
             }
         }
     }
