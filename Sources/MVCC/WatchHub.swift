@@ -268,6 +268,8 @@ public final class WatchHub: @unchecked Sendable {
     private var singleKeyGroups: [[UInt8]: [WatchGroup]] = [:]
     private var rangeGroups = IntervalIndex<WatchGroup>()
     private var unsynced: [Watcher] = []
+    /// Told when a watcher falls behind while none was (see `whenCatchUpNeeded`).
+    private var catchUpNeeded: (@Sendable () -> Void)?
     private var catchUpCursor = 0
     private var streamCount = 0
     private var counters = WatchStats()
@@ -298,6 +300,13 @@ public final class WatchHub: @unchecked Sendable {
     public var notifiedRevision: Int64 { lock.withLock { notified } }
 
     public func setHeader(_ info: WatchHeaderInfo) { lock.withLock { header = info } }
+
+    /// `observer` is called when a watcher becomes unsynced while every other watcher is
+    /// synced: whoever calls `catchUp` may wait for it once `catchUp` returns false, instead of
+    /// polling. Called under the hub's lock: it must only hand over (signal, enqueue).
+    public func whenCatchUpNeeded(_ observer: @escaping @Sendable () -> Void) {
+        lock.withLock { catchUpNeeded = observer }
+    }
 
     // MARK: - Streams and watchers
 
@@ -705,6 +714,7 @@ public final class WatchHub: @unchecked Sendable {
         w.slot = unsynced.count
         unsynced.append(w)
         w.stream.unsynced += 1
+        if unsynced.count == 1 { catchUpNeeded?() }
     }
 
     /// Removes the watcher from whichever list holds it (swap with the last).

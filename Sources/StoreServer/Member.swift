@@ -122,6 +122,8 @@ public final class Member: @unchecked Sendable {
     private let membershipObserver: @Sendable (ClusterMembers) -> Void
     private let storage: DiskLogStorage
     private let publisher: ViewPublisher
+    /// Signalled when a watcher falls behind while none was (the catch-up thread waits on it).
+    private let catchUpWanted = DispatchSemaphore(value: 0)
 
     // Owned by the turns (on the loop).
     private var raft: RaftNode
@@ -331,6 +333,7 @@ public final class Member: @unchecked Sendable {
                 turn(tick: true)
             }
         }
+        hub.whenCatchUpNeeded { [catchUpWanted] in catchUpWanted.signal() }
         let catchUp = Thread { [self] in catchUpLoop() }
         catchUp.name = "capstan-watch-catch-up-\(config.id.rawValue)"
         catchUp.start()
@@ -370,11 +373,16 @@ public final class Member: @unchecked Sendable {
         hub.setHeader(WatchHeaderInfo(clusterID: clusterID, memberID: memberID, raftTerm: status.term.rawValue))
     }
 
-    /// Serves unsynced watchers from history, 100 rounds a second at most, until the member stops.
+    /// Serves unsynced watchers from history, 100 rounds a second at most while some remain,
+    /// until the member stops; while every watcher is synced it sleeps until one falls behind
+    /// (it polled 100 times a second before, idle or not).
     private func catchUpLoop() {
         while !lock.withLock({ stopping }) {
-            hub.catchUp(publisher.current)
-            Thread.sleep(forTimeInterval: 0.01)
+            if hub.catchUp(publisher.current) {
+                Thread.sleep(forTimeInterval: 0.01)
+            } else {
+                _ = catchUpWanted.wait(timeout: .now() + .seconds(10))
+            }
         }
     }
 
@@ -461,6 +469,7 @@ public final class Member: @unchecked Sendable {
         lock.lock()
         stopping = true
         wakeLocked()
+        catchUpWanted.signal()
         while !stopped { lock.wait() }
         lock.unlock()
         storage.close()

@@ -110,6 +110,26 @@ func prefixEnd(_ p: String) -> [UInt8] {
         #expect(revs == Array(10...71))
     }
 
+    /// The catch-up thread sleeps while every watcher is synced: it is told when the first one
+    /// falls behind, and only then (not for more while some are behind).
+    @Test func theFirstWatcherBehindAsksForCatchUp() {
+        let t = WatchBench()
+        let asked = LockedCounter()
+        t.hub.whenCatchUpNeeded { asked.increment() }
+        for i in 0..<20 { t.put("k\(i)") }
+        let s = t.hub.openStream()
+        t.hub.watch(WatchCreate(key: b("k"), rangeEnd: prefixEnd("k")), on: s)
+        #expect(asked.value == 0)
+        t.hub.watch(WatchCreate(key: b("k"), rangeEnd: prefixEnd("k"), startRevision: 5), on: s)
+        #expect(asked.value == 1)
+        t.hub.watch(WatchCreate(key: b("k1"), startRevision: 3), on: s)
+        #expect(asked.value == 1)
+        t.catchUpFully()
+        #expect(t.hub.unsyncedCount(on: s) == 0 && !t.hub.catchUp(t.store.view))
+        t.hub.watch(WatchCreate(key: b("k2"), startRevision: 2), on: s)
+        #expect(asked.value == 2)
+    }
+
     @Test func startBelowCompactionIsCancelledWithTheCompactRevision() throws {
         let t = WatchBench()
         for i in 0..<20 { t.put("k", "\(i)") }
@@ -326,4 +346,12 @@ func prefixEnd(_ p: String) -> [UInt8] {
         t.hub.close(s)
         #expect(t.hub.stats == WatchStats(bytesEncoded: t.hub.stats.bytesEncoded))
     }
+}
+
+/// A count several threads may add to.
+final class LockedCounter: @unchecked Sendable {
+    private let lock = Lock()
+    private var count = 0
+    func increment() { lock.withLock { count += 1 } }
+    var value: Int { lock.withLock { count } }
 }
