@@ -83,8 +83,19 @@ public final class UnaryConnection: Sendable {
     public func openStream(_ headers: HPACKHeaders, messages: [[UInt8]],
                            onMessage: @escaping @Sendable (UnsafeRawBufferPointer) -> Void,
                            onEnd: @escaping @Sendable ((any Error)?) -> Void) async throws -> Int {
+        try await openStream(headers, messages: messages, onMessages: { _, forEach in forEach(onMessage) }, onEnd: onEnd)
+    }
+
+    /// `openStream` for many small answers: `onMessages` is called once per DATA frame that
+    /// completes answers, with the time it was read (`monotonicNanos`) and a function that
+    /// passes each of those answers' bytes to its argument, in order (one clock read and one
+    /// callback per frame, not per answer: per answer they were a third of the client's CPU
+    /// in a watch burst).
+    public func openStream(_ headers: HPACKHeaders, messages: [[UInt8]],
+                           onMessages: @escaping @Sendable (_ now: UInt64, _ forEach: ((UnsafeRawBufferPointer) -> Void) -> Void) -> Void,
+                           onEnd: @escaping @Sendable ((any Error)?) -> Void) async throws -> Int {
         try await channel.eventLoop.submit { [handler] in
-            try handler.value.openStream(headers, messages, onMessage: onMessage, onEnd: onEnd)
+            try handler.value.openStream(headers, messages, onMessages: onMessages, onEnd: onEnd)
         }.get()
     }
 
@@ -119,7 +130,7 @@ final class UnaryCallHandler: ChannelInboundHandler {
 
     /// A long-lived stream: its messages are cut out of the DATA frames as they arrive.
     struct Stream {
-        var onMessage: @Sendable (UnsafeRawBufferPointer) -> Void
+        var onMessages: @Sendable (UInt64, ((UnsafeRawBufferPointer) -> Void) -> Void) -> Void
         var onEnd: @Sendable ((any Error)?) -> Void
         /// Bytes of a message cut by a frame boundary.
         var partial = ByteBuffer()
@@ -208,10 +219,11 @@ final class UnaryCallHandler: ChannelInboundHandler {
         }
     }
 
-    func openStream(_ headers: HPACKHeaders, _ messages: [[UInt8]], onMessage: @escaping @Sendable (UnsafeRawBufferPointer) -> Void,
+    func openStream(_ headers: HPACKHeaders, _ messages: [[UInt8]],
+                    onMessages: @escaping @Sendable (UInt64, ((UnsafeRawBufferPointer) -> Void) -> Void) -> Void,
                     onEnd: @escaping @Sendable ((any Error)?) -> Void) throws -> Int {
         let id = try newStream(headers)
-        streams[id] = Stream(onMessage: onMessage, onEnd: onEnd, outflow: HTTP2Wire.Outflow(window: peerInitialWindow))
+        streams[id] = Stream(onMessages: onMessages, onEnd: onEnd, outflow: HTTP2Wire.Outflow(window: peerInitialWindow))
         write(messages, on: id, end: false)
         return id
     }
@@ -407,12 +419,20 @@ final class UnaryCallHandler: ChannelInboundHandler {
             input = stream.partial
             stream.partial = ByteBuffer()
         }
-        while input.readableBytes >= 5 {
-            let length = Int(input.getInteger(at: input.readerIndex + 1, as: UInt32.self)!)
-            guard input.readableBytes >= 5 + length else { break }
-            input.moveReaderIndex(forwardBy: 5)
-            input.withUnsafeReadableBytes { stream.onMessage(UnsafeRawBufferPointer(rebasing: $0[..<length])) }
-            input.moveReaderIndex(forwardBy: length)
+        // The whole messages at the front, read in one pass, then handed over in one call.
+        let whole = input.withUnsafeReadableBytes { Self.wholeMessages($0) }
+        if whole > 0 {
+            let messages = input.readSlice(length: whole)!
+            stream.onMessages(monotonicNanos()) { body in
+                messages.withUnsafeReadableBytes { all in
+                    var at = 0
+                    while at < all.count {
+                        let length = Self.messageLength(all, at: at)
+                        body(UnsafeRawBufferPointer(rebasing: all[(at + 5)..<(at + 5 + length)]))
+                        at += 5 + length
+                    }
+                }
+            }
         }
         if input.readableBytes > 0 {
             var rest = ByteBuffer()
@@ -426,6 +446,22 @@ final class UnaryCallHandler: ChannelInboundHandler {
             output.scheduleFlush()
         }
         streams[id] = stream
+    }
+
+    /// A gRPC message's length, from its 5-byte prefix at `at`.
+    static func messageLength(_ bytes: UnsafeRawBufferPointer, at: Int) -> Int {
+        Int(UInt32(bytes[at + 1]) << 24 | UInt32(bytes[at + 2]) << 16 | UInt32(bytes[at + 3]) << 8 | UInt32(bytes[at + 4]))
+    }
+
+    /// How many bytes at the front of `bytes` are whole messages (prefix and body).
+    static func wholeMessages(_ bytes: UnsafeRawBufferPointer) -> Int {
+        var at = 0
+        while bytes.count - at >= 5 {
+            let length = messageLength(bytes, at: at)
+            guard bytes.count - at - 5 >= length else { break }
+            at += 5 + length
+        }
+        return at
     }
 
     /// Counts DATA bytes consumed against the connection window and, every 4 MiB, gives them back.

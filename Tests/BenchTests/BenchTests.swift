@@ -5,6 +5,20 @@ import SwiftProtobuf
 import Testing
 
 @Suite struct BenchTests {
+    /// A DATA frame's whole gRPC messages are found in one pass; a message cut by the frame's
+    /// end (in its prefix or its body) is left for the next frame.
+    @Test func wholeMessagesAtTheFrontOfAFrame() {
+        let one: [UInt8] = [0, 0, 0, 0, 3, 7, 8, 9]
+        let empty: [UInt8] = [0, 0, 0, 0, 0]
+        let cutBody: [UInt8] = [0, 0, 0, 0, 4, 1]
+        let cutPrefix: [UInt8] = [0, 0, 0]
+        for (bytes, whole) in [(one + empty + cutBody, 13), (one + cutPrefix, 8), (cutBody, 0), (one + one, 16), ([], 0)] {
+            #expect(bytes.withUnsafeBytes { UnaryCallHandler.wholeMessages($0) } == whole)
+        }
+        #expect((one + empty).withUnsafeBytes { UnaryCallHandler.messageLength($0, at: 8) } == 0)
+        #expect(([0, 1, 2, 3, 4] as [UInt8]).withUnsafeBytes { UnaryCallHandler.messageLength($0, at: 0) } == 0x0102_0304)
+    }
+
     /// The watch reader agrees with SwiftProtobuf's decoder on etcd's WatchResponse, including
     /// fields it skips (header, prev_kv, fragment) and the send stamp in each value.
     @Test func watchResponsesAreReadFromTheirBytes() throws {
