@@ -258,10 +258,12 @@ public final class Member: @unchecked Sendable {
         let continuation: Reply<ReadView>
     }
 
-    /// `membershipObserver` is called on the member's loop thread with the whole membership
-    /// whenever an applied entry changes it (also while the log is replayed at start-up).
     static let readRetry: Duration = .milliseconds(500)
 
+    /// `membershipObserver` is called with the whole membership whenever an applied entry
+    /// changes it (also while the log is replayed at start-up), on the member's loop thread —
+    /// and once from `init`, on the calling thread, when the member starts from a snapshot that
+    /// holds a membership (so the transport knows the peers before the first message).
     public init(config: MemberConfig, transport: any MessageTransport,
                 membershipObserver: @escaping @Sendable (ClusterMembers) -> Void = { _ in }) throws(MemberError) {
         self.config = config
