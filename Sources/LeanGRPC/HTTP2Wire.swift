@@ -203,8 +203,10 @@ package enum HTTP2Wire {
             context.write(NIOAny(bytes), promise: nil)
             unflushed = true
             if let pool, count <= Self.chunk {
+                // Taken before giving: the chunk just written is the channel's until it is sent.
+                let next = pool.take(context.channel.allocator)
                 pool.give(bytes)
-                bytes = pool.take(context.channel.allocator)
+                bytes = next
             } else {
                 bytes = context.channel.allocator.buffer(capacity: max(Self.chunk, count))
             }
