@@ -82,27 +82,16 @@ struct WatchResponses {
             let count = bodies.count - offset
             let f = frames[entry.frame]
             if f.sharedIDs.isEmpty {
-                sizes.append(count + Self.idFieldSize(f.watchID))
+                sizes.append(count + WatchFrame.idFieldSize(f.watchID))
                 targets.append(Target(offset: offset, count: count, id: f.watchID))
             } else {
                 for id in f.sharedIDs {
-                    sizes.append(count + Self.idFieldSize(id))
+                    sizes.append(count + WatchFrame.idFieldSize(id))
                     targets.append(Target(offset: offset, count: count, id: id))
                 }
             }
         }
     }
-
-    /// The watch id field's size: none for 0, else a tag byte and the varint.
-    static func idFieldSize(_ id: Int64) -> Int {
-        guard id != 0 else { return 0 }
-        var v = UInt64(bitPattern: id), n = 2
-        while v >= 0x80 { v >>= 7; n += 1 }
-        return n
-    }
-
-    /// Responses (not frames: a frame may go to several watchers).
-    var count: Int { sizes.count }
 
     /// Calls `body` with a writer of response `i` at a pointer (exactly `sizes[i]` bytes): the
     /// watch id (field 2, left out when 0 as proto3 does), then the body.

@@ -101,20 +101,14 @@ public struct WatchFrame: Sendable {
         self.init(frame, to: Array(ids), idBytes: ids.reduce(0) { $0 + ProtoWire.intSize(2, $1) })
     }
 
+    /// The bytes of a response's watch-id field (field 2; none for 0, as proto3 leaves it out).
+    public static func idFieldSize(_ id: Int64) -> Int { ProtoWire.intSize(2, id) }
     /// The size of the response to `watchID`.
-    public var size: Int { body.count + ProtoWire.intSize(2, watchID) }
-    /// The size of the response to watcher `id`.
-    public func size(for id: Int64) -> Int { body.count + ProtoWire.intSize(2, id) }
+    public var size: Int { body.count + Self.idFieldSize(watchID) }
     /// How many responses the frame stands for.
     public var responseCount: Int { sharedIDs.isEmpty ? 1 : sharedIDs.count }
     /// The bytes of all of them.
     var totalSize: Int { responseCount * body.count + idBytes }
-
-    /// Calls `body` with each watcher's id, `watchID` first.
-    public func forEachWatchID(_ body: (Int64) -> Void) {
-        if sharedIDs.isEmpty { return body(watchID) }
-        for id in sharedIDs { body(id) }
-    }
 
     /// Whether `other` goes to the same watchers, in the same order.
     public func sameWatchers(as other: WatchFrame) -> Bool {
