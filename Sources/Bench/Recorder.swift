@@ -18,8 +18,8 @@ public func newLatencyHistogram() -> LatencyHistogram {
 
 extension Histogram where Count == UInt64 {
     /// Records a duration in nanoseconds as microseconds, within the histogram's range.
-    mutating func record(nanos: UInt64) {
-        _ = record(Swift.min(Swift.max(nanos / 1000, 1), 600_000_000))
+    mutating func record(nanos: UInt64, count: UInt64 = 1) {
+        _ = record(Swift.min(Swift.max(nanos / 1000, 1), 600_000_000), count: count)
     }
 }
 

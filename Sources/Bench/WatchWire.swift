@@ -1,3 +1,5 @@
+import Foundation
+
 /// A reader of etcd's WatchResponse straight from its protobuf bytes, for the watch workloads:
 /// a benchmark client that fully decoded every event of a 10,000-watcher fan-out would measure
 /// itself. It reads what the workloads need (watch id, created/canceled, compact revision, and
@@ -25,12 +27,66 @@ public struct WatchResponseView: Equatable, Sendable {
 
     public init() {}
 
+    /// The events of the last response read with it, kept with their bytes. The watchers of one
+    /// stream on one prefix get the same events as byte-identical fields (only the header and
+    /// the watch id differ between their responses), so a response whose event fields are the
+    /// same bytes as the last one's has the same events: it is compared, not parsed again, and
+    /// its events are counted until `flush` reports them once with how many responses had them.
+    public struct EventMemo: Sendable {
+        /// The event fields (tags included) the events were parsed from.
+        var bytes: [UInt8] = []
+        var events: [Event] = []
+        /// Responses with these events not yet reported.
+        var repeats = 0
+
+        public init() {}
+
+        /// Reports the events of the responses matched since the last flush, each with their count.
+        public mutating func flush(_ onEvents: (Event, _ count: Int) -> Void) {
+            guard repeats > 0 else { return }
+            for e in events { onEvents(e, repeats) }
+            repeats = 0
+        }
+    }
+
     /// Reads `bytes`, calling `onEvent` for each event in order.
     public static func read(_ bytes: UnsafeRawBufferPointer, onEvent: (Event) -> Void) throws -> WatchResponseView {
+        var memo = EventMemo()
+        return try read(bytes, memo: &memo, remember: false) { e, _ in onEvent(e) }
+    }
+
+    /// Reads `bytes` with `memo`: events that are the same bytes as the memo's are counted in it
+    /// (reported by its `flush`); others are reported to `onEvents` at once (count 1), after the
+    /// memo's pending ones, and become the memo's when they are the response's last fields.
+    public static func read(_ bytes: UnsafeRawBufferPointer, memo: inout EventMemo,
+                            onEvents: (Event, _ count: Int) -> Void) throws -> WatchResponseView {
+        try read(bytes, memo: &memo, remember: true, onEvents: onEvents)
+    }
+
+    static func read(_ bytes: UnsafeRawBufferPointer, memo: inout EventMemo, remember: Bool,
+                     onEvents: (Event, _ count: Int) -> Void) throws -> WatchResponseView {
         var view = WatchResponseView()
         var r = Reader(bytes: bytes, position: 0, end: bytes.count)
+        // Where the event fields began, while every field since has been an event (their events
+        // go into the memo, whose bytes stay empty until the response is read to its end).
+        var eventsStart: Int? = nil
         while !r.atEnd {
+            let tagStart = r.position
             let (field, wire) = try r.tag()
+            if (field, wire) != (11, 2) {
+                eventsStart = nil
+            } else if remember, eventsStart == nil {
+                let rest = UnsafeRawBufferPointer(rebasing: bytes[tagStart...])
+                if memo.bytes.count == rest.count, memo.bytes.withUnsafeBytes({ memcmp($0.baseAddress!, rest.baseAddress!, rest.count) == 0 }) {
+                    memo.repeats += 1
+                    view.events += memo.events.count
+                    return view
+                }
+                memo.flush(onEvents)
+                memo.bytes.removeAll(keepingCapacity: true)
+                memo.events.removeAll(keepingCapacity: true)
+                eventsStart = tagStart
+            }
             switch (field, wire) {
             case (2, 0): view.watchID = Int64(bitPattern: try r.varint())
             case (3, 0): view.created = try r.varint() != 0
@@ -41,10 +97,15 @@ public struct WatchResponseView: Equatable, Sendable {
                 view.cancelReason = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self)
             case (11, 2):
                 let (start, end) = try r.lengthDelimited()
-                onEvent(try readEvent(bytes, start, end))
+                let e = try readEvent(bytes, start, end)
+                onEvents(e, 1)
+                if eventsStart != nil { memo.events.append(e) }
                 view.events += 1
             default: try r.skip(wire)
             }
+        }
+        if let start = eventsStart {
+            memo.bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[start...]))
         }
         return view
     }

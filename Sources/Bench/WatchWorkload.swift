@@ -38,9 +38,14 @@ final class WatchCounters: Sendable {
     let putsEnd = Atomic<UInt64>(0)
 }
 
-/// Per stream: the put→event lag histogram, and the watchers it has created.
+/// Per stream: the put→event lag histogram with the memo of the last events read, and the
+/// watchers it has created.
 final class StreamStats: Sendable {
-    let lags = Mutex(newLatencyHistogram())
+    struct Reading {
+        var lags = newLatencyHistogram()
+        var memo = WatchResponseView.EventMemo()
+    }
+    let reading = Mutex(Reading())
     let created = Atomic<Int>(0)
 }
 
@@ -83,13 +88,18 @@ extension Bench {
             let id = try await connection.openStream(connection.headers(path: "/etcdserverpb.Watch/Watch"), messages: creates,
                 onMessages: { now, forEach in
                     // One frame's answers: one lock, one clock read and one update of the shared
-                    // counters for all of them.
+                    // counters for all of them. The responses of a stream's watchers carry the
+                    // same events: each distinct run of them is parsed once and its lags recorded
+                    // with the number of responses that had it (they share the frame's clock).
                     var events = 0, created = 0, unreadable = 0, canceled = 0
                     var cancelReason = ""
-                    stats.lags.withLock { h in
+                    stats.reading.withLock { reading in
+                        let record = { (e: WatchResponseView.Event, count: Int, h: inout LatencyHistogram) in
+                            if let s = e.stamp, now > s { h.record(nanos: now - s, count: UInt64(count)) }
+                        }
                         forEach { bytes in
-                            guard let view = try? WatchResponseView.read(bytes, onEvent: { e in
-                                if let s = e.stamp, now > s { h.record(nanos: now - s) }
+                            guard let view = try? WatchResponseView.read(bytes, memo: &reading.memo, onEvents: { e, n in
+                                record(e, n, &reading.lags)
                             }) else {
                                 unreadable += 1
                                 return
@@ -101,6 +111,7 @@ extension Bench {
                             }
                             events += view.events
                         }
+                        reading.memo.flush { e, n in record(e, n, &reading.lags) }
                     }
                     for _ in 0..<unreadable { failures.fail(BenchError.invalid("a watch response could not be read")) }
                     if created > 0 { stats.created.add(created, ordering: .relaxed) }
@@ -164,7 +175,7 @@ extension Bench {
         let seconds = Double(max(counters.lastEvent.load(ordering: .relaxed), putsEnd) - start) / 1e9
         let missing = max(want - got, 0)
         var lags = newLatencyHistogram()
-        for s in streams { lags.add(s.lags.withLock { $0 }) }
+        for s in streams { lags.add(s.reading.withLock { $0.lags }) }
         report.ops = got
         report.seconds = seconds
         report.histogram = lags

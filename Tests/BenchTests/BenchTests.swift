@@ -62,6 +62,71 @@ import Testing
         #expect(c.canceled && c.created && c.watchID == -1 && c.cancelReason == "mvcc: required revision has been compacted")
     }
 
+    /// A stream's responses whose event fields are the same bytes are parsed once: the memo
+    /// counts them and reports each event once with the count; anything else is read in full.
+    @Test func repeatedEventsAreCountedNotParsedAgain() throws {
+        func response(watch: Int64, revision: Int64, stamps: [UInt64], fragment: Bool = false) throws -> [UInt8] {
+            var r = Etcdserverpb_WatchResponse()
+            r.header.revision = revision
+            r.watchID = watch
+            r.fragment = fragment
+            for (i, s) in stamps.enumerated() {
+                var e = Mvccpb_Event()
+                e.kv.key = Data("k\(i)".utf8)
+                e.kv.modRevision = revision - Int64(stamps.count - 1 - i)
+                var v = Data(count: 8)
+                v.withUnsafeMutableBytes { $0.storeBytes(of: s.littleEndian, as: UInt64.self) }
+                e.kv.value = v
+                r.events.append(e)
+            }
+            return try r.serializedBytes()
+        }
+        let a = [try response(watch: 1, revision: 9, stamps: [100, 101]), try response(watch: 2, revision: 9, stamps: [100, 101]),
+                 try response(watch: 3, revision: 9, stamps: [100, 101])]
+        let b = try response(watch: 1, revision: 10, stamps: [102])
+        let created = try Etcdserverpb_WatchResponse.with { $0.watchID = 4; $0.created = true }.serializedBytes() as [UInt8]
+        var memo = WatchResponseView.EventMemo()
+        var counts: [UInt64: Int] = [:], calls = 0, events = 0
+        let note = { (e: WatchResponseView.Event, n: Int) in counts[e.stamp!, default: 0] += n; calls += 1 }
+        for bytes in a + [created, b, b] + a {
+            let view = try bytes.withUnsafeBytes { try WatchResponseView.read($0, memo: &memo, onEvents: note) }
+            events += view.events
+        }
+        memo.flush(note)
+        #expect(events == 2 * 3 + 1 + 1 + 2 * 3)
+        #expect(counts == [100: 6, 101: 6, 102: 2])
+        // Parsed: a's first (2 calls), b's first (1), a again (2); the rest reported by count:
+        // a's two repeats (2), b's one (1), the last a's two (2).
+        #expect(calls == 10)
+
+        // One byte different in an event (here its stamp) is another set of events.
+        let c = try response(watch: 2, revision: 9, stamps: [100, 109])
+        counts = [:]
+        for bytes in [a[0], c] { _ = try bytes.withUnsafeBytes { try WatchResponseView.read($0, memo: &memo, onEvents: note) } }
+        memo.flush(note)
+        #expect(counts == [100: 2, 101: 1, 109: 1])
+
+        // Events followed by another field (an order protobuf allows) are read in full each time.
+        var odd = try response(watch: 1, revision: 9, stamps: [100, 101])
+        odd += [0x10, 0x05]  // watch_id = 5, after the events
+        counts = [:]
+        for _ in 0..<3 {
+            let view = try odd.withUnsafeBytes { try WatchResponseView.read($0, memo: &memo, onEvents: note) }
+            #expect(view.watchID == 5 && view.events == 2)
+        }
+        memo.flush(note)
+        #expect(counts == [100: 3, 101: 3])
+
+        // A damaged response after a remembered one is refused, and is no match for the next.
+        _ = try a[0].withUnsafeBytes { try WatchResponseView.read($0, memo: &memo, onEvents: note) }
+        let cut = Array(a[1].dropLast())
+        #expect(throws: WatchResponseView.Malformed.self) { _ = try cut.withUnsafeBytes { try WatchResponseView.read($0, memo: &memo, onEvents: note) } }
+        counts = [:]
+        _ = try a[2].withUnsafeBytes { try WatchResponseView.read($0, memo: &memo, onEvents: note) }
+        memo.flush(note)
+        #expect(counts == [100: 1, 101: 1])
+    }
+
     /// Cut-off and damaged messages are reported, never read past their end.
     @Test func damagedWatchResponsesAreRefused() throws {
         var r = Etcdserverpb_WatchResponse()
