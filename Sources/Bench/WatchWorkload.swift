@@ -94,12 +94,9 @@ extension Bench {
                     var events = 0, created = 0, unreadable = 0, canceled = 0
                     var cancelReason = ""
                     stats.reading.withLock { reading in
-                        let record = { (e: WatchResponseView.Event, count: Int, h: inout LatencyHistogram) in
-                            if let s = e.stamp, now > s { h.record(nanos: now - s, count: UInt64(count)) }
-                        }
                         forEach { bytes in
                             guard let view = try? WatchResponseView.read(bytes, memo: &reading.memo, onEvents: { e, n in
-                                record(e, n, &reading.lags)
+                                if let s = e.stamp, now > s { reading.lags.record(nanos: now - s, count: UInt64(n)) }
                             }) else {
                                 unreadable += 1
                                 return
@@ -111,7 +108,9 @@ extension Bench {
                             }
                             events += view.events
                         }
-                        reading.memo.flush { e, n in record(e, n, &reading.lags) }
+                        reading.memo.flush { e, n in
+                            if let s = e.stamp, now > s { reading.lags.record(nanos: now - s, count: UInt64(n)) }
+                        }
                     }
                     for _ in 0..<unreadable { failures.fail(BenchError.invalid("a watch response could not be read")) }
                     if created > 0 { stats.created.add(created, ordering: .relaxed) }
