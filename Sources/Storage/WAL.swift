@@ -90,6 +90,9 @@ public final class WAL: @unchecked Sendable {
     private var closing = false
     private var writerDone = false
     private var writerWaiting = false
+    /// An unsynced append is being written by its caller (the writer was idle): the writer
+    /// waits for it before it writes again.
+    private var callerWriting = false
     /// Appends in the last round: under heavy load, the next round waits a little for about
     /// half as many to gather (fewer, larger rounds; each round costs a write and a sync).
     private var lastRoundAppends = 0
@@ -188,6 +191,8 @@ public final class WAL: @unchecked Sendable {
     /// become durable with the next synced round (or the next segment roll). For what may be
     /// lost in a crash without harm — a Raft HardState whose only change is the commit index,
     /// which etcd's WAL does not sync either. A round with at least one synced append is synced.
+    /// An unsynced append that finds the writer idle and nothing queued is written on the
+    /// calling thread instead, and `completion` runs there before `append` returns.
     public func append(_ records: [WALRecord], sync: Bool = true, completion: @escaping Completion) {
         var bytes = 0
         for record in records {
@@ -199,15 +204,40 @@ public final class WAL: @unchecked Sendable {
             bytes += WALFormat.paddedSize(payload: payload)
         }
         if writesOnCaller { return appendOnCaller(PendingAppend(records: records, bytes: bytes, sync: sync, completion: completion)) }
-        let refusal: WALError? = lock.withLock {
-            if let failure { return .failed(failure.description) }
-            if closing { return .closed }
-            if pending.count >= StorageLimits.walPendingAppendsMax { return .queueFull }
+        enum Next { case refused(WALError), queued, writeHere }
+        let next: Next = lock.withLock {
+            if let failure { return .refused(.failed(failure.description)) }
+            if closing { return .refused(.closed) }
+            // Unsynced, with nothing queued and the writer idle: written here, without the two
+            // thread hand-offs of a round (after every earlier append: all are written).
+            if !sync && pending.isEmpty && writerWaiting && !callerWriting {
+                callerWriting = true
+                return .writeHere
+            }
+            if pending.count >= StorageLimits.walPendingAppendsMax { return .refused(.queueFull) }
             pending.append(PendingAppend(records: records, bytes: bytes, sync: sync, completion: completion))
             if writerWaiting { lock.broadcast() }
-            return nil
+            return .queued
         }
-        if let refusal { completion(.failure(refusal)) }
+        switch next {
+        case .queued: break
+        case .refused(let refusal): completion(.failure(refusal))
+        case .writeHere:
+            let append = PendingAppend(records: records, bytes: bytes, sync: false, completion: completion)
+            let result: Result<BatchPositions, WALError>
+            do { result = .success(try write([append])) } catch { result = .failure(.io(error)) }
+            let failed: [PendingAppend] = lock.withLock {
+                callerWriting = false
+                // Only appends queued meanwhile (or a close) need the writer: waking it for
+                // nothing would cost the hand-off this saves.
+                if writerWaiting && (!pending.isEmpty || closing) { lock.broadcast() }
+                guard case .failure(let reason) = result else { return [] }
+                failure = reason
+                defer { pending = [] }
+                return pending
+            }
+            answer([append] + failed, result)
+        }
     }
 
     /// Appends records and returns once they are durable.
@@ -286,7 +316,7 @@ public final class WAL: @unchecked Sendable {
     /// Takes every append waiting now, up to the batch byte limit; nil when closing and idle.
     private func nextBatch() -> [PendingAppend]? {
         lock.withLock {
-            while pending.isEmpty && !closing {
+            while (pending.isEmpty && !closing) || callerWriting {
                 writerWaiting = true
                 lock.wait()
                 writerWaiting = false

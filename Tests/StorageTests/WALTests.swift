@@ -70,6 +70,168 @@ struct WALTests {
         #expect(try reopen(dir + "/wal").entries.map(\.index) == [1, 2, 3, 4])
     }
 
+    /// An unsynced append (a commit-only HardState) that finds the writer idle and nothing
+    /// queued is written on the calling thread and answered before `append` returns; with synced
+    /// appends arriving from another thread meanwhile nothing is written twice or out of order.
+    @Test func anUnsyncedAppendFindingTheWriterIdleIsWrittenByItsCaller() async throws {
+        let dir = temporaryDirectory()
+        defer { cleanup(dir) }
+        let (wal, _) = try WAL.open(directory: dir + "/wal")
+        try await wal.append(entries(1...3))
+        let answers = Answers()
+        let caller = pthread_self()
+        // The writer goes back to waiting just after it answers: a few tries at most.
+        var commit: UInt64 = 0
+        while answers.count == 0 || !answers.allOnCaller, commit < 1_000 {
+            commit += 1
+            let fresh = Answers()
+            wal.append([.hardState(HardState(term: 1, vote: NodeID(1), commit: LogIndex(commit)))], sync: false) {
+                fresh.add($0, onCaller: pthread_equal(pthread_self(), caller) != 0)
+            }
+            if fresh.count == 1 && fresh.allOnCaller {
+                answers.add(fresh.results[0], onCaller: true)
+            } else {
+                usleep(1_000)
+            }
+        }
+        #expect(answers.count == 1 && answers.allOnCaller, "an unsynced append on an idle writer was written by the writer")
+        #expect(answers.results.allSatisfy { (try? $0.get()) != nil })
+
+        wal.close()
+        #expect(try reopen(dir + "/wal").hardState == HardState(term: 1, vote: NodeID(1), commit: LogIndex(commit)))
+    }
+
+    /// While a caller writes its unsynced append, a synced one from another thread waits for it:
+    /// the writer does not write at the same time (the caller's write is held open here).
+    @Test func theWriterWaitsForACallersWrite() async throws {
+        let dir = temporaryDirectory()
+        defer { cleanup(dir) }
+        let (wal, fs) = try await Self.openWithACallersWriteHeld(dir + "/wal")
+        // The caller is inside its write: a synced append now must wait for it.
+        let done = Answers()
+        wal.append(entries(4...4)) { done.add($0, onCaller: true) }
+        usleep(50_000)
+        #expect(done.count == 0, "the writer wrote while the caller was writing")
+        fs.release()
+        for _ in 0..<5_000 where done.count == 0 { usleep(1_000) }
+        #expect(fs.overlapped == false)
+        wal.close()
+        let contents = try reopen(dir + "/wal")
+        #expect(contents.entries.map(\.index.rawValue) == [1, 2, 3, 4])
+        #expect(contents.tornTail == nil)
+    }
+
+    /// Closing while a caller writes waits for that write, and then the writer ends.
+    @Test func closingWhileACallerWritesEnds() async throws {
+        let dir = temporaryDirectory()
+        defer { cleanup(dir) }
+        let (wal, fs) = try await Self.openWithACallersWriteHeld(dir + "/wal")
+        let closed = Answers()
+        Thread { wal.close(); closed.add(.success([]), onCaller: true) }.start()
+        usleep(50_000)
+        #expect(closed.count == 0, "close returned while a caller was still writing")
+        fs.release()
+        for _ in 0..<5_000 where closed.count == 0 { usleep(1_000) }
+        #expect(closed.count == 1, "close did not return after the caller's write")
+        #expect(try reopen(dir + "/wal").hardState.commit.rawValue >= 1)
+    }
+
+    /// A WAL holding entries 1...3 on a `GatedFileSystem`, with a caller's unsynced write held open.
+    static func openWithACallersWriteHeld(_ directory: String) async throws -> (WAL, GatedFileSystem) {
+        let fs = GatedFileSystem()
+        try fs.createDirectory(directory)
+        let (wal, _) = try WAL.open(directory: directory, fs: fs)
+        try await wal.append(entries(1...3))
+        try holdACallersWrite(wal, fs)
+        return (wal, fs)
+    }
+
+    /// On a thread of its own, appends unsynced HardStates until one is written by that thread
+    /// (the writer idle), whose write `fs` then holds open; returns once it is held.
+    static func holdACallersWrite(_ wal: WAL, _ fs: GatedFileSystem) throws {
+        let caller = Thread {
+            // Until the writer is idle (it goes back to waiting just after it answers).
+            for commit in 1...1_000 {
+                let onCaller = Answers()
+                let me = pthread_self()
+                fs.holdNextWrite(on: me)
+                wal.append([.hardState(HardState(term: 1, vote: NodeID(1), commit: LogIndex(UInt64(commit))))], sync: false) {
+                    onCaller.add($0, onCaller: pthread_equal(pthread_self(), me) != 0)
+                }
+                if onCaller.count == 1 && onCaller.allOnCaller { return }
+                fs.holdNextWrite(on: nil)
+                usleep(1_000)
+            }
+        }
+        caller.start()
+        try #require(fs.waitUntilHeld(seconds: 20), "no unsynced append found the writer idle")
+    }
+
+    /// Holds one thread's next write open until released, and notes writes that overlap.
+    final class GatedFileSystem: FileSystem, @unchecked Sendable {
+        let base = PosixFileSystem()
+        private let lock = NSCondition()
+        private var holdThread: pthread_t?
+        private var held = false
+        private var released = false
+        private var writing = 0
+        private(set) var overlapped = false
+
+        func holdNextWrite(on thread: pthread_t?) { lock.withLock { holdThread = thread } }
+        func waitUntilHeld(seconds: Double) -> Bool {
+            let deadline = Date(timeIntervalSinceNow: seconds)
+            return lock.withLock {
+                while !held && lock.wait(until: deadline) {}
+                return held
+            }
+        }
+        func release() { lock.withLock { released = true; lock.broadcast() } }
+
+        func wrote(_ body: () throws(StorageIOError) -> Void) throws(StorageIOError) {
+            lock.withLock {
+                writing += 1
+                if writing > 1 { overlapped = true }
+                if let t = holdThread, pthread_equal(t, pthread_self()) != 0 {
+                    holdThread = nil
+                    held = true
+                    lock.broadcast()
+                    while !released { lock.wait() }
+                }
+            }
+            defer { lock.withLock { writing -= 1 } }
+            try body()
+        }
+
+        var preparesSegmentsAhead: Bool { base.preparesSegmentsAhead }
+        func open(_ path: String, create: Bool) throws(StorageIOError) -> any StorageFile {
+            GatedFile(try base.open(path, create: create), fs: self)
+        }
+        func listDirectory(_ path: String) throws(StorageIOError) -> [String] { try base.listDirectory(path) }
+        func createDirectory(_ path: String) throws(StorageIOError) { try base.createDirectory(path) }
+        func remove(_ path: String) throws(StorageIOError) { try base.remove(path) }
+        func rename(_ from: String, to: String) throws(StorageIOError) { try base.rename(from, to: to) }
+        func syncDirectory(_ path: String) throws(StorageIOError) { try base.syncDirectory(path) }
+        func exists(_ path: String) -> Bool { base.exists(path) }
+    }
+
+    final class GatedFile: StorageFile, @unchecked Sendable {
+        let file: any StorageFile
+        let fs: GatedFileSystem
+        init(_ file: any StorageFile, fs: GatedFileSystem) { self.file = file; self.fs = fs }
+        var path: String { file.path }
+        func write(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws(StorageIOError) {
+            try fs.wrote { () throws(StorageIOError) in try file.write(bytes, at: offset) }
+        }
+        func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int) throws(StorageIOError) -> Int {
+            try file.read(into: buffer, at: offset)
+        }
+        func sync() throws(StorageIOError) { try file.sync() }
+        func size() throws(StorageIOError) -> Int { try file.size() }
+        func truncate(to size: Int) throws(StorageIOError) { try file.truncate(to: size) }
+        func preallocate(size: Int) throws(StorageIOError) { try file.preallocate(size: size) }
+        func preallocateWritten(size: Int) throws(StorageIOError) { try file.preallocateWritten(size: size) }
+    }
+
     final class Answers: @unchecked Sendable {
         private let lock = NSLock()
         private var stored: [Result<ArraySlice<RecordPosition>, WALError>] = []
