@@ -21,7 +21,8 @@ public enum DiskStorageError: Error, Sendable, CustomStringConvertible {
 
 /// The Raft log on disk: the WAL for entries and hard state, snapshot files for compacted state.
 /// The terms and disk positions of all entries are kept in memory; the entries themselves only
-/// for the newest `cachedEntriesMax`, older ones are read back from the WAL on demand.
+/// for the newest `cachedEntriesMax` (up to an eighth more between trims), older ones are read
+/// back from the WAL on demand.
 public final class DiskLogStorage: RaftLogStorage, Sendable {
     public let wal: WAL
     public let snapshots: SnapshotStore
@@ -178,11 +179,19 @@ public final class DiskLogStorage: RaftLogStorage, Sendable {
         let keep = offset.distance(to: first.index) - 1
         state.terms.removeSubrange(keep...)
         state.positions.removeSubrange(keep...)
-        state.cache.removeAll { $0.index >= first.index }
+        // The cache is contiguous up to the log's end: only a conflict (entries from `first` on
+        // replaced) cuts it, at a position it computes.
+        if let cacheFirst = state.cache.first?.index, let cacheLast = state.cache.last?.index, first.index <= cacheLast {
+            state.cache.removeSubrange(cacheFirst.distance(to: first.index)...)
+        }
         state.terms += entries.map(\.term)
         state.positions += positions
         state.cache += entries
-        if state.cache.count > cachedEntriesMax { state.cache.removeFirst(state.cache.count - cachedEntriesMax) }
+        // Trimmed back to `cachedEntriesMax` once an eighth more has gathered: trimming at every
+        // append shifted the whole array each time (thousands of entries for a few new ones).
+        if state.cache.count > cachedEntriesMax + max(cachedEntriesMax / 8, 1) {
+            state.cache.removeFirst(state.cache.count - cachedEntriesMax)
+        }
     }
 
     // MARK: - Snapshots and compaction

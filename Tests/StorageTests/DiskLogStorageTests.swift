@@ -113,6 +113,38 @@ struct DiskLogStorageTests {
                 == Array("later".utf8))
     }
 
+    /// Entries replaced from an index inside the cache, and from one older than the cache, read
+    /// back as the new ones (from memory and from disk) while the cache is trimmed in steps.
+    @Test func conflictingEntriesReplaceCachedAndOlderOnes() async throws {
+        let fs = SimulatedFileSystem()
+        try fs.createDirectory("/m1")
+        let (storage, _) = try DiskLogStorage.open(directory: "/m1/data", fs: fs, segmentBytes: 8192, cachedEntriesMax: 8)
+        func batch(_ range: ClosedRange<UInt64>, term: UInt64) -> [Entry] {
+            range.map { Entry(term: Term(term), index: LogIndex($0), data: Array("e\($0)t\(term)".utf8)) }
+        }
+        var expected: [Entry] = []
+        for start in stride(from: UInt64(1), through: 28, by: 3) {
+            let b = batch(start...(start + 2), term: 1)
+            try await storage.save(entries: b, hardState: nil, snapshot: nil)
+            expected += b
+        }
+        #expect(storage.lastIndex() == 30)
+        // Inside the cache: 25...30 become 25...27 of term 2.
+        let inCache = batch(25...27, term: 2)
+        try await storage.save(entries: inCache, hardState: nil, snapshot: nil)
+        expected = Array(expected.prefix(24)) + inCache
+        #expect(storage.lastIndex() == 27)
+        #expect(try storage.entries(from: 1, to: 28, maxBytes: .max) == expected)
+        // Older than the cache (which now starts after 5): 5... replaced by term 3.
+        let older = batch(5...9, term: 3)
+        try await storage.save(entries: older, hardState: nil, snapshot: nil)
+        expected = Array(expected.prefix(4)) + older
+        #expect(storage.lastIndex() == 9)
+        #expect(try storage.entries(from: 1, to: 10, maxBytes: .max) == expected)
+        #expect(try storage.term(at: 9) == 3 && storage.term(at: 4) == 1)
+        storage.close()
+    }
+
     @Test func aMissingSnapshotFileIsRefused() async throws {
         let fs = SimulatedFileSystem()
         var member = try await DiskMember.leader(fs: fs)
