@@ -209,8 +209,10 @@ public final class WAL: @unchecked Sendable {
             if let failure { return .refused(.failed(failure.description)) }
             if closing { return .refused(.closed) }
             // Unsynced, with nothing queued and the writer idle: written here, without the two
-            // thread hand-offs of a round (after every earlier append: all are written).
-            if !sync && pending.isEmpty && writerWaiting && !callerWriting {
+            // thread hand-offs of a round (after every earlier append: all are written). Not when
+            // it would roll the segment (a sync and a new file: the writer's work). The writer,
+            // parked, does not touch `writeOffset` meanwhile.
+            if !sync && pending.isEmpty && writerWaiting && !callerWriting && writeOffset + bytes <= segmentBytes {
                 callerWriting = true
                 return .writeHere
             }

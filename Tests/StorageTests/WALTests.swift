@@ -101,6 +101,24 @@ struct WALTests {
         #expect(try reopen(dir + "/wal").hardState == HardState(term: 1, vote: NodeID(1), commit: LogIndex(commit)))
     }
 
+    /// Unsynced appends between synced ones across many segment rolls (a caller never rolls a
+    /// segment: near a segment's end the writer takes the append): everything reads back.
+    @Test func unsyncedAppendsAcrossSegmentRolls() async throws {
+        let dir = temporaryDirectory()
+        defer { cleanup(dir) }
+        let (wal, _) = try WAL.open(directory: dir + "/wal", segmentBytes: 8192)
+        for i in UInt64(1)...300 {
+            try await wal.append(entries(i...i))
+            wal.append([.hardState(HardState(term: 1, vote: NodeID(1), commit: LogIndex(i)))], sync: false) { _ in }
+        }
+        try await wal.append(entries(301...301))
+        wal.close()
+        let contents = try reopen(dir + "/wal", segmentBytes: 8192)
+        #expect(contents.entries.map(\.index.rawValue) == Array(1...301))
+        #expect(contents.hardState == HardState(term: 1, vote: NodeID(1), commit: 300))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir + "/wal").filter { $0.hasSuffix(".wal") }.count > 2)
+    }
+
     /// While a caller writes its unsynced append, a synced one from another thread waits for it:
     /// the writer does not write at the same time (the caller's write is held open here).
     @Test func theWriterWaitsForACallersWrite() async throws {
