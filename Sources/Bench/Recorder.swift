@@ -21,6 +21,12 @@ extension Histogram where Count == UInt64 {
     mutating func record(nanos: UInt64, count: UInt64 = 1) {
         _ = record(Swift.min(Swift.max(nanos / 1000, 1), 600_000_000), count: count)
     }
+
+    /// Records the put→event lag of `count` deliveries of `e` read at `now` (a method, not a
+    /// closure: a closure here was retained and released per watch response).
+    mutating func recordLag(of e: WatchResponseView.Event, at now: UInt64, count: Int) {
+        if let s = e.stamp, now > s { record(nanos: now - s, count: UInt64(count)) }
+    }
 }
 
 /// What every client of a workload shares: the latency histogram, the count of operations and

@@ -96,7 +96,7 @@ extension Bench {
                     stats.reading.withLock { reading in
                         forEach { bytes in
                             guard let view = try? WatchResponseView.read(bytes, memo: &reading.memo, onEvents: { e, n in
-                                if let s = e.stamp, now > s { reading.lags.record(nanos: now - s, count: UInt64(n)) }
+                                reading.lags.recordLag(of: e, at: now, count: n)
                             }) else {
                                 unreadable += 1
                                 return
@@ -108,9 +108,7 @@ extension Bench {
                             }
                             events += view.events
                         }
-                        reading.memo.flush { e, n in
-                            if let s = e.stamp, now > s { reading.lags.record(nanos: now - s, count: UInt64(n)) }
-                        }
+                        reading.memo.flush { e, n in reading.lags.recordLag(of: e, at: now, count: n) }
                     }
                     for _ in 0..<unreadable { failures.fail(BenchError.invalid("a watch response could not be read")) }
                     if created > 0 { stats.created.add(created, ordering: .relaxed) }

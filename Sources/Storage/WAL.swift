@@ -226,15 +226,14 @@ public final class WAL: @unchecked Sendable {
         case .refused(let refusal): completion(.failure(refusal))
         case .writeHere:
             let append = PendingAppend(records: records, bytes: bytes, sync: false, completion: completion)
-            let result: Result<BatchPositions, WALError>
-            do { result = .success(try write([append])) } catch { result = .failure(.io(error)) }
+            // On failure `failure` is set: later appends are refused, and those queued meanwhile fail here.
+            let result = writeOnCaller(append)
             let failed: [PendingAppend] = lock.withLock {
                 callerWriting = false
                 // Only appends queued meanwhile (or a close) need the writer: waking it for
                 // nothing would cost the hand-off this saves.
                 if writerWaiting && (!pending.isEmpty || closing) { lock.broadcast() }
-                guard case .failure(let reason) = result else { return [] }
-                failure = reason
+                guard case .failure = result else { return [] }
                 defer { pending = [] }
                 return pending
             }
