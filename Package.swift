@@ -6,7 +6,7 @@ import PackageDescription
 let strictSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
     .enableUpcomingFeature("InternalImportsByDefault"),
-    .treatAllWarnings(as: .error),
+    .treatAllWarnings(as: .error)
 ]
 
 let package = Package(
@@ -19,7 +19,7 @@ let package = Package(
         .library(name: "Storage", targets: ["Storage"]),
         .library(name: "MVCC", targets: ["MVCC"]),
         .library(name: "EtcdAPI", targets: ["EtcdAPI"]),
-        .library(name: "EtcdClient", targets: ["EtcdClient"]),
+        .library(name: "EtcdClient", targets: ["EtcdClient"])
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -33,20 +33,64 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0")
     ],
     targets: [
+        // MARK: Base — one of each primitive: the lock, the seeded generator, the byte reader.
+
+        .target(name: "Base", path: "Sources/Base", swiftSettings: strictSettings),
+
+        // MARK: Store — Raft → Storage → MVCC → the member. Never imports the wire layer.
+
         // The consensus core: a pure, synchronous state machine. No I/O, clock, threads or async.
-        .target(name: "Raft", swiftSettings: strictSettings),
-        // Test support: the deterministic simulator, its checkers and the transcript driver.
-        .target(name: "RaftSimulation", dependencies: ["Raft"], swiftSettings: strictSettings),
+        .target(name: "Raft", dependencies: ["Base"], path: "Sources/Store/Raft", swiftSettings: strictSettings),
         // The system liblz4 (Debian: liblz4-dev), for compressing snapshots.
-        .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
+        .systemLibrary(name: "CLZ4", path: "Sources/Store/CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
         // The CPU's CRC-32C instruction (SSE4.2), chosen at run time.
-        .target(name: "CCRC32C"),
+        .target(name: "CCRC32C", path: "Sources/Store/CCRC32C"),
         // Durable storage: the write-ahead log, snapshot files, and the Raft log on them.
-        .target(name: "Storage", dependencies: ["Raft", "CLZ4", "CCRC32C"], swiftSettings: strictSettings),
+        .target(
+            name: "Storage", dependencies: ["Base", "Raft", "CLZ4", "CCRC32C"], path: "Sources/Store/Storage",
+            swiftSettings: strictSettings),
         // The replicated state machine: the revisioned key space, leases and the watch hub.
-        .target(name: "MVCC", dependencies: ["Raft", "Storage"], swiftSettings: strictSettings),
+        .target(name: "MVCC", dependencies: ["Base", "Raft", "Storage"], path: "Sources/Store/MVCC", swiftSettings: strictSettings),
+        // A store member: the Raft core driven with the durable log, the state machine and the watch
+        // hub; the peer transport; metrics and health.
+        .target(
+            name: "StoreServer",
+            dependencies: [
+                "Base", "Raft", "Storage", "MVCC", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log")
+            ],
+            path: "Sources/Store/StoreServer",
+            swiftSettings: strictSettings
+        ),
+
+        // MARK: Wire — HTTP/2 framing, the gRPC server, etcd's messages and the etcd v3 API.
+
+        // gRPC's wire below the calls: HTTP/2 frames read and written from a connection's bytes
+        // (RFC 9113) with flow control, and gRPC's status: shared by the server and the bench client.
+        .target(
+            name: "GRPCWire", dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+            path: "Sources/Wire/GRPCWire", swiftSettings: strictSettings),
+        // The client port's gRPC server, on GRPCWire: no stream channel, task or async sequence
+        // per call (grpc-swift-2's server cost several times more per call; docs/benchmarks.md).
+        .target(
+            name: "GRPCServer",
+            dependencies: [
+                "Base", "GRPCWire", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHPACK", package: "swift-nio-http2")
+            ],
+            path: "Sources/Wire/GRPCServer",
+            swiftSettings: strictSettings
+        ),
         // etcd's v3 messages and services, generated by tools/gen-protos.sh from Protos/ (committed,
         // never regenerated by CI). Generated code: built without the strict settings.
         .target(
@@ -54,107 +98,165 @@ let package = Package(
             dependencies: [
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
-                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
-            ]
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf")
+            ],
+            path: "Sources/Wire/EtcdProto"
         ),
-        // A lean gRPC server on swift-nio-http2's frame API: no stream channel, task or async
-        // sequence per call (the client port's server; grpc-swift-2's cost several times more per call).
-        .target(
-            name: "LeanGRPC",
-            dependencies: [.product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
-                           .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
-                           .product(name: "NIOHTTP2", package: "swift-nio-http2"), .product(name: "NIOHPACK", package: "swift-nio-http2")],
-            swiftSettings: strictSettings
-        ),
-        // The etcd v3 API over the state machine: wire mapping, etcd's error shapes, the methods' table.
+        // The etcd v3 API over the member: wire mapping, etcd's error shapes, the methods' table.
         .target(
             name: "EtcdAPI",
-            dependencies: ["EtcdProto", "MVCC", "Raft", "StoreServer", "LeanGRPC", .product(name: "GRPCCore", package: "grpc-swift-2"),
-                           .product(name: "SwiftProtobuf", package: "swift-protobuf"), .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "Base", "EtcdProto", "MVCC", "Raft", "StoreServer", "GRPCServer", "GRPCWire",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"), .product(name: "NIOCore", package: "swift-nio")
+            ],
+            path: "Sources/Wire/EtcdAPI",
             swiftSettings: strictSettings
         ),
+
+        // MARK: Clients — what other programs (and the control plane) use to reach a server.
+
         // A Swift client for etcd's v3 API: endpoints with fail-over, KV, Txn, watch, leases.
         .target(
             name: "EtcdClient",
-            dependencies: ["EtcdProto", .product(name: "GRPCCore", package: "grpc-swift-2"),
-                           .product(name: "NIOCore", package: "swift-nio"),
-                           .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
-                           .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf")],
+            dependencies: [
+                "Base", "EtcdProto", .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport")
+            ],
+            path: "Sources/Clients/EtcdClient",
             swiftSettings: strictSettings
         ),
+
+        // MARK: Tools — programs that measure a server from outside. Never import a server.
+
         // `capstan bench`'s workloads: etcd's benchmark tool's, against any etcd v3 endpoint.
         .target(
             name: "Bench",
-            dependencies: ["EtcdProto", "EtcdClient", "LeanGRPC", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
-                           .product(name: "Histogram", package: "hdrhistogram-swift"),
-                           .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
-                           .product(name: "NIOHPACK", package: "swift-nio-http2")],
+            dependencies: [
+                "Base", "EtcdProto", "EtcdClient", "GRPCWire",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHPACK", package: "swift-nio-http2")
+            ],
+            path: "Sources/Tools/Bench",
             swiftSettings: strictSettings
         ),
-        // A store member: the Raft core driven with the durable log, the state machine and the watch hub.
+
+        // MARK: Nodes — a process's composition of rooms into services.
+
+        // One store member as a process runs it: member, peers, client port, metrics and health,
+        // periodic jobs, as a swift-service-lifecycle Service.
         .target(
-            name: "StoreServer",
-            dependencies: ["Raft", "Storage", "MVCC", .product(name: "NIOCore", package: "swift-nio"),
-                           .product(name: "NIOPosix", package: "swift-nio"),
-                           .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
-                           .product(name: "NIOHTTP1", package: "swift-nio"),
-                           .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                           .product(name: "CoreMetrics", package: "swift-metrics")],
+            name: "StoreNode",
+            dependencies: [
+                "Raft", "Storage", "MVCC", "StoreServer", "EtcdAPI", "GRPCServer",
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
+            ],
+            path: "Sources/Nodes/StoreNode",
             swiftSettings: strictSettings
         ),
-        // History checkers for the robustness harness (issue 7): linearizability (Wing-Gong with
-        // memoization, per-key partitions) and its models.
-        .target(name: "Checker", swiftSettings: strictSettings),
-        // The robustness harness (issue 7): real members, recording clients and watchers, one
-        // fault per run, the history checked (`capstan robustness`, and the end-to-end tests).
-        .target(name: "Robustness", dependencies: ["Bench", "Checker", "EtcdClient", "EtcdProto", "RaftSimulation",
-                                                .product(name: "GRPCCore", package: "grpc-swift-2"),
-                                                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport")],
-                swiftSettings: strictSettings),
-        // Test support: a simulated file system with crashes and injected faults.
-        .target(name: "StorageTestSupport", dependencies: ["Storage"], swiftSettings: strictSettings),
+
+        // MARK: Testing — test support: imported by tests and the test-support subcommands only.
+
+        // The deterministic simulator, its checkers and the transcript driver.
+        .target(
+            name: "RaftSimulation", dependencies: ["Base", "Raft"], path: "Sources/Testing/RaftSimulation", swiftSettings: strictSettings),
+        // A simulated file system with crashes and injected faults.
+        .target(
+            name: "StorageTestSupport", dependencies: ["Base", "Storage"], path: "Sources/Testing/StorageTestSupport",
+            swiftSettings: strictSettings),
+        // History checkers for the robustness harness: linearizability (Wing-Gong with memoization,
+        // per-key partitions) and its models, watch guarantees, revisions.
+        .target(name: "Checker", path: "Sources/Testing/Checker", swiftSettings: strictSettings),
+        // The robustness harness: real members, recording clients and watchers, one fault per run,
+        // the history checked (`capstan robustness`, and the end-to-end tests); the wire fuzzer.
+        .target(
+            name: "Robustness",
+            dependencies: [
+                "Base", "Bench", "Checker", "EtcdClient", "EtcdProto",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport")
+            ],
+            path: "Sources/Testing/Robustness",
+            swiftSettings: strictSettings),
+
+        // MARK: The executable — flags → config → service.
+
         .executableTarget(
             name: "capstan",
             dependencies: [
-                "Raft", "RaftSimulation", "Storage", "MVCC", "StoreServer", "EtcdAPI", "EtcdProto", "Bench", "LeanGRPC", "Robustness",
+                "Raft", "RaftSimulation", "Storage", "MVCC", "StoreServer", "StoreNode", "EtcdProto", "Bench", "GRPCServer", "Robustness",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
-                .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
             ],
             swiftSettings: strictSettings
         ),
-        .testTarget(name: "RaftTests", dependencies: ["Raft", "RaftSimulation"],
-                    exclude: ["testdata"], swiftSettings: strictSettings),
-        .testTarget(name: "RaftSimulationTests", dependencies: ["Raft", "RaftSimulation"],
-                    swiftSettings: strictSettings),
-        .testTarget(name: "MVCCTests", dependencies: ["MVCC", "Raft", "Storage"], swiftSettings: strictSettings),
-        .testTarget(name: "EtcdAPITests",
-                    dependencies: ["EtcdAPI", "EtcdProto", "MVCC", .product(name: "GRPCCore", package: "grpc-swift-2"),
-                                   .product(name: "NIOCore", package: "swift-nio"),
-                                   .product(name: "SwiftProtobuf", package: "swift-protobuf")],
-                    swiftSettings: strictSettings),
-        .testTarget(name: "StoreServerTests", dependencies: ["StoreServer", "MVCC", "Raft", .product(name: "NIOPosix", package: "swift-nio")], swiftSettings: strictSettings),
-        // Real processes: `capstan store` driven by the real etcdctl.
-        .testTarget(name: "EndToEndTests", dependencies: ["EtcdClient", "EtcdProto", "Checker", "Robustness", .product(name: "GRPCCore", package: "grpc-swift-2"),
-                                                       .product(name: "NIOConcurrencyHelpers", package: "swift-nio")],
-                    swiftSettings: strictSettings),
-        .testTarget(name: "BenchTests", dependencies: ["Bench", "EtcdProto", "EtcdClient",
-                                                    .product(name: "NIOCore", package: "swift-nio"),
-                                                    .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "SwiftProtobuf", package: "swift-protobuf")],
-                    swiftSettings: strictSettings),
-        .testTarget(name: "LeanGRPCTests", dependencies: ["LeanGRPC", "Bench", "RaftSimulation",
-                                                      .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
-                                                      .product(name: "NIOEmbedded", package: "swift-nio"),
-                                                      .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
-                                                      .product(name: "NIOHTTP2", package: "swift-nio-http2"), .product(name: "NIOHPACK", package: "swift-nio-http2")],
-                    swiftSettings: strictSettings),
-        .testTarget(name: "CheckerTests", dependencies: ["Checker", "RaftSimulation"], swiftSettings: strictSettings),
-        .testTarget(name: "StorageTests", dependencies: ["Storage", "StorageTestSupport", "Raft", "RaftSimulation"],
-                    swiftSettings: strictSettings),
+
+        // MARK: Tests — Tests/<room>/<Target>Tests mirrors Sources/<room>/<Target>.
+
+        .testTarget(
+            name: "RaftTests", dependencies: ["Base", "Raft", "RaftSimulation"], path: "Tests/Store/RaftTests",
+            exclude: ["testdata"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "StorageTests", dependencies: ["Base", "Storage", "StorageTestSupport", "Raft"],
+            path: "Tests/Store/StorageTests", swiftSettings: strictSettings),
+        .testTarget(
+            name: "MVCCTests", dependencies: ["Base", "MVCC", "Raft", "Storage"], path: "Tests/Store/MVCCTests",
+            swiftSettings: strictSettings),
+        .testTarget(
+            name: "StoreServerTests",
+            dependencies: [
+                "Base", "StoreServer", "MVCC", "Raft", .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log")
+            ],
+            path: "Tests/Store/StoreServerTests", swiftSettings: strictSettings),
+        .testTarget(
+            name: "GRPCServerTests",
+            dependencies: [
+                "Base", "GRPCServer", "GRPCWire", "Bench",
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHPACK", package: "swift-nio-http2")
+            ],
+            path: "Tests/Wire/GRPCServerTests", swiftSettings: strictSettings),
+        .testTarget(
+            name: "EtcdAPITests",
+            dependencies: [
+                "EtcdAPI", "EtcdProto", "MVCC", "GRPCWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf")
+            ],
+            path: "Tests/Wire/EtcdAPITests", swiftSettings: strictSettings),
+        .testTarget(
+            name: "BenchTests",
+            dependencies: [
+                "Bench", "EtcdProto", "EtcdClient",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "SwiftProtobuf", package: "swift-protobuf")
+            ],
+            path: "Tests/Tools/BenchTests", swiftSettings: strictSettings),
+        .testTarget(
+            name: "RaftSimulationTests", dependencies: ["Raft", "RaftSimulation"], path: "Tests/Testing/RaftSimulationTests",
+            swiftSettings: strictSettings),
+        .testTarget(
+            name: "CheckerTests", dependencies: ["Base", "Checker"], path: "Tests/Testing/CheckerTests",
+            swiftSettings: strictSettings),
+        // Real processes: `capstan store` driven by the real etcdctl, clients, TLS, the harness.
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: [
+                "Base", "EtcdClient", "EtcdProto", "Checker", "Robustness"
+            ],
+            swiftSettings: strictSettings)
     ],
     swiftLanguageModes: [.v6]
 )

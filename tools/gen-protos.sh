@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# gen-protos.sh - regenerate Sources/EtcdProto from Protos/ (run after changing a .proto;
+# gen-protos.sh - regenerate Sources/Wire/EtcdProto from Protos/ (run after changing a .proto;
 # CI never runs it, the generated code is committed).
 # Needs protoc (Debian: apt-get install -y protobuf-compiler). The plugins are built from the
 # package copies (swift-protobuf 1.39.0, grpc-swift-protobuf 2.4.1) into .build-protoc-plugins.
@@ -11,7 +11,7 @@ for product in protoc-gen-swift protoc-gen-grpc-swift-2; do
   swift build -c release --package-path "$PLUGINS" --scratch-path "$SCRATCH" --product "$product"
 done
 BIN="$(swift build -c release --package-path "$PLUGINS" --scratch-path "$SCRATCH" --show-bin-path)"
-OUT="$ROOT/Sources/EtcdProto"
+OUT="$ROOT/Sources/Wire/EtcdProto"
 rm -rf "$OUT"
 mkdir -p "$OUT"
 protoc --version

@@ -9,7 +9,8 @@ import Testing
         let p = Process()
         p.executableURL = URL(fileURLWithPath: binary)
         p.arguments = args
-        let out = Pipe(), err = Pipe()
+        let out = Pipe()
+        let err = Pipe()
         p.standardOutput = out
         p.standardError = err
         try p.run()
@@ -42,14 +43,21 @@ import Testing
             #expect((r["server_pids"] as? [Int])?.count == 3, "the three members are found from their ports: \(r)")
             #expect((r["server_cpu_seconds"] as? Double).map { $0 > 0 } == true && (r["server_rss_bytes"] as? Int).map { $0 > 0 } == true)
             let latency = r["latency_ms"] as? [String: Double]
-            #expect(latency.map { $0["p50"]! > 0 && $0["p50"]! <= $0["p90"]! && $0["p90"]! <= $0["p99"]! && $0["p99"]! <= $0["max"]! } == true, "\(r)")
+            #expect(
+                latency.map { $0["p50"]! > 0 && $0["p50"]! <= $0["p90"]! && $0["p90"]! <= $0["p99"]! && $0["p99"]! <= $0["max"]! } == true,
+                "\(r)")
             #expect((r["throughput"] as? Double).map { $0 > 0 } == true && (r["seconds"] as? Double).map { $0 > 0 } == true)
         }
-        check(try Self.bench(capstan, ["put"] + common + ["--total", "300", "--val-size", "256", "--key-space-size", "50", "--sequential-keys"]), "put", ops: 300)
+        check(
+            try Self.bench(
+                capstan, ["put"] + common + ["--total", "300", "--val-size", "256", "--key-space-size", "50", "--sequential-keys"]), "put",
+            ops: 300)
         // The sequential keys 00000000..00000049 are all there.
         let written = try EtcdctlTests.etcdctl(c.endpoints[0], ["get", "0", "--prefix", "--keys-only"]).1.split(separator: "\n")
         #expect(written == (0..<50).map { Substring(String(format: "%08d", $0)) })
-        check(try Self.bench(capstan, ["range", "00000000", "00000050"] + common + ["--total", "200", "--consistency", "l"]), "range", ops: 200)
+        check(
+            try Self.bench(capstan, ["range", "00000000", "00000050"] + common + ["--total", "200", "--consistency", "l"]), "range",
+            ops: 200)
         check(try Self.bench(capstan, ["range", "00000007"] + common + ["--total", "200", "--consistency", "s"]), "range", ops: 200)
         let txn = try Self.bench(capstan, ["txn-put"] + common + ["--total", "240", "--key-space-size", "120", "--key-size", "6"])
         check(txn, "txn-put", ops: 240)
@@ -58,9 +66,11 @@ import Testing
         let watch = try Self.bench(capstan, ["watch"] + common + ["--watchers", "40", "--streams", "4", "--put-total", "100"])
         check(watch, "watch", ops: 4000)
         #expect(watch["events_missing"] as? Int == 0 && watch["puts"] as? Int == 100, "\(watch)")
-        let keys = try Self.bench(capstan, ["watch"] + common + ["--watchers", "30", "--streams", "3", "--watch-keys", "10", "--put-total", "100"])
+        let keys = try Self.bench(
+            capstan, ["watch"] + common + ["--watchers", "30", "--streams", "3", "--watch-keys", "10", "--put-total", "100"])
         check(keys, "watch", ops: 300)
-        let latency = try Self.bench(capstan, ["watch-latency"] + common + ["--watchers", "10", "--streams", "2", "--put-total", "50", "--put-rate", "50"])
+        let latency = try Self.bench(
+            capstan, ["watch-latency"] + common + ["--watchers", "10", "--streams", "2", "--put-total", "50", "--put-rate", "50"])
         check(latency, "watch-latency", ops: 500)
     }
 

@@ -1,3 +1,4 @@
+import Base
 import Foundation
 import Robustness
 import Testing
@@ -32,7 +33,8 @@ import Testing
             self.extraArguments = extraArguments
             self.memberArguments = memberArguments
             self.scheme = scheme
-            base = FileManager.default.temporaryDirectory.appendingPathComponent("capstan-cluster-\(UInt64.random(in: 0...UInt64.max))").path
+            base =
+                FileManager.default.temporaryDirectory.appendingPathComponent("capstan-cluster-\(UInt64.random(in: 0...UInt64.max))").path
             try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
             let ports = ClusterTests.freePorts(6)
             clientPorts = Array(ports[0..<3])
@@ -48,14 +50,16 @@ import Testing
             let cluster = (0..<3).map { "m\($0 + 1)=\(scheme)://127.0.0.1:\(peerPorts[$0])" }.joined(separator: ",")
             let dir = "\(base)/m\(i + 1).etcd"
             let state = FileManager.default.fileExists(atPath: dir + "/member") ? "existing" : "new"
-            members[i].process = try E.StoreProcess(binary: binary, dataDir: dir, arguments: [
-                "--name", "m\(i + 1)",
-                "--listen-client-urls", "\(scheme)://127.0.0.1:\(clientPorts[i])",
-                "--advertise-client-urls", "\(scheme)://127.0.0.1:\(clientPorts[i])",
-                "--listen-peer-urls", "\(scheme)://127.0.0.1:\(peerPorts[i])",
-                "--initial-advertise-peer-urls", "\(scheme)://127.0.0.1:\(peerPorts[i])",
-                "--initial-cluster", cluster, "--initial-cluster-token", "e2e-cluster", "--initial-cluster-state", state,
-            ] + extraArguments + memberArguments[i])
+            members[i].process = try E.StoreProcess(
+                binary: binary, dataDir: dir,
+                arguments: [
+                    "--name", "m\(i + 1)",
+                    "--listen-client-urls", "\(scheme)://127.0.0.1:\(clientPorts[i])",
+                    "--advertise-client-urls", "\(scheme)://127.0.0.1:\(clientPorts[i])",
+                    "--listen-peer-urls", "\(scheme)://127.0.0.1:\(peerPorts[i])",
+                    "--initial-advertise-peer-urls", "\(scheme)://127.0.0.1:\(peerPorts[i])",
+                    "--initial-cluster", cluster, "--initial-cluster-token", "e2e-cluster", "--initial-cluster-state", state
+                ] + extraArguments + memberArguments[i])
         }
 
         func shutdown() {
@@ -74,8 +78,8 @@ import Testing
         /// (member ID, leader ID) as `endpoint status` reports them for one endpoint, or nil.
         func status(_ i: Int) -> (member: String, leader: String)? {
             guard let (code, out, _) = try? E.etcdctl(endpoints[i], ["endpoint", "status", "-w", "json", "--command-timeout", "1s"]),
-                  code == 0,
-                  let m = out.firstMatch(of: /"member_id":(\d+)/), let l = out.firstMatch(of: /"leader":(\d+)/)
+                code == 0,
+                let m = out.firstMatch(of: /"member_id":(\d+)/), let l = out.firstMatch(of: /"leader":(\d+)/)
             else { return nil }
             return (String(m.1), String(l.1))
         }
@@ -86,7 +90,10 @@ import Testing
             repeat {
                 let seen = running.compactMap { i in status(i).map { (i, $0) } }
                 if seen.count == running.count, Set(seen.map(\.1.leader)).count == 1,
-                   let l = seen.first(where: { $0.1.member == $0.1.leader }) { return l.0 }
+                    let l = seen.first(where: { $0.1.member == $0.1.leader })
+                {
+                    return l.0
+                }
                 usleep(20_000)
             } while Date() < deadline
             return nil
@@ -190,7 +197,9 @@ extension ClusterTests {
         for i in 0..<3 {
             let other = leases[(i + 1) % 3]
             let ttl = try ok(i, ["lease", "timetolive", other, "--keys"])
-            #expect(ttl.contains("lease \(other) granted with TTL(60s), remaining(") && ttl.contains("attached keys([leased/\((i + 1) % 3)])"), "\(ttl)")
+            #expect(
+                ttl.contains("lease \(other) granted with TTL(60s), remaining(") && ttl.contains("attached keys([leased/\((i + 1) % 3)])"),
+                "\(ttl)")
             #expect(try ok(i, ["lease", "keep-alive", "--once", other]) == "lease \(other) keepalived with TTL(60)\n")
         }
         let list = try ok(1, ["lease", "list"])
@@ -244,7 +253,9 @@ extension ClusterTests {
         // Every member published its name and client URL.
         var list = try ok(["member", "list"])
         for i in 0..<3 {
-            #expect(list.contains(", started, m\(i + 1), http://127.0.0.1:\(c.peerPorts[i]), http://127.0.0.1:\(c.clientPorts[i]), false"), "\(list)")
+            #expect(
+                list.contains(", started, m\(i + 1), http://127.0.0.1:\(c.peerPorts[i]), http://127.0.0.1:\(c.clientPorts[i]), false"),
+                "\(list)")
         }
         _ = try ok(["put", "before", "join"])
 
@@ -256,17 +267,21 @@ extension ClusterTests {
         list = try ok(["member", "list"])
         #expect(list.contains("\(id), unstarted, , \(peerURL), , true"), "\(list)")
         try fails(["member", "add", "m5", "--peer-urls", peerURL], "etcdserver: Peer URLs already exists")
-        try fails(["member", "add", "m5", "--peer-urls", "http://127.0.0.1:1", "--learner"], "etcdserver: too many learner members in cluster")
+        try fails(
+            ["member", "add", "m5", "--peer-urls", "http://127.0.0.1:1", "--learner"], "etcdserver: too many learner members in cluster")
         try fails(["member", "promote", "1234"], "etcdserver: member not found")
         try fails(["member", "remove", "1234"], "etcdserver: member not found")
         try fails(["member", "update", "1234", "--peer-urls", "http://127.0.0.1:2"], "etcdserver: member not found")
 
         let initial = (0..<3).map { "m\($0 + 1)=http://127.0.0.1:\(c.peerPorts[$0])" }.joined(separator: ",") + ",m4=\(peerURL)"
-        let m4 = try E.StoreProcess(binary: capstan, dataDir: "\(c.base)/m4.etcd", arguments: [
-            "--name", "m4", "--listen-client-urls", "http://127.0.0.1:\(ports[0])", "--advertise-client-urls", "http://127.0.0.1:\(ports[0])",
-            "--listen-peer-urls", peerURL, "--initial-advertise-peer-urls", peerURL,
-            "--initial-cluster", initial, "--initial-cluster-token", "e2e-cluster", "--initial-cluster-state", "existing",
-        ])
+        let m4 = try E.StoreProcess(
+            binary: capstan, dataDir: "\(c.base)/m4.etcd",
+            arguments: [
+                "--name", "m4", "--listen-client-urls", "http://127.0.0.1:\(ports[0])", "--advertise-client-urls",
+                "http://127.0.0.1:\(ports[0])",
+                "--listen-peer-urls", peerURL, "--initial-advertise-peer-urls", peerURL,
+                "--initial-cluster", initial, "--initial-cluster-token", "e2e-cluster", "--initial-cluster-state", "existing"
+            ])
         defer { m4.stop() }
         let m4Endpoint = "127.0.0.1:\(ports[0])"
         // It catches up from the leader's log (a serializable read on it sees the earlier write).
@@ -277,7 +292,7 @@ extension ClusterTests {
             if seen != "join\n" { usleep(100_000) }
         } while seen != "join\n" && Date() < deadline
         #expect(seen == "join\n")
-        #expect(try ok(["endpoint", "status"], on: m4Endpoint).contains(", true, ") , "a learner says so in its status")
+        #expect(try ok(["endpoint", "status"], on: m4Endpoint).contains(", true, "), "a learner says so in its status")
         // As etcd's, a learner serves Status and serializable reads only.
         let (learnerPut, _, learnerErr) = try E.etcdctl(m4Endpoint, ["put", "x", "y"])
         #expect(learnerPut != 0 && learnerErr.contains("etcdserver: rpc not supported for learner"), "\(learnerErr)")
@@ -348,7 +363,8 @@ extension ClusterTests {
         } while seen != "v79\n" && Date() < deadline
         #expect(seen == "v79\n", "the restarted member did not catch up")
         let installed = try FileManager.default.contentsOfDirectory(atPath: "\(c.base)/m\(behind + 1).etcd/member/snap")
-        #expect(installed.contains { leaderSnaps.contains($0) }, "no snapshot from the leader was installed: \(installed) vs \(leaderSnaps)")
+        #expect(
+            installed.contains { leaderSnaps.contains($0) }, "no snapshot from the leader was installed: \(installed) vs \(leaderSnaps)")
         let hashes = try ok(c.all, ["endpoint", "hashkv", "-w", "json"])
         let values = hashes.matches(of: /"hash":(\d+)/).map { String($0.1) }
         #expect(values.count == 3 && Set(values).count == 1, "\(hashes)")
@@ -360,24 +376,31 @@ extension ClusterTests {
         let ports = ClusterTests.freePorts(2)
         let restore = Process()
         restore.executableURL = URL(fileURLWithPath: capstan)
-        restore.arguments = ["snapshot", "restore", file, "--name", "r1", "--data-dir", "\(c.base)/r1.etcd",
-                             "--initial-cluster", "r1=http://127.0.0.1:\(ports[1])", "--initial-cluster-token", "restored",
-                             "--initial-advertise-peer-urls", "http://127.0.0.1:\(ports[1])"]
+        restore.arguments = [
+            "snapshot", "restore", file, "--name", "r1", "--data-dir", "\(c.base)/r1.etcd",
+            "--initial-cluster", "r1=http://127.0.0.1:\(ports[1])", "--initial-cluster-token", "restored",
+            "--initial-advertise-peer-urls", "http://127.0.0.1:\(ports[1])"
+        ]
         restore.standardOutput = FileHandle.nullDevice
         try restore.run()
         restore.waitUntilExit()
         #expect(restore.terminationStatus == 0)
-        let restored = try E.StoreProcess(binary: capstan, dataDir: "\(c.base)/r1.etcd", arguments: [
-            "--name", "r1", "--listen-client-urls", "http://127.0.0.1:\(ports[0])", "--advertise-client-urls", "http://127.0.0.1:\(ports[0])",
-            "--listen-peer-urls", "http://127.0.0.1:\(ports[1])", "--initial-advertise-peer-urls", "http://127.0.0.1:\(ports[1])",
-            "--initial-cluster", "r1=http://127.0.0.1:\(ports[1])", "--initial-cluster-token", "restored",
-        ])
+        let restored = try E.StoreProcess(
+            binary: capstan, dataDir: "\(c.base)/r1.etcd",
+            arguments: [
+                "--name", "r1", "--listen-client-urls", "http://127.0.0.1:\(ports[0])", "--advertise-client-urls",
+                "http://127.0.0.1:\(ports[0])",
+                "--listen-peer-urls", "http://127.0.0.1:\(ports[1])", "--initial-advertise-peer-urls", "http://127.0.0.1:\(ports[1])",
+                "--initial-cluster", "r1=http://127.0.0.1:\(ports[1])", "--initial-cluster-token", "restored"
+            ])
         defer { restored.stop() }
         let original = try ok(c.all, ["get", "", "--from-key", "-w", "fields"])
         let copy = try ok(restored.endpoint, ["get", "", "--from-key", "-w", "fields"])
         // Everything but the header's cluster, member and term.
         func kvs(_ s: String) -> [Substring] {
-            s.split(separator: "\n").filter { !$0.hasPrefix("\"ClusterID\"") && !$0.hasPrefix("\"MemberID\"") && !$0.hasPrefix("\"RaftTerm\"") }
+            s.split(separator: "\n").filter {
+                !$0.hasPrefix("\"ClusterID\"") && !$0.hasPrefix("\"MemberID\"") && !$0.hasPrefix("\"RaftTerm\"")
+            }
         }
         let same = kvs(copy) == kvs(original)
         #expect(same, "the restored member's keys differ: \(kvs(copy).count) lines against \(kvs(original).count)")
@@ -389,8 +412,10 @@ extension ClusterTests {
         try Data(bytes).write(to: URL(fileURLWithPath: file))
         let bad = Process()
         bad.executableURL = URL(fileURLWithPath: capstan)
-        bad.arguments = ["snapshot", "restore", file, "--name", "r2", "--data-dir", "\(c.base)/r2.etcd",
-                         "--initial-cluster", "r2=http://127.0.0.1:1", "--initial-advertise-peer-urls", "http://127.0.0.1:1"]
+        bad.arguments = [
+            "snapshot", "restore", file, "--name", "r2", "--data-dir", "\(c.base)/r2.etcd",
+            "--initial-cluster", "r2=http://127.0.0.1:1", "--initial-advertise-peer-urls", "http://127.0.0.1:1"
+        ]
         let errPath = "\(c.base)/bad.err"
         _ = FileManager.default.createFile(atPath: errPath, contents: nil)
         bad.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
@@ -402,7 +427,7 @@ extension ClusterTests {
 }
 
 final class LockedList: @unchecked Sendable {
-    private let lock = NSLock()
+    private let lock = Lock()
     private var items: [Int] = []
     func append(_ x: Int) { lock.withLock { items.append(x) } }
     var count: Int { lock.withLock { items.count } }
@@ -410,7 +435,7 @@ final class LockedList: @unchecked Sendable {
 }
 
 final class LockedFlag: @unchecked Sendable {
-    private let lock = NSLock()
+    private let lock = Lock()
     private var flag = false
     var value: Bool {
         get { lock.withLock { flag } }

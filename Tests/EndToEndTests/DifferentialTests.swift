@@ -25,12 +25,14 @@ import Testing
             for i in 0..<3 {
                 let p = Process()
                 p.executableURL = URL(fileURLWithPath: binary)
-                p.arguments = ["--name", "m\(i + 1)", "--data-dir", "\(base)/m\(i + 1).etcd",
-                               "--listen-client-urls", "http://\(endpoints[i])", "--advertise-client-urls", "http://\(endpoints[i])",
-                               "--listen-peer-urls", "http://127.0.0.1:\(ports[3 + i])",
-                               "--initial-advertise-peer-urls", "http://127.0.0.1:\(ports[3 + i])",
-                               "--initial-cluster", cluster, "--initial-cluster-token", "e2e-cluster", "--initial-cluster-state", "new",
-                               "--logger", "zap", "--log-outputs", "\(base)/m\(i + 1).log"]
+                p.arguments = [
+                    "--name", "m\(i + 1)", "--data-dir", "\(base)/m\(i + 1).etcd",
+                    "--listen-client-urls", "http://\(endpoints[i])", "--advertise-client-urls", "http://\(endpoints[i])",
+                    "--listen-peer-urls", "http://127.0.0.1:\(ports[3 + i])",
+                    "--initial-advertise-peer-urls", "http://127.0.0.1:\(ports[3 + i])",
+                    "--initial-cluster", cluster, "--initial-cluster-token", "e2e-cluster", "--initial-cluster-state", "new",
+                    "--logger", "zap", "--log-outputs", "\(base)/m\(i + 1).log"
+                ]
                 p.standardOutput = FileHandle.nullDevice
                 p.standardError = FileHandle.nullDevice
                 try p.run()
@@ -114,7 +116,7 @@ import Testing
         (["txn"], "\n" + (0..<128).map { "put many\($0) v\n" }.joined() + "\n\n"),
         (["get", "many", "--prefix", "--count-only", "-w", "fields"], nil),
         (["endpoint", "health"], nil),
-        (["endpoint", "hashkv", "-w", "json"], nil),
+        (["endpoint", "hashkv", "-w", "json"], nil)
     ]
 
     /// IDs, ports, timings and versions out; etcd's JSON log lines (retry warnings) dropped.
@@ -135,8 +137,9 @@ import Testing
     @Test func anEtcdctlSessionPrintsWhatEtcdPrints() throws {
         let capstan = try #require(E.capstanBinary(), "the capstan executable was not built")
         _ = try #require(E.etcdctlBinary(), "etcdctl is missing: apt-get install -y etcd-client (what .ci/run does)")
-        let etcdBinary = try #require(["/usr/bin/etcd", "/usr/local/bin/etcd"].first { FileManager.default.isExecutableFile(atPath: $0) },
-                                      "etcd is missing: apt-get install -y etcd-server (what .ci/run does)")
+        let etcdBinary = try #require(
+            ["/usr/bin/etcd", "/usr/local/bin/etcd"].first { FileManager.default.isExecutableFile(atPath: $0) },
+            "etcd is missing: apt-get install -y etcd-server (what .ci/run does)")
         let etcd = try EtcdCluster(binary: etcdBinary)
         defer { etcd.stop() }
         let capstanCluster = try ClusterTests.Cluster(binary: capstan)
@@ -151,7 +154,9 @@ import Testing
             let b = (ours.0, Self.normalize(ours.1, unordered: unordered), Self.normalize(ours.2, unordered: unordered))
             if a != b {
                 differences += 1
-                Issue.record("etcdctl \(args.joined(separator: " ")):\n etcd    → \(a.0) \(a.1.debugDescription) \(a.2.debugDescription)\n capstan → \(b.0) \(b.1.debugDescription) \(b.2.debugDescription)")
+                Issue.record(
+                    "etcdctl \(args.joined(separator: " ")):\n etcd    → \(a.0) \(a.1.debugDescription) \(a.2.debugDescription)\n capstan → \(b.0) \(b.1.debugDescription) \(b.2.debugDescription)"
+                )
             }
         }
         #expect(differences == 0)

@@ -10,7 +10,7 @@ import Testing
         let candidates = [
             bundle.deletingLastPathComponent().appendingPathComponent("capstan").path,
             bundle.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("capstan").path,
-            FileManager.default.currentDirectoryPath + "/.build/debug/capstan",
+            FileManager.default.currentDirectoryPath + "/.build/debug/capstan"
         ]
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
     }
@@ -27,11 +27,14 @@ import Testing
 
         /// A single member on free ports.
         convenience init(binary: String) throws {
-            let dataDir = FileManager.default.temporaryDirectory.appendingPathComponent("capstan-e2e-\(UInt64.random(in: 0...UInt64.max))").path
-            try self.init(binary: binary, dataDir: dataDir, arguments: [
-                "--name", "e2e", "--listen-client-urls", "http://127.0.0.1:0", "--advertise-client-urls", "http://127.0.0.1:0",
-                "--listen-peer-urls", "http://127.0.0.1:0", "--heartbeat-interval", "20", "--election-timeout", "200",
-            ])
+            let dataDir = FileManager.default.temporaryDirectory.appendingPathComponent("capstan-e2e-\(UInt64.random(in: 0...UInt64.max))")
+                .path
+            try self.init(
+                binary: binary, dataDir: dataDir,
+                arguments: [
+                    "--name", "e2e", "--listen-client-urls", "http://127.0.0.1:0", "--advertise-client-urls", "http://127.0.0.1:0",
+                    "--listen-peer-urls", "http://127.0.0.1:0", "--heartbeat-interval", "20", "--election-timeout", "200"
+                ])
         }
 
         /// `capstan store --data-dir dataDir` with these arguments; returns once it serves clients.
@@ -92,7 +95,9 @@ import Testing
         p.executableURL = URL(fileURLWithPath: etcdctlBinary()!)
         p.arguments = ["--endpoints", endpoint, "--dial-timeout", "5s", "--command-timeout", "10s"] + args
         p.environment = ["ETCDCTL_API": "3", "PATH": "/usr/bin:/bin"]
-        let out = Pipe(), err = Pipe(), input = Pipe()
+        let out = Pipe()
+        let err = Pipe()
+        let input = Pipe()
         p.standardOutput = out
         p.standardError = err
         p.standardInput = input
@@ -220,16 +225,21 @@ extension EtcdctlTests {
         let capstan = try #require(Self.capstanBinary(), "the capstan executable was not built")
         _ = try #require(Self.etcdctlBinary(), "etcdctl is missing: apt-get install -y etcd-client (what .ci/run does)")
         let dataDir = FileManager.default.temporaryDirectory.appendingPathComponent("capstan-e2e-\(UInt64.random(in: 0...UInt64.max))").path
-        let store = try StoreProcess(binary: capstan, dataDir: dataDir, arguments: [
-            "--name", "quota", "--listen-client-urls", "http://127.0.0.1:0", "--listen-peer-urls", "http://127.0.0.1:0",
-            "--quota-backend-bytes", "2000", "--heartbeat-interval", "20", "--election-timeout", "200",
-        ])
+        let store = try StoreProcess(
+            binary: capstan, dataDir: dataDir,
+            arguments: [
+                "--name", "quota", "--listen-client-urls", "http://127.0.0.1:0", "--listen-peer-urls", "http://127.0.0.1:0",
+                "--quota-backend-bytes", "2000", "--heartbeat-interval", "20", "--election-timeout", "200"
+            ])
         defer { store.stop() }
         let ep = store.endpoint
         var failed = ""
         for i in 0..<40 {
             let (status, _, err) = try Self.etcdctl(ep, ["put", "k\(i)", String(repeating: "v", count: 40)])
-            if status != 0 { failed = err; break }
+            if status != 0 {
+                failed = err
+                break
+            }
         }
         #expect(failed.contains("etcdserver: mvcc: database space exceeded"), "\(failed)")
         let memberID = try #require(try Self.etcdctl(ep, ["endpoint", "status", "-w", "json"]).1.firstMatch(of: /"member_id":(\d+)/)?.1)
@@ -249,10 +259,12 @@ extension EtcdctlTests {
         let capstan = try #require(Self.capstanBinary(), "the capstan executable was not built")
         _ = try #require(Self.etcdctlBinary(), "etcdctl is missing: apt-get install -y etcd-client (what .ci/run does)")
         let dataDir = FileManager.default.temporaryDirectory.appendingPathComponent("capstan-e2e-\(UInt64.random(in: 0...UInt64.max))").path
-        let store = try StoreProcess(binary: capstan, dataDir: dataDir, arguments: [
-            "--name", "metrics", "--listen-client-urls", "http://127.0.0.1:0", "--listen-peer-urls", "http://127.0.0.1:0",
-            "--listen-metrics-urls", "http://127.0.0.1:0", "--heartbeat-interval", "20", "--election-timeout", "200",
-        ])
+        let store = try StoreProcess(
+            binary: capstan, dataDir: dataDir,
+            arguments: [
+                "--name", "metrics", "--listen-client-urls", "http://127.0.0.1:0", "--listen-peer-urls", "http://127.0.0.1:0",
+                "--listen-metrics-urls", "http://127.0.0.1:0", "--heartbeat-interval", "20", "--election-timeout", "200"
+            ])
         defer { store.stop() }
         let log = (try? String(contentsOfFile: dataDir + ".log", encoding: .utf8)) ?? ""
         let address = String(try #require(log.firstMatch(of: /serving \/metrics and \/health on (\S+)\n/)?.1, "\(log)"))
@@ -268,9 +280,11 @@ extension EtcdctlTests {
         for line in ["etcd_server_has_leader 1", "etcd_server_is_leader 1", "etcd_server_leader_changes_seen_total 1"] {
             #expect(metrics.contains(line + "\n") || metrics.contains(line + ".0\n"), "\(line) missing")
         }
-        for name in ["etcd_disk_wal_fsync_duration_seconds_count", "etcd_server_apply_duration_seconds_count",
-                     "etcd_server_proposals_committed_total", "etcd_server_proposals_applied_total", "etcd_server_proposals_failed_total",
-                     "etcd_mvcc_db_total_size_in_bytes", "etcd_debugging_mvcc_watcher_total", "capstan_server_raft_term"] {
+        for name in [
+            "etcd_disk_wal_fsync_duration_seconds_count", "etcd_server_apply_duration_seconds_count",
+            "etcd_server_proposals_committed_total", "etcd_server_proposals_applied_total", "etcd_server_proposals_failed_total",
+            "etcd_mvcc_db_total_size_in_bytes", "etcd_debugging_mvcc_watcher_total", "capstan_server_raft_term"
+        ] {
             #expect(metrics.contains("\n\(name) ") || metrics.contains("\(name){") || metrics.hasPrefix("\(name) "), "\(name) missing")
         }
         let applied = metrics.firstMatch(of: /\netcd_server_proposals_applied_total ([0-9.]+)\n/).flatMap { Double($0.1) } ?? 0

@@ -7,7 +7,8 @@ import Testing
 @Suite(.serialized) struct FuzzTests {
     @Test func theMemberAnswersEveryCallAndGivesBackItsConnections() async throws {
         let capstan = try #require(EtcdctlTests.capstanBinary(), "the capstan executable was not built")
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("capstan-fuzz-\(UInt64.random(in: 0...UInt64.max))").path
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("capstan-fuzz-\(UInt64.random(in: 0...UInt64.max))")
+            .path
         let member = try StoreCluster(binary: capstan, directory: directory, size: 1)
         let reportPath = directory + ".report.json"
         defer {
@@ -16,15 +17,21 @@ import Testing
             try? FileManager.default.removeItem(atPath: reportPath)
         }
         let pid = try #require(member.pid(0))
-        let calls = 1_500, idle = 1_000, seed = UInt64.random(in: 1...1_000_000)
+        let calls = 1_500
+        let idle = 1_000
+        let seed = UInt64.random(in: 1...1_000_000)
         // The fuzzer runs in a process of its own (`capstan fuzz --endpoint`): in this one, the
         // suites running beside it block threads of Swift's pool (two on two cores) for tens of
         // seconds, and the fuzzer's own calls then went unsent until their deadline (CI, seed
         // 89897). The call timeout is whether each call is answered, not how fast: CI keeps the
         // disk busy (a write's fsync can then take seconds).
-        let status = try await Self.run(capstan, ["fuzz", "--endpoint", member.endpoints[0], "--pid", "\(pid)",
-                                                  "--calls", "\(calls)", "--idle", "\(idle)", "--seed", "\(seed)",
-                                                  "--call-timeout", "30", "--report", reportPath])
+        let status = try await Self.run(
+            capstan,
+            [
+                "fuzz", "--endpoint", member.endpoints[0], "--pid", "\(pid)",
+                "--calls", "\(calls)", "--idle", "\(idle)", "--seed", "\(seed)",
+                "--call-timeout", "30", "--report", reportPath
+            ])
         let report = try JSONDecoder().decode(FuzzReport.self, from: Data(contentsOf: URL(fileURLWithPath: reportPath)))
         #expect(status == (report.passed ? 0 : 1), "capstan fuzz exited with \(status)")
         #expect(report.unanswered.isEmpty, "seed \(seed): \(report.unanswered.prefix(10))")
@@ -32,7 +39,9 @@ import Testing
         #expect(report.calls > calls)
         #expect(report.idleConnectionsHeld == idle)
         #expect(report.descriptorsWithIdle >= report.descriptorsBefore + idle)
-        #expect(report.descriptorsAfter <= report.descriptorsBefore + 16, "file descriptors \(report.descriptorsBefore) → \(report.descriptorsAfter)")
+        #expect(
+            report.descriptorsAfter <= report.descriptorsBefore + 16,
+            "file descriptors \(report.descriptorsBefore) → \(report.descriptorsAfter)")
         // Most inputs are refused, some accepted: both kinds of answer were seen.
         #expect(report.statuses["ok", default: 0] > 0 && report.statuses.keys.count > 3, "\(report.statuses)")
     }

@@ -20,17 +20,24 @@ import Testing
     /// One `capstan robustness` process with `arguments`; its reports, one per run completed.
     static func harness(_ arguments: [String], runs: Int = 1) async throws -> [RobustnessReport] {
         let capstan = try #require(E.capstanBinary(), "the capstan executable was not built")
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("capstan-robustness-\(UInt64.random(in: 0...UInt64.max))").path
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "capstan-robustness-\(UInt64.random(in: 0...UInt64.max))"
+        ).path
         let reportPath = directory + ".report.json"
         defer {
             try? FileManager.default.removeItem(atPath: directory)
             try? FileManager.default.removeItem(atPath: reportPath)
         }
         // Counts decide; the phase limit only bounds the wait on a busy machine.
-        let status = try await FuzzTests.run(capstan, ["robustness", "--directory", directory, "--phase-limit", "300",
-                                                       "--report", reportPath] + arguments)
+        let status = try await FuzzTests.run(
+            capstan,
+            [
+                "robustness", "--directory", directory, "--phase-limit", "300",
+                "--report", reportPath
+            ] + arguments)
         let reports = try JSONDecoder().decode([RobustnessReport].self, from: Data(contentsOf: URL(fileURLWithPath: reportPath)))
-        #expect(reports.count == runs, "capstan robustness \(arguments): \(reports.count) of \(runs) runs completed (exit status \(status))")
+        #expect(
+            reports.count == runs, "capstan robustness \(arguments): \(reports.count) of \(runs) runs completed (exit status \(status))")
         #expect(status == (reports.allSatisfy(\.passed) && reports.count == runs ? 0 : 1), "capstan robustness exited with \(status)")
         for r in reports { print("robustness: \(r.summary)") }
         return reports
@@ -72,7 +79,7 @@ import Testing
             r.linearizabilityFailure != nil || r.watchViolations.contains { $0.property == .consistent || $0.property == .reliable }
         },
         // A watcher misses a delivery now and then.
-        Planted(bug: "drop-watch-event", fault: .killFollower) { r in r.watchViolations.contains { $0.property == .reliable } },
+        Planted(bug: "drop-watch-event", fault: .killFollower) { r in r.watchViolations.contains { $0.property == .reliable } }
     ]
 
     @Test(arguments: planted)
@@ -91,8 +98,10 @@ import Testing
 /// The Kubernetes traffic (lists, creates, updates and deletes as txns on mod_revision) and
 /// etcd's mix (leases, 4-key txns, 32 KiB puts, ranges), checked against the revisions.
 @Suite(.serialized) struct KubernetesTrafficTests {
-    @Test(arguments: [(Traffic.kubernetes, Fault.killLeader), (.kubernetes, .partitionLeader), (.kubernetes, .killAll),
-                      (.etcd, .killFollower), (.etcd, .partitionFollower)])
+    @Test(arguments: [
+        (Traffic.kubernetes, Fault.killLeader), (.kubernetes, .partitionLeader), (.kubernetes, .killAll),
+        (.etcd, .killFollower), (.etcd, .partitionFollower)
+    ])
     func revisionCheckedTrafficKeepsEveryGuarantee(_ traffic: Traffic, _ fault: Fault) async throws {
         for report in try await RobustnessTests.harness(["--fault", fault.rawValue, "--traffic", traffic.rawValue]) {
             #expect(report.revisionViolations.isEmpty, "\(report.revisionViolations.prefix(10))")
@@ -105,8 +114,11 @@ import Testing
     @Test func staleReadsAreCaughtByTheRevisions() async throws {
         var reports: [RobustnessReport] = []
         for _ in 0..<3 {
-            let report = try #require(try await RobustnessTests.harness(["--fault", "partition-follower", "--traffic", "kubernetes",
-                                                                          "--inject-bug", "local-reads"]).first)
+            let report = try #require(
+                try await RobustnessTests.harness([
+                    "--fault", "partition-follower", "--traffic", "kubernetes",
+                    "--inject-bug", "local-reads"
+                ]).first)
             reports.append(report)
             if !report.revisionViolations.isEmpty { break }
         }

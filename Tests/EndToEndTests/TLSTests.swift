@@ -7,7 +7,8 @@ import Testing
     typealias E = EtcdctlTests
 
     /// The repository's root (this file is Tests/EndToEndTests/TLSTests.swift).
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .path
 
     /// Runs tools/gen-certs.sh into a new temporary directory; returns it.
     static func certificates() throws -> String {
@@ -35,7 +36,7 @@ import Testing
             "--cert-file", "\(certs)/server.pem", "--key-file", "\(certs)/server-key.pem",
             "--trusted-ca-file", "\(certs)/ca.pem", "--client-cert-auth=true",
             "--peer-cert-file", "\(peer)/peer.pem", "--peer-key-file", "\(peer)/peer-key.pem",
-            "--peer-trusted-ca-file", "\(peer)/ca.pem", "--peer-client-cert-auth",
+            "--peer-trusted-ca-file", "\(peer)/ca.pem", "--peer-client-cert-auth"
         ]
     }
 
@@ -59,8 +60,9 @@ import Testing
         var health = (Int32(1), "", "")
         repeat { health = try Self.etcdctl(all, good, ["endpoint", "health"]) } while health.0 != 0 && Date() < deadline
         #expect(health.0 == 0, "\(health.1)\(health.2)")
-        #expect(health.1.components(separatedBy: "is healthy").count + health.2.components(separatedBy: "is healthy").count == 5,
-                "\(health.1)\(health.2)")
+        #expect(
+            health.1.components(separatedBy: "is healthy").count + health.2.components(separatedBy: "is healthy").count == 5,
+            "\(health.1)\(health.2)")
         for (i, endpoint) in endpoints.enumerated() {
             let (code, out, err) = try Self.etcdctl(endpoint, good, ["put", "tls\(i)", "v\(i)"])
             #expect(code == 0 && out == "OK\n", "\(err)")
@@ -74,9 +76,15 @@ import Testing
         // server the client cannot verify. None of them writes anything.
         let refusals: [(String, [String], String)] = [
             ("no client certificate", ["--cacert", "\(certs)/ca.pem"], all),
-            ("a client certificate of another CA", ["--cacert", "\(certs)/ca.pem", "--cert", "\(rogue)/client.pem", "--key", "\(rogue)/client-key.pem"], all),
+            (
+                "a client certificate of another CA",
+                ["--cacert", "\(certs)/ca.pem", "--cert", "\(rogue)/client.pem", "--key", "\(rogue)/client-key.pem"], all
+            ),
             ("plaintext", [], c.clientPorts.map { "http://127.0.0.1:\($0)" }.joined(separator: ",")),
-            ("an untrusted server", ["--cacert", "\(rogue)/ca.pem", "--cert", "\(certs)/client.pem", "--key", "\(certs)/client-key.pem"], all),
+            (
+                "an untrusted server", ["--cacert", "\(rogue)/ca.pem", "--cert", "\(certs)/client.pem", "--key", "\(certs)/client-key.pem"],
+                all
+            )
         ]
         for (what, flags, eps) in refusals {
             let (code, out, err) = try Self.etcdctl(eps, flags, ["put", "refused", what], quick: true)
@@ -100,9 +108,10 @@ import Testing
             try? FileManager.default.removeItem(atPath: rogue)
         }
         // m3's peer certificate (and the CA it trusts for peers) is the rogue one.
-        let c = try ClusterTests.Cluster(binary: capstan,
-                                         memberArguments: [Self.memberFlags(certs), Self.memberFlags(certs), Self.memberFlags(certs, peerCerts: rogue)],
-                                         scheme: "https")
+        let c = try ClusterTests.Cluster(
+            binary: capstan,
+            memberArguments: [Self.memberFlags(certs), Self.memberFlags(certs), Self.memberFlags(certs, peerCerts: rogue)],
+            scheme: "https")
         defer { c.shutdown() }
         let endpoints = c.clientPorts.map { "https://127.0.0.1:\($0)" }
         let good = ["--cacert", "\(certs)/ca.pem", "--cert", "\(certs)/client.pem", "--key", "\(certs)/client-key.pem"]
@@ -126,20 +135,31 @@ import Testing
         let capstan = try #require(E.capstanBinary(), "the capstan executable was not built")
         let certs = try Self.certificates()
         defer { try? FileManager.default.removeItem(atPath: certs) }
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("capstan-tls-flags-\(UInt64.random(in: 0...UInt64.max))").path
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("capstan-tls-flags-\(UInt64.random(in: 0...UInt64.max))")
+            .path
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let port = ClusterTests.freePorts(2)
-        let base = ["store", "--data-dir", dir, "--listen-peer-urls", "http://127.0.0.1:\(port[1])",
-                    "--initial-advertise-peer-urls", "http://127.0.0.1:\(port[1])"]
+        let base = [
+            "store", "--data-dir", dir, "--listen-peer-urls", "http://127.0.0.1:\(port[1])",
+            "--initial-advertise-peer-urls", "http://127.0.0.1:\(port[1])"
+        ]
         let https = ["--listen-client-urls", "https://127.0.0.1:\(port[0])"]
         let cases: [([String], String)] = [
             (https, "give the server's certificate with --cert-file and --key-file"),
-            (https + ["--cert-file", "\(certs)/nothing.pem", "--key-file", "\(certs)/server-key.pem"], "--cert-file \(certs)/nothing.pem: no such readable file"),
-            (https + ["--cert-file", "\(certs)/server-key.pem", "--key-file", "\(certs)/server-key.pem"], "--cert-file \(certs)/server-key.pem: not a PEM certificate"),
+            (
+                https + ["--cert-file", "\(certs)/nothing.pem", "--key-file", "\(certs)/server-key.pem"],
+                "--cert-file \(certs)/nothing.pem: no such readable file"
+            ),
+            (
+                https + ["--cert-file", "\(certs)/server-key.pem", "--key-file", "\(certs)/server-key.pem"],
+                "--cert-file \(certs)/server-key.pem: not a PEM certificate"
+            ),
             (https + ["--cert-file", "\(certs)/server.pem", "--key-file", "\(certs)/client-key.pem"], "cannot be used together"),
             (["--client-cert-auth"], "--client-cert-auth needs an https --listen-client-urls"),
-            (["--listen-peer-urls", "https://127.0.0.1:\(port[1])", "--initial-advertise-peer-urls", "https://127.0.0.1:\(port[1])"],
-             "give this member's certificate with --peer-cert-file and --peer-key-file"),
+            (
+                ["--listen-peer-urls", "https://127.0.0.1:\(port[1])", "--initial-advertise-peer-urls", "https://127.0.0.1:\(port[1])"],
+                "give this member's certificate with --peer-cert-file and --peer-key-file"
+            )
         ]
         for (args, message) in cases {
             let p = Process()
