@@ -292,7 +292,8 @@ public final class PeerTransport: MessageTransport, @unchecked Sendable {
         receiver(messages)
     }
 
-    func report(_ line: String) { logger.warning("\(line)") }
+    /// A connection event, once per change (a peer that cannot be reached is not repeated).
+    func report(_ line: String, level: Logger.Level = .warning) { logger.log(level: level, "\(line)") }
 
     func bootstrap(to address: Address) -> ClientBootstrap {
         Self.dialer(group: group, to: address, tls: clientTLS)
@@ -481,7 +482,7 @@ final class PeerLink: @unchecked Sendable {
             channel.close(promise: nil)
             return
         }
-        if let report { owner.report(report) }
+        if let report { owner.report(report, level: .info) }
         channel.closeFuture.whenComplete { _ in self.lost(channel) }
         if flush { channel.eventLoop.execute { self.flush(channel) } }
     }
