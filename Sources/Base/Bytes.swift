@@ -115,9 +115,6 @@ public struct ByteWriter {
         int(UInt32(value.count))
         bytes.append(contentsOf: value)
     }
-
-    /// Bytes as they are, with no length.
-    public mutating func raw(_ value: some Sequence<UInt8>) { bytes.append(contentsOf: value) }
 }
 
 extension Array where Element == UInt8 {

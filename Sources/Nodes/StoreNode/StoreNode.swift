@@ -153,10 +153,20 @@ public final class StoreNode: Service, Sendable {
         return member
     }
 
+    /// The host and port an http or https URL names (`localhost` as 127.0.0.1): where the
+    /// node listens and where it dials its peers.
+    public static func hostPort(_ url: String) throws(StoreNodeError) -> (host: String, port: Int) {
+        guard let u = URLComponents(string: url), let host = u.host, let port = u.port else {
+            throw StoreNodeError("'\(url)' is not a URL with a host and a port")
+        }
+        guard u.scheme == "http" || u.scheme == "https" else { throw StoreNodeError("'\(url)': the scheme must be http or https") }
+        return (host == "localhost" ? "127.0.0.1" : host, port)
+    }
+
     /// Where a peer URL is dialled (https: over TLS), or nil when it is not a URL.
     static func peerAddress(_ url: String) -> PeerTransport.Address? {
-        guard let u = URLComponents(string: url), let host = u.host, let port = u.port else { return nil }
-        return .init(host: host == "localhost" ? "127.0.0.1" : host, port: port, secure: url.hasPrefix("https://"))
+        guard let (host, port) = try? hostPort(url) else { return nil }
+        return .init(host: host, port: port, secure: url.hasPrefix("https://"))
     }
 
     /// Points the transport at every other member's first peer URL (removed members are

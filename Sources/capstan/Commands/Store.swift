@@ -235,12 +235,9 @@ struct Store: AsyncParsableCommand {
         return out
     }
 
-    static func hostPort(_ url: String) throws -> (String, Int) {
-        guard let u = URLComponents(string: url), let host = u.host, let port = u.port else {
-            throw ValidationError("'\(url)' is not a URL with a host and a port")
-        }
-        guard u.scheme == "http" || u.scheme == "https" else { throw ValidationError("'\(url)': the scheme must be http or https") }
-        return (host == "localhost" ? "127.0.0.1" : host, port)
+    /// `StoreNode.hostPort`, its refusal as the parser's error.
+    static func hostPort(_ url: String) throws -> (host: String, port: Int) {
+        do { return try StoreNode.hostPort(url) } catch { throw ValidationError(error.description) }
     }
 
     /// The node's configuration from the flags (already checked by `validate`).
