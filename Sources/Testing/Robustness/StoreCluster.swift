@@ -141,27 +141,9 @@ public final class StoreCluster: Sendable {
         }
     }
 
-    /// Ports the kernel says are free right now (bound to port 0, then released).
-    public static func freePorts(_ n: Int) -> [Int] {
-        var fds: [Int32] = []
-        var ports: [Int] = []
-        for _ in 0..<n {
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            var addr = sockaddr_in()
-            addr.sin_family = sa_family_t(AF_INET)
-            addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-            addr.sin_port = 0
-            _ = withUnsafePointer(to: &addr) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
-            var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-            _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
-            ports.append(Int(UInt16(bigEndian: addr.sin_port)))
-            fds.append(fd)
-        }
-        for fd in fds { close(fd) }
-        return ports
-    }
+    /// Ports for new members: see `TestPorts` (below the ephemeral range, recorded in a ledger
+    /// shared by every test process).
+    public static func freePorts(_ n: Int) -> [Int] { TestPorts.reserve(n) }
 }
 
 public enum HarnessError: Error, CustomStringConvertible {
