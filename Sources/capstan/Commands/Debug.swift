@@ -12,7 +12,7 @@ struct Debug: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Storage and measurement tools for tests and operators.",
         shouldDisplay: false,
-        subcommands: [WALAppend.self, NullServer.self]
+        subcommands: [WALAppend.self, NullServer.self, WatchHubBench.self]
     )
 }
 
