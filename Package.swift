@@ -102,11 +102,13 @@ let package = Package(
             ],
             path: "Sources/Wire/EtcdProto"
         ),
+        // etcd's watch responses on the wire: the encoder the watch hub writes its responses with.
+        .target(name: "EtcdWire", dependencies: ["MVCC"], path: "Sources/Wire/EtcdWire", swiftSettings: strictSettings),
         // The etcd v3 API over the member: wire mapping, etcd's error shapes, the methods' table.
         .target(
             name: "EtcdAPI",
             dependencies: [
-                "Base", "EtcdProto", "MVCC", "Raft", "StoreServer", "GRPCServer", "GRPCWire",
+                "Base", "EtcdProto", "EtcdWire", "MVCC", "Raft", "StoreServer", "GRPCServer", "GRPCWire",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"), .product(name: "NIOCore", package: "swift-nio")
             ],
             path: "Sources/Wire/EtcdAPI",
@@ -149,7 +151,7 @@ let package = Package(
         .target(
             name: "StoreNode",
             dependencies: [
-                "Raft", "Storage", "MVCC", "StoreServer", "EtcdAPI", "GRPCServer",
+                "Raft", "Storage", "MVCC", "StoreServer", "EtcdAPI", "EtcdWire", "GRPCServer",
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -189,7 +191,8 @@ let package = Package(
         .executableTarget(
             name: "capstan",
             dependencies: [
-                "Raft", "RaftSimulation", "Storage", "MVCC", "StoreServer", "StoreNode", "EtcdProto", "Bench", "GRPCServer", "Robustness",
+                "Raft", "RaftSimulation", "Storage", "MVCC", "EtcdWire", "StoreServer", "StoreNode", "EtcdProto", "Bench", "GRPCServer",
+                "Robustness",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -209,12 +212,12 @@ let package = Package(
             name: "StorageTests", dependencies: ["Base", "Storage", "StorageTestSupport", "Raft"],
             path: "Tests/Store/StorageTests", swiftSettings: strictSettings),
         .testTarget(
-            name: "MVCCTests", dependencies: ["Base", "MVCC", "Raft", "Storage"], path: "Tests/Store/MVCCTests",
+            name: "MVCCTests", dependencies: ["Base", "MVCC", "Raft", "Storage", "EtcdWire"], path: "Tests/Store/MVCCTests",
             swiftSettings: strictSettings),
         .testTarget(
             name: "StoreServerTests",
             dependencies: [
-                "Base", "StoreServer", "MVCC", "Raft", .product(name: "NIOPosix", package: "swift-nio"),
+                "Base", "StoreServer", "MVCC", "EtcdWire", "Raft", .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log")
             ],
@@ -231,7 +234,7 @@ let package = Package(
         .testTarget(
             name: "EtcdAPITests",
             dependencies: [
-                "EtcdAPI", "EtcdProto", "MVCC", "GRPCWire",
+                "EtcdAPI", "EtcdProto", "EtcdWire", "MVCC", "GRPCWire",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf")
             ],

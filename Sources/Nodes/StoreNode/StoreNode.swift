@@ -1,5 +1,6 @@
 import CoreMetrics
 import EtcdAPI
+import EtcdWire
 import Foundation
 import GRPCServer
 public import Logging
@@ -126,7 +127,7 @@ public final class StoreNode: Service, Sendable {
         let initial = NodeIdentity.initialMembers(config.initialCluster, token: config.initialClusterToken)
         var member = MemberConfig(
             id: NodeID(identity.ids.memberID), initialMembers: initial.map(\.id),
-            dataDirectory: memberDirectory)
+            dataDirectory: memberDirectory, watchEncoder: EtcdWatchEncoder())
         member.bootstrapMembers = initial
         member.join = identity.join
         member.plantedBugs = config.plantedBugs

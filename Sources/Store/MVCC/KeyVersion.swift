@@ -44,24 +44,27 @@ public struct KeyValue: Equatable, Hashable, Sendable, CustomStringConvertible {
     }
 }
 
-/// The fixed part of one version of one key, stored in front of its bytes.
-struct VersionHeader {
-    var modMain: Int64
-    var createRevision: Int64
+/// The fixed part of one version of one key, stored in front of its bytes. Public only so that
+/// `KeyVersion`'s accessors inline into the wire layer's watch encoder; its fields are not.
+public struct VersionHeader {
+    @usableFromInline var modMain: Int64
+    @usableFromInline var createRevision: Int64
     /// 0 marks a tombstone: the key was deleted at `modMain.modSub`.
-    var version: Int64
-    var lease: Int64
+    @usableFromInline var version: Int64
+    @usableFromInline var lease: Int64
     /// The version before this one, newest first; nil once compaction has cut history here.
-    var prev: KeyVersion?
-    var modSub: Int32
-    var keyCount: UInt32
-    var valueCount: UInt32
+    @usableFromInline var prev: KeyVersion?
+    @usableFromInline var modSub: Int32
+    @usableFromInline var keyCount: UInt32
+    @usableFromInline var valueCount: UInt32
 }
 
 /// One version of one key: a single allocation holding the header, then the key bytes, then
 /// the value bytes. Immutable once made, so any thread holding a read view may read it while
-/// the apply loop writes newer versions. Versions of a key form a list, newest first.
-final class KeyVersion: ManagedBuffer<VersionHeader, UInt8> {
+/// the apply loop writes newer versions. Versions of a key form a list, newest first. Watch
+/// events are handed to the wire layer's encoder as these (read-only, inlined accessors: the
+/// encoder writes each event as fast as it did inside this module).
+public final class KeyVersion: ManagedBuffer<VersionHeader, UInt8> {
     static func make(
         key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, modRevision: Revision,
         createRevision: Int64, version: Int64, lease: Int64, prev: KeyVersion?
@@ -92,23 +95,23 @@ final class KeyVersion: ManagedBuffer<VersionHeader, UInt8> {
         }
     }
 
-    var modMain: Int64 { withUnsafeMutablePointerToHeader { $0.pointee.modMain } }
+    @inlinable public var modMain: Int64 { withUnsafeMutablePointerToHeader { $0.pointee.modMain } }
     var modRevision: Revision {
         withUnsafeMutablePointerToHeader { Revision(main: $0.pointee.modMain, sub: Int64($0.pointee.modSub)) }
     }
-    var createRevision: Int64 { withUnsafeMutablePointerToHeader { $0.pointee.createRevision } }
-    var version: Int64 { withUnsafeMutablePointerToHeader { $0.pointee.version } }
-    var lease: Int64 { withUnsafeMutablePointerToHeader { $0.pointee.lease } }
-    var isTombstone: Bool { version == 0 }
-    var prev: KeyVersion? { withUnsafeMutablePointerToHeader { $0.pointee.prev } }
-    var keyCount: Int { withUnsafeMutablePointerToHeader { Int($0.pointee.keyCount) } }
-    var valueCount: Int { withUnsafeMutablePointerToHeader { Int($0.pointee.valueCount) } }
+    @inlinable public var createRevision: Int64 { withUnsafeMutablePointerToHeader { $0.pointee.createRevision } }
+    @inlinable public var version: Int64 { withUnsafeMutablePointerToHeader { $0.pointee.version } }
+    @inlinable public var lease: Int64 { withUnsafeMutablePointerToHeader { $0.pointee.lease } }
+    @inlinable public var isTombstone: Bool { version == 0 }
+    @inlinable public var prev: KeyVersion? { withUnsafeMutablePointerToHeader { $0.pointee.prev } }
+    @inlinable public var keyCount: Int { withUnsafeMutablePointerToHeader { Int($0.pointee.keyCount) } }
+    @inlinable public var valueCount: Int { withUnsafeMutablePointerToHeader { Int($0.pointee.valueCount) } }
 
-    @inline(__always) func withKey<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+    @inlinable public func withKey<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         let n = keyCount
         return try withUnsafeMutablePointerToElements { try body(UnsafeRawBufferPointer(start: $0, count: n)) }
     }
-    @inline(__always) func withValue<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+    @inlinable public func withValue<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         let k = keyCount
         let n = valueCount
         return try withUnsafeMutablePointerToElements { try body(UnsafeRawBufferPointer(start: $0 + k, count: n)) }

@@ -119,7 +119,9 @@ public final class Member: @unchecked Sendable {
         let raft = try Self.makeRaft(config, storage: storage, applied: snapshot?.metadata.index ?? 0)
         turns = Turns(raft: raft, store: store, cluster: cluster, reads: ReadRounds(firstRound: firstRound))
         turns.durability.snapshotIndex = snapshot?.metadata.index ?? 0
-        hub = WatchHub(revision: store.revision, limits: config.watchLimits, dropsEvents: config.plantedBugs.contains(.dropWatchEvent))
+        hub = WatchHub(
+            revision: store.revision, encoder: config.watchEncoder, limits: config.watchLimits,
+            dropsEvents: config.plantedBugs.contains(.dropWatchEvent))
         publisher = ViewPublisher(store.view)
         if let given = config.eventLoop {
             loop = given

@@ -23,6 +23,8 @@ public struct MemberConfig: Sendable {
     /// Every voter of a new cluster (this member included); ignored when the data exists.
     public var initialMembers: [NodeID]
     public var dataDirectory: String
+    /// Writes the watch hub's responses: the client port's wire format (the store knows none).
+    public var watchEncoder: any WatchResponseEncoder
     /// etcd's `--heartbeat-interval` (one tick) and `--election-timeout` (in ticks here).
     public var tick: Duration = .milliseconds(100)
     public var electionTicks = 10
@@ -65,8 +67,9 @@ public struct MemberConfig: Sendable {
     /// gives it the member's name as metadata.
     public var logger = Logger(label: "capstan.store")
 
-    public init(id: NodeID, initialMembers: [NodeID], dataDirectory: String) {
+    public init(id: NodeID, initialMembers: [NodeID], dataDirectory: String, watchEncoder: any WatchResponseEncoder) {
         self.id = id
+        self.watchEncoder = watchEncoder
         self.initialMembers = initialMembers
         self.dataDirectory = dataDirectory
     }

@@ -1,3 +1,4 @@
+import EtcdWire
 import MVCC
 
 /// The responses one drain of a watch stream writes: the hub's frames in order, except that a

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Dispatch
+import EtcdWire
 import MVCC
 
 /// A micro-benchmark of the watch hub alone, in one process: a store, a hub and its watchers,
@@ -59,7 +60,8 @@ struct WatchHubBench: ParsableCommand {
     /// One run on a fresh store and hub: seconds spent in notify and drain (not in the puts); events delivered; bytes queued.
     private func once() throws -> (Double, Int, Int) {
         let store = KVStore()
-        let hub = WatchHub(revision: store.revision, header: ResponseHeaderInfo(clusterID: 1, memberID: 2, raftTerm: 3))
+        let hub = WatchHub(
+            revision: store.revision, encoder: EtcdWatchEncoder(), header: ResponseHeaderInfo(clusterID: 1, memberID: 2, raftTerm: 3))
         let s = (0..<streams).map { _ in hub.openStream() }
         let keyCount = shape == "shared" ? 1000 : watchers
         let keys = (0..<keyCount).map { Array("k/\($0)".utf8) }

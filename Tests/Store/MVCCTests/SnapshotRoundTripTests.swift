@@ -1,3 +1,4 @@
+import EtcdWire
 import Foundation
 import Raft
 import Storage
@@ -45,7 +46,7 @@ import Testing
         // The restored event history serves watchers exactly like the original.
         var seen: [[DecodedEvent]] = []
         for s in [store, restored] {
-            let hub = WatchHub(revision: s.revision)
+            let hub = WatchHub(revision: s.revision, encoder: EtcdWatchEncoder())
             let stream = hub.openStream()
             hub.watch(WatchCreate(key: [0], rangeEnd: [0], startRevision: s.compactRevision, prevKV: true), on: stream)
             for _ in 0..<1000 where hub.catchUp(s.view) {}

@@ -1,5 +1,6 @@
 import Base
 import Dispatch
+import EtcdWire
 import Foundation
 import Synchronization
 import Testing
@@ -13,7 +14,7 @@ import Testing
         var limits = WatchLimits()
         limits.maxQueuedFramesPerStream = 32
         let store = KVStore()
-        let hub = WatchHub(revision: store.revision, limits: limits)
+        let hub = WatchHub(revision: store.revision, encoder: EtcdWatchEncoder(), limits: limits)
         let publisher = ViewPublisher(store.view)
         let streams = (0..<8).map { _ in hub.openStream() }
         for s in streams {

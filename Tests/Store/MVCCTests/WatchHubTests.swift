@@ -1,4 +1,5 @@
 import Base
+import EtcdWire
 import Testing
 
 @testable import MVCC
@@ -9,7 +10,7 @@ final class WatchBench {
     let hub: WatchHub
     init(limits: WatchLimits = WatchLimits(), header: ResponseHeaderInfo = ResponseHeaderInfo(clusterID: 7, memberID: 9, raftTerm: 3)) {
         store = KVStore()
-        hub = WatchHub(revision: store.revision, header: header, limits: limits)
+        hub = WatchHub(revision: store.revision, encoder: EtcdWatchEncoder(), header: header, limits: limits)
     }
     @discardableResult
     func put(_ k: String, _ v: String = "v", lease: Int64 = 0) -> Int64 {

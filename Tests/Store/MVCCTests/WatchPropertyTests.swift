@@ -1,3 +1,4 @@
+import EtcdWire
 import Testing
 
 @testable import MVCC
@@ -61,7 +62,7 @@ import Testing
         limits.maxCatchUpBytes = 300
         limits.catchUpBatch = 7
         limits.maxResponseBytes = 400
-        let hub = WatchHub(revision: 1, limits: limits)
+        let hub = WatchHub(revision: 1, encoder: EtcdWatchEncoder(), limits: limits)
         let streams = (0..<3).map { _ in hub.openStream() }
         var history: [Int64: [[UInt8]: KeyValue]] = [1: [:]]
         var specs: [Spec] = []

@@ -1,3 +1,5 @@
+import EtcdWire
+
 @testable import MVCC
 
 /// A minimal protobuf reader for the tests: enough to read back the WatchResponse bytes the hub

@@ -1,4 +1,5 @@
 import Base
+import EtcdWire
 import Foundation
 import MVCC
 import Raft
@@ -62,7 +63,7 @@ final class LocalCluster: @unchecked Sendable {
     }
 
     func config(_ id: NodeID) -> MemberConfig {
-        var c = MemberConfig(id: id, initialMembers: ids, dataDirectory: "\(base)/m\(id.rawValue)")
+        var c = MemberConfig(id: id, initialMembers: ids, dataDirectory: "\(base)/m\(id.rawValue)", watchEncoder: EtcdWatchEncoder())
         // 50 ms ticks (election after 0.5-1 s): short for tests, long enough that a loaded
         // 2-core machine does not miss heartbeats and change leaders in the middle of a test.
         c.tick = tickOverride ?? .milliseconds(50)

@@ -1,4 +1,5 @@
 import Base
+import EtcdWire
 import Foundation
 import Logging
 import MVCC
@@ -201,7 +202,7 @@ final class LogLines: Sendable {
         let addresses = bound
         let observedOffLoop = Locked(false)
         for id in ids {
-            var c = MemberConfig(id: id, initialMembers: ids, dataDirectory: "\(base)/m\(id.rawValue)")
+            var c = MemberConfig(id: id, initialMembers: ids, dataDirectory: "\(base)/m\(id.rawValue)", watchEncoder: EtcdWatchEncoder())
             c.tick = .milliseconds(50)
             c.requestTimeout = .seconds(30)
             c.bootstrapMembers = ids.map { ClusterMember(id: $0, name: "m\($0.rawValue)", peerURLs: ["http://\(addresses[$0]!)"]) }

@@ -1,4 +1,5 @@
 import EtcdProto
+import EtcdWire
 import Foundation
 import GRPCWire
 import MVCC
@@ -102,7 +103,7 @@ import Testing
         event.kv.key = Data("k".utf8)
         let body = try Etcdserverpb_WatchResponse.with { $0.events = [event] }.serializedBytes() as [UInt8]
         for id: Int64 in [0, 1, 127, 128, 300, 1 << 40, -1] {
-            let frame = WatchFrame(watchID: id, body: body, eventCount: 1)
+            let frame = WatchFrame(watchID: id, idBytes: WatchFrame.idFieldSize(id), body: body, eventCount: 1)
             let responses = WatchResponses([frame])
             #expect(responses.sizes == [frame.size])
             // One guard byte past the frame's size: written exactly `size` bytes, no more.

@@ -1,4 +1,5 @@
 import EtcdProto
+import EtcdWire
 import Foundation
 import SwiftProtobuf
 import Testing
@@ -31,14 +32,16 @@ import Testing
                     }
                 }
             }.serializedBytes() as [UInt8]
-        let one = WatchFrame(watchID: ids[0], body: body, eventCount: revisions.count, eventsOffset: headerOnly.count, group: group)
-        return ids.count == 1 ? one : WatchFrame(one, to: ids[...])
+        let one = WatchFrame(
+            watchID: ids[0], idBytes: WatchFrame.idFieldSize(ids[0]), body: body, eventCount: revisions.count,
+            eventsOffset: headerOnly.count, group: group)
+        return ids.count == 1 ? one : WatchFrame(one, to: ids[...], EtcdWatchEncoder())
     }
 
     /// A response that is not events (here: a progress notification to every watcher).
     static func progress(_ revision: Int64) throws -> WatchFrame {
         let body = try Etcdserverpb_WatchResponse.with { $0.header.revision = revision }.serializedBytes() as [UInt8]
-        return WatchFrame(watchID: -1, body: body, eventCount: 0)
+        return WatchFrame(watchID: -1, idBytes: WatchFrame.idFieldSize(-1), body: body, eventCount: 0)
     }
 
     /// Every response written, decoded, in order.
