@@ -55,7 +55,7 @@ extension Member {
             case .leaseGrant(let id, let ttl):
                 let granted = try turns.store.leaseGrant(id: id, ttl: ttl)
                 turns.leasesChanged = true
-                if turns.leases.leading { turns.leases.clock.track(id, ttl: granted.ttl, now: Self.nanoseconds()) }
+                if turns.leases.leading { turns.leases.clock.track(id, ttl: granted.ttl, now: clock.nanoseconds) }
                 return .success(.leaseGrant(granted))
             case .leaseRevoke(let id):
                 turns.leases.clock.forget(id)

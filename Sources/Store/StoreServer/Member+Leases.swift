@@ -46,7 +46,7 @@ extension Member {
             return .hash(h.hash, compactRevision: h.compactRevision)
         }
         guard turns.raft.role == .leader else { return .notLeader }
-        let now = Self.nanoseconds()
+        let now = clock.nanoseconds
         switch call {
         case .renew(let id):
             // A lease past its deadline is being revoked: renewing it cannot save it.
@@ -85,7 +85,7 @@ extension Member {
             guard let f = turns.leases.forwarded[a.request] else { continue }
             if a.result == .notLeader {
                 // The leader changed meanwhile: ask again at the next tick.
-                turns.leases.forwarded[a.request] = (.now - .seconds(3600), f.call)
+                turns.leases.forwarded[a.request] = (clock.now - .seconds(3600), f.call)
             } else {
                 turns.leases.forwarded[a.request] = nil
                 f.call.continuation.resume(returning: a.result)
@@ -100,7 +100,7 @@ extension Member {
         if isLeader != turns.leases.leading {
             turns.leases.leading = isLeader
             if isLeader {
-                turns.leases.clock.promote(turns.store.leases.values, now: Self.nanoseconds())
+                turns.leases.clock.promote(turns.store.leases.values, now: clock.nanoseconds)
             } else {
                 turns.leases.clock.demote()
             }
@@ -111,7 +111,7 @@ extension Member {
             let ids = turns.store.leaseIDs
             lock.withLock { shared.leaseIDs = ids }
         }
-        let now = ContinuousClock.now
+        let now = clock.now
         if isLeader && tick { revokeExpiredLeases(now: now) }
         route(calls: calls, now: now, tick: tick)
     }
@@ -119,7 +119,7 @@ extension Member {
     /// Proposes the revokes of leases past their deadline (nobody waits for these: origin 0
     /// matches no member), again for those not applied within `MemberLimits.leaseRevokeRetry`.
     private func revokeExpiredLeases(now: ContinuousClock.Instant) {
-        let due = turns.leases.clock.expired(now: Self.nanoseconds(), limit: MemberLimits.revokesPerTick).filter { id in
+        let due = turns.leases.clock.expired(now: clock.nanoseconds, limit: MemberLimits.revokesPerTick).filter { id in
             guard let at = turns.leases.revoking[id] else { return true }
             return now - at > MemberLimits.leaseRevokeRetry
         }

@@ -54,7 +54,7 @@ extension Member {
     /// Proposes the waiting membership changes, one at a time as the core allows; those that
     /// cannot be proposed yet (no leader, another change in flight) are tried again next turn.
     func proposeConfChanges(tick: Bool) {
-        let now = ContinuousClock.now
+        let now = clock.now
         let late: MemberError = turns.raft.leader == .none ? .noLeader : .timedOut
         if tick {
             turns.changes.proposed.removeAll { w in
@@ -129,7 +129,7 @@ extension Member {
     /// Answers the transfers whose target now leads, and fails those past their deadline.
     func settleTransfers() {
         guard !turns.changes.transfers.isEmpty else { return }
-        let now = ContinuousClock.now
+        let now = clock.now
         let leader = turns.raft.leader
         turns.changes.transfers.removeAll { w in
             if leader == w.target {

@@ -41,7 +41,7 @@ extension Member {
         }
         let leader = shared.status.leader
         shared.writeWaiters[sequence] = WriteWaiter(
-            deadline: .now + config.requestTimeout, continuation: Reply(deliver: completion), leader: leader)
+            deadline: clock.now + config.requestTimeout, continuation: Reply(deliver: completion), leader: leader)
         shared.inbox.append(.propose(sequence, entry))
         wakeLocked()
         lock.unlock()
@@ -61,7 +61,7 @@ extension Member {
             lock.unlock()
             return completion(.failure(refused))
         }
-        shared.pendingReads.append(ReadWaiter(deadline: .now + config.requestTimeout, continuation: Reply(deliver: completion)))
+        shared.pendingReads.append(ReadWaiter(deadline: clock.now + config.requestTimeout, continuation: Reply(deliver: completion)))
         shared.inbox.append(.read)
         wakeLocked()
         lock.unlock()
@@ -76,7 +76,7 @@ extension Member {
     /// TimeToLive. Waits while there is no leader, up to the request timeout.
     public func leaderCall(_ call: LeaderCall) async throws(MemberError) -> LeaderCallResult {
         let result = await withCheckedContinuation { (c: CheckedContinuation<LeaderCallResult, Never>) in
-            enqueue(.leaderCall(LeaderCallWaiter(call: call, deadline: .now + config.requestTimeout, continuation: c))) {
+            enqueue(.leaderCall(LeaderCallWaiter(call: call, deadline: clock.now + config.requestTimeout, continuation: c))) {
                 c.resume(returning: .notLeader)
             }
         }
@@ -91,7 +91,7 @@ extension Member {
     /// answer came within `timeout`.
     public func ask(_ call: LeaderCall, member: NodeID, timeout: Duration = .seconds(5)) async -> LeaderCallResult {
         await withCheckedContinuation { (c: CheckedContinuation<LeaderCallResult, Never>) in
-            enqueue(.directCall(LeaderCallWaiter(call: call, deadline: .now + timeout, continuation: c), to: member)) {
+            enqueue(.directCall(LeaderCallWaiter(call: call, deadline: clock.now + timeout, continuation: c), to: member)) {
                 c.resume(returning: .notLeader)
             }
         }
@@ -102,7 +102,7 @@ extension Member {
     /// against the applied membership first, with etcd's errors.
     public func changeMembership(_ change: ConfChange) async throws(MemberError) -> [ClusterMember] {
         try await throwing { (c: CheckedContinuation<[ClusterMember], any Error>) in
-            enqueue(.confChange(ConfChangeWaiter(change: change, deadline: .now + config.requestTimeout, continuation: c))) {
+            enqueue(.confChange(ConfChangeWaiter(change: change, deadline: clock.now + config.requestTimeout, continuation: c))) {
                 c.resume(throwing: MemberError.stopped)
             }
         }
@@ -112,7 +112,7 @@ extension Member {
     /// voter; returns once `target` leads, or fails after the request timeout.
     public func transferLeadership(to target: NodeID) async throws(MemberError) {
         try await throwing { (c: CheckedContinuation<Void, any Error>) in
-            enqueue(.transfer(TransferWaiter(target: target, deadline: .now + config.requestTimeout, continuation: c))) {
+            enqueue(.transfer(TransferWaiter(target: target, deadline: clock.now + config.requestTimeout, continuation: c))) {
                 c.resume(throwing: MemberError.stopped)
             }
         }

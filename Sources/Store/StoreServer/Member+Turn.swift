@@ -7,7 +7,7 @@ import Raft
 extension Member {
     func turn(tick ticked: Bool) {
         guard let (events, reads) = takeInbox() else { return }
-        let now = ContinuousClock.now
+        let now = clock.now
         var retried: [ReadWaiter] = []
         if ticked { retried = onTick(now: now) }
         var proposals: [(UInt64, [UInt8])] = []
@@ -113,7 +113,7 @@ extension Member {
     /// confirmed reads and applied writes answered.
     private func handle(_ ready: Ready) {
         transport.send(ready.messages)
-        for m in ready.messages where m.kind == .snapshot { turns.durability.snapshotsSent[m.to] = .now }
+        for m in ready.messages where m.kind == .snapshot { turns.durability.snapshotsSent[m.to] = clock.now }
         persist(ready)
         if turns.raft.term != turns.headerTerm {
             turns.headerTerm = turns.raft.term

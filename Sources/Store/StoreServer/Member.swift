@@ -22,6 +22,8 @@ import Storage
 /// (Member+Waiters).
 public final class Member: @unchecked Sendable {
     public let config: MemberConfig
+    /// `config.clock`: what the deadlines and timers follow.
+    let clock: any MonotonicClock
     public let hub: WatchHub
     let transport: any MessageTransport
     let membershipObserver: @Sendable (ClusterMembers) -> Void
@@ -102,9 +104,12 @@ public final class Member: @unchecked Sendable {
         membershipObserver: @escaping @Sendable (ClusterMembers) -> Void = { _ in }
     ) throws(MemberError) {
         self.config = config
+        clock = config.clock
         self.transport = transport
         self.membershipObserver = membershipObserver
-        let firstRound = UInt64.random(in: 1...(1 << 62))
+        var random = SeededRandom(
+            seed: config.randomSeed ?? (config.id.rawValue &* 0x9E37_79B9 &+ UInt64(DispatchTime.now().uptimeNanoseconds)))
+        let firstRound = random.next() % (1 << 62) + 1
         firstReadRound = firstRound
         let (storage, snapshot) = try Self.openStorage(config)
         self.storage = storage
@@ -116,7 +121,7 @@ public final class Member: @unchecked Sendable {
             }
         }
         if storage.lastIndex() == 0 && snapshot == nil && !config.join { try Self.bootstrap(storage, config) }
-        let raft = try Self.makeRaft(config, storage: storage, applied: snapshot?.metadata.index ?? 0)
+        let raft = try Self.makeRaft(config, storage: storage, applied: snapshot?.metadata.index ?? 0, seed: random.next())
         turns = Turns(raft: raft, store: store, cluster: cluster, reads: ReadRounds(firstRound: firstRound))
         turns.durability.snapshotIndex = snapshot?.metadata.index ?? 0
         hub = WatchHub(
@@ -170,7 +175,9 @@ public final class Member: @unchecked Sendable {
         if let f = failure.current { throw .storage(f) }
     }
 
-    private static func makeRaft(_ config: MemberConfig, storage: DiskLogStorage, applied: LogIndex) throws(MemberError) -> RaftNode {
+    private static func makeRaft(
+        _ config: MemberConfig, storage: DiskLogStorage, applied: LogIndex, seed: UInt64
+    ) throws(MemberError) -> RaftNode {
         var raftConfig = RaftConfig(id: config.id)
         raftConfig.electionTicks = config.electionTicks
         raftConfig.heartbeatTicks = config.heartbeatTicks
@@ -178,9 +185,7 @@ public final class Member: @unchecked Sendable {
         let metrics = config.metrics
         storage.wal.observeSyncs { metrics.walFsync.recordNanoseconds(Self.nanoseconds($0)) }
         do {
-            return try RaftNode(
-                config: raftConfig, storage: storage,
-                random: SeededRandom(seed: config.id.rawValue &* 0x9E37_79B9 &+ UInt64(DispatchTime.now().uptimeNanoseconds)))
+            return try RaftNode(config: raftConfig, storage: storage, random: SeededRandom(seed: seed))
         } catch { throw .storage("raft: \(error)") }
     }
 
@@ -276,7 +281,6 @@ public final class Member: @unchecked Sendable {
         config.metrics.refresh(status: status, pending: pending, watch: hub.stats)
     }
 
-    static func nanoseconds() -> Int64 { Int64(DispatchTime.now().uptimeNanoseconds) }
     static func nanoseconds(_ d: Duration) -> Int64 { d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000 }
     static func seconds(_ d: Duration) -> Double { Double(nanoseconds(d)) / 1e9 }
 }

@@ -1,3 +1,4 @@
+public import Base
 public import Logging
 public import MVCC
 public import NIOCore
@@ -63,6 +64,12 @@ public struct MemberConfig: Sendable {
     /// The WAL is written and synced by the member's turn itself (no writer thread: a round
     /// costs no wake-ups, but the loop waits for each fsync); false: by a WAL thread.
     public var walWritesOnLoop = false
+    /// The clock the member's deadlines, lease clock and retries follow (the system's; a test
+    /// or simulation gives one it moves itself). The tick itself comes from the event loop.
+    public var clock: any MonotonicClock = SystemClock()
+    /// Seeds the member's randomness (election timeouts, where its ReadIndex round IDs start);
+    /// nil: seeded from the member ID and the time, so members and restarts differ.
+    public var randomSeed: UInt64? = nil
     /// Where the member reports what an operator should know (a failed snapshot); the node
     /// gives it the member's name as metadata.
     public var logger = Logger(label: "capstan.store")

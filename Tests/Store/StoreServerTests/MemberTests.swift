@@ -259,6 +259,37 @@ func b(_ s: String) -> [UInt8] { Array(s.utf8) }
         }
     }
 
+    /// The member keeps its deadlines by the clock it is given: on a clock that does not move, a
+    /// write with no leader waits however many ticks pass, and fails as soon as the clock is
+    /// moved past its deadline.
+    @Test func deadlinesFollowTheInjectedClock() async throws {
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("capstan-clock-\(UInt64.random(in: 0...UInt64.max))").path
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let clock = ManualClock()
+        // One member of three started: no leader, ever.
+        var c = MemberConfig(
+            id: NodeID(1), initialMembers: [1, 2, 3].map(NodeID.init), dataDirectory: base, watchEncoder: EtcdWatchEncoder())
+        c.tick = .milliseconds(20)
+        c.requestTimeout = .seconds(5)
+        c.clock = clock
+        c.randomSeed = 7
+        let m = try Member(config: c, transport: LocalNetwork().port(NodeID(1)))
+        defer { m.stop() }
+        let outcome = Locked<Result<StateResult, MemberError>?>(nil)
+        m.write(.put(PutRequest(key: b("k")))) { r in outcome.withLock { $0 = r } }
+        // Many ticks (20 ms each), and the clock has not moved: still waiting.
+        try await Task.sleep(for: .seconds(1))
+        #expect(outcome.current == nil, "the write ended before its deadline on the member's clock")
+        clock.advance(by: .seconds(6))
+        let deadline = ContinuousClock.now + .seconds(20)
+        while outcome.current == nil && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        guard case .failure(let e) = outcome.current else {
+            Issue.record("the write did not fail once the clock passed its deadline: \(String(describing: outcome.current))")
+            return
+        }
+        #expect(e == .noLeader)
+    }
+
     @Test func codecRoundTripsAndRefusesDamage() throws {
         let txn = TxnRequest(
             compare: [
