@@ -19,7 +19,7 @@ public final class AutoCompactor: @unchecked Sendable {
     let logger: Logger
     private let every: Duration?
     private let samples = Locked<(list: [(ContinuousClock.Instant, Int64)], lastCompacted: Int64)>(([], 0))
-    private var thread: PeriodicThread?
+    private let job = Locked<PeriodicTask?>(nil)
 
     /// `every` overrides how often it wakes up (tests).
     public init(member: Member, mode: Mode, every: Duration? = nil, logger: Logger = Logger(label: "capstan.store")) {
@@ -51,13 +51,14 @@ public final class AutoCompactor: @unchecked Sendable {
     }
 
     public func start() {
-        thread = PeriodicThread(name: "capstan-auto-compactor", interval: interval) { [self] in round() }
+        let task = PeriodicTask(interval: interval) { [self] in await round() }
+        job.withLock { $0 = task }
     }
 
-    public func stop() { thread?.stop() }
+    public func stop() { job.withLock { $0 }?.stop() }
 
     /// One wake-up: sample the revision; on the leader, compact when something is old enough.
-    private func round() {
+    private func round() async {
         let status = member.status
         let now = ContinuousClock.now
         let mode = mode
@@ -74,12 +75,9 @@ public final class AutoCompactor: @unchecked Sendable {
             return t
         }
         guard let target else { return }
-        let member = member
-        let result = Locked<String?>(nil)
-        PeriodicThread.wait {
-            do { _ = try await member.write(.compact(revision: target)) } catch { result.withLock { $0 = "\(error)" } }
-        }
-        if let failure = result.current {
+        var failure: String?
+        do { _ = try await member.write(.compact(revision: target)) } catch { failure = "\(error)" }
+        if let failure {
             if !failure.contains("compacted") {
                 logger.warning("auto-compaction to revision \(target) failed: \(failure)")
             }

@@ -1,3 +1,4 @@
+import Base
 import Foundation
 public import Logging
 import MVCC
@@ -13,7 +14,7 @@ public final class ConsistencyChecker: @unchecked Sendable {
     let member: Member
     let interval: Duration
     let logger: Logger
-    private var thread: PeriodicThread?
+    private let job = Locked<PeriodicTask?>(nil)
 
     public init(member: Member, interval: Duration, logger: Logger) {
         self.member = member
@@ -22,12 +23,11 @@ public final class ConsistencyChecker: @unchecked Sendable {
     }
 
     public func start() {
-        thread = PeriodicThread(name: "capstan-consistency-check", interval: interval) { [self] in
-            PeriodicThread.wait { _ = await self.check() }
-        }
+        let task = PeriodicTask(interval: interval) { [self] in _ = await check() }
+        job.withLock { $0 = task }
     }
 
-    public func stop() { thread?.stop() }
+    public func stop() { job.withLock { $0 }?.stop() }
 
     /// One round (the leader only); returns the members found to differ.
     @discardableResult

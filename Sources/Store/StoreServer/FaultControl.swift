@@ -9,11 +9,11 @@ public import Storage
 /// them), `isolate-out` (nothing sent to them) and `slow-disk=MS` (every fsync waits MS first).
 /// A missing or empty file: none. Each change is logged.
 public final class FaultControl: Sendable {
-    private let thread: PeriodicThread
+    private let job: PeriodicTask
 
     public init(path: String, peers: PeerTransport, disk: SlowDiskFileSystem, logger: Logger) {
         let last = Locked("")
-        thread = PeriodicThread(name: "capstan-fault-control", interval: .milliseconds(50)) {
+        job = PeriodicTask(interval: .milliseconds(50)) {
             let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
             guard
                 last.withLock({ (value: inout String) in
@@ -31,5 +31,5 @@ public final class FaultControl: Sendable {
         }
     }
 
-    public func stop() { thread.stop() }
+    public func stop() { job.stop() }
 }

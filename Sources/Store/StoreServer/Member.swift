@@ -29,8 +29,10 @@ public final class Member: @unchecked Sendable {
     let membershipObserver: @Sendable (ClusterMembers) -> Void
     let storage: DiskLogStorage
     let publisher: ViewPublisher
-    /// Signalled when a watcher falls behind while none was (the catch-up thread waits on it).
-    let catchUpWanted = DispatchSemaphore(value: 0)
+    /// Told when a watcher falls behind while none was (the catch-up task waits for it; one
+    /// signal is kept, so none is lost while a round runs).
+    let catchUpWanted: AsyncStream<Void>.Continuation
+    let catchUpSignals: AsyncStream<Void>
     /// The loop the turns run on, and its group when the member made it itself.
     let loop: any EventLoop
     let ownLoop: MultiThreadedEventLoopGroup?
@@ -105,6 +107,7 @@ public final class Member: @unchecked Sendable {
     ) throws(MemberError) {
         self.config = config
         clock = config.clock
+        (catchUpSignals, catchUpWanted) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         self.transport = transport
         self.membershipObserver = membershipObserver
         var random = SeededRandom(
@@ -189,50 +192,34 @@ public final class Member: @unchecked Sendable {
         } catch { throw .storage("raft: \(error)") }
     }
 
-    /// Starts the tick on the loop, the watch catch-up thread, and (with client URLs) publishing.
+    /// Starts the tick on the loop, the watch catch-up task, and (with client URLs) publishing.
     private func start() {
         loop.execute { [self] in
             turns.tickTask = loop.scheduleRepeatedTask(initialDelay: TimeAmount(config.tick), delay: TimeAmount(config.tick)) {
                 [self] _ in turn(tick: true)
             }
         }
-        hub.whenCatchUpNeeded { [catchUpWanted] in catchUpWanted.signal() }
-        let catchUp = Thread { [self] in catchUpLoop() }
-        catchUp.name = "capstan-watch-catch-up-\(config.id.rawValue)"
-        catchUp.start()
-        if !config.clientURLs.isEmpty {
-            let publisher = Thread { [self] in publishLoop() }
-            publisher.name = "capstan-publish-\(config.id.rawValue)"
-            publisher.start()
-        }
+        hub.whenCatchUpNeeded { [catchUpWanted] in catchUpWanted.yield() }
+        Task { [self] in await catchUpLoop() }
+        if !config.clientURLs.isEmpty { Task { [self] in await publishLoop() } }
     }
 
     /// Publishes this member's name and client URLs through the log, as etcd does at start,
     /// retrying until one attempt is applied or the member stops.
-    private func publishLoop() {
+    private func publishLoop() async {
         let request = StateRequest.publish(member: config.id.rawValue, name: config.name, clientURLs: config.clientURLs)
         while !lock.withLock({ shared.stopping }) {
-            let done = DispatchSemaphore(value: 0)
-            let ok = Locked(false)
-            write(request) { result in
-                if case .success = result { ok.withLock { $0 = true } }
-                done.signal()
-            }
-            done.wait()
-            if ok.current { return }
-            Thread.sleep(forTimeInterval: Self.seconds(MemberLimits.publishRetry))
+            if (try? await write(request)) != nil { return }
+            try? await Task.sleep(for: MemberLimits.publishRetry)
         }
     }
 
     /// Serves unsynced watchers from history, 100 rounds a second at most while some remain,
-    /// until the member stops; while every watcher is synced it sleeps until one falls behind
-    /// (it polled 100 times a second before, idle or not).
-    private func catchUpLoop() {
-        while !lock.withLock({ shared.stopping }) {
-            if hub.catchUp(publisher.current) {
-                Thread.sleep(forTimeInterval: Self.seconds(MemberLimits.catchUpInterval))
-            } else {
-                _ = catchUpWanted.wait(timeout: .now() + Self.seconds(MemberLimits.catchUpIdleWait))
+    /// until the member stops; while every watcher is synced it waits until one falls behind.
+    private func catchUpLoop() async {
+        for await _ in catchUpSignals {
+            while !lock.withLock({ shared.stopping }) && hub.catchUp(publisher.current) {
+                try? await Task.sleep(for: MemberLimits.catchUpInterval)
             }
         }
     }
@@ -243,7 +230,7 @@ public final class Member: @unchecked Sendable {
         lock.lock()
         shared.stopping = true
         wakeLocked()
-        catchUpWanted.signal()
+        catchUpWanted.finish()
         while !shared.stopped { lock.wait() }
         lock.unlock()
         storage.close()
@@ -282,5 +269,4 @@ public final class Member: @unchecked Sendable {
     }
 
     static func nanoseconds(_ d: Duration) -> Int64 { d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000 }
-    static func seconds(_ d: Duration) -> Double { Double(nanoseconds(d)) / 1e9 }
 }

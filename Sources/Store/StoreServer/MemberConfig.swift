@@ -138,8 +138,6 @@ public enum MemberLimits {
     public static let publishRetry: Duration = .milliseconds(500)
     /// Between catch-up rounds for unsynced watchers while some remain.
     public static let catchUpInterval: Duration = .milliseconds(10)
-    /// The catch-up thread's longest sleep while every watcher is synced.
-    public static let catchUpIdleWait: Duration = .seconds(10)
 }
 
 public struct MemberStatus: Equatable, Sendable {
