@@ -109,7 +109,22 @@ public enum RevisionChecker {
         func report(_ op: Operation, _ detail: String) {
             if found.count < limit { found.append(Violation(client: op.client, revision: op.revision, detail: detail)) }
         }
-        // The state at each revision the operations were served at (and just before the writes).
+        let states = statesServed(operations, log: log)
+        let known = log.keys.max() ?? 0
+
+        for op in operations {
+            guard op.revision <= known else {
+                report(op, "served at a revision beyond anything the watchers saw (\(known))")
+                continue
+            }
+            checkOutcome(op, states: states, log: log) { report(op, $0) }
+        }
+        checkRealTime(operations, report: report)
+        return found
+    }
+
+    /// The state at each revision the operations were served at (and just before the writes).
+    private static func statesServed(_ operations: [Operation], log: [Int64: [WatchChecker.Event]]) -> [Int64: [String: KV]] {
         var wanted = Set(operations.map(\.revision))
         for op in operations where op.needsStateBefore { wanted.insert(op.revision - 1) }
         for op in operations { if case .getAt(_, let at, _, _) = op.kind { wanted.insert(at) } }
@@ -130,87 +145,97 @@ public enum RevisionChecker {
             }
             states[r] = state
         }
-        let known = log.keys.max() ?? 0
+        return states
+    }
 
-        for op in operations {
-            guard op.revision <= known else {
-                report(op, "served at a revision beyond anything the watchers saw (\(known))")
-                continue
+    /// Reports where what `op` returned or did differs from the log's state at its revision.
+    private static func checkOutcome(
+        _ op: Operation, states: [Int64: [String: KV]], log: [Int64: [WatchChecker.Event]], report: (String) -> Void
+    ) {
+        let at = states[op.revision] ?? [:]
+        switch op.kind {
+        case .list(let prefix, _, let kvs):
+            let expected = at.values.filter { $0.key.hasPrefix(prefix) }.sorted { $0.key < $1.key }
+            if kvs != expected {
+                report("range \"\(prefix)\" returned \(show(kvs)); at this revision the keys were \(show(expected))")
             }
-            let at = states[op.revision] ?? [:]
-            switch op.kind {
-            case .list(let prefix, _, let kvs):
-                let expected = at.values.filter { $0.key.hasPrefix(prefix) }.sorted { $0.key < $1.key }
-                if kvs != expected {
-                    report(op, "range \"\(prefix)\" returned \(show(kvs)); at this revision the keys were \(show(expected))")
-                }
-            case .getAt(let key, let at, let kv, let compacted):
-                if at < compacted {
-                    // A compaction at C keeps revision C readable (etcd refuses only below it).
-                    report(op, "get \(key) at revision \(at) answered, but a compaction at \(compacted) had been acknowledged before")
-                } else if at > op.revision {
-                    report(op, "get \(key) at revision \(at) answered at revision \(op.revision), before it")
-                } else if kv != states[at]?[key] {
-                    report(
-                        op,
-                        "get \(key) at revision \(at) returned \(kv.map(show) ?? "absent"); the log has \(states[at]?[key].map(show) ?? "absent")"
-                    )
-                }
-            case .get(let key, _, let kv):
-                if kv != at[key] {
-                    report(op, "get \(key) returned \(kv.map(show) ?? "absent"); at this revision it was \(at[key].map(show) ?? "absent")")
-                }
-            case .put(let key, let value, let lease):
-                if at[key] != KV(key: key, value: value, modRevision: op.revision, lease: lease) {
-                    report(op, "put \(key)=\(value) is not what the log has at its revision (\(at[key].map(show) ?? "absent"))")
-                }
-            case .delete(let key, let deleted):
-                if at[key] != nil { report(op, "delete \(key) answered, but the key is there at its revision") }
-                if deleted > 0 && (states[op.revision - 1]?[key] == nil || !(log[op.revision] ?? []).contains { $0.key == key }) {
-                    report(op, "delete \(key) said it deleted \(deleted), but the log has no such deletion at its revision")
-                }
-            case .multiPut(let keys, let values):
-                for (k, v) in zip(keys, values) where at[k]?.value != v || at[k]?.modRevision != op.revision {
-                    report(op, "a txn put \(k)=\(v) at its revision, but the log has \(at[k].map(show) ?? "absent") there")
-                }
-                if (log[op.revision] ?? []).count != keys.count {
-                    report(op, "a txn of \(keys.count) puts, but the log has \((log[op.revision] ?? []).count) events at its revision")
-                }
-            case .leaseRevoke(let lease):
-                let attached = (states[op.revision - 1] ?? [:]).values.filter { $0.lease == lease }.map(\.key)
-                for k in attached where at[k]?.lease == lease {
-                    report(op, "lease \(lease) revoked, but its key \(k) is still there at the revoke's revision")
-                }
-            case .conditional(let key, let expected, let put, let succeeded, let current):
-                if succeeded {
-                    let before = states[op.revision - 1]?[key]?.modRevision ?? 0
-                    if before != expected {
-                        report(op, "succeeded comparing \(key)'s mod revision with \(expected), but it was \(before) just before")
-                    }
-                    let after = at[key]
-                    let wrote = put.map { after?.value == $0 && after?.modRevision == op.revision } ?? (after == nil)
-                    if !wrote || !(log[op.revision] ?? []).contains(where: { $0.key == key }) {
-                        report(
-                            op,
-                            "\(put.map { "put \(key)=\($0)" } ?? "delete \(key)") is not what the log has at its revision (\(after.map(show) ?? "absent"))"
-                        )
-                    }
-                } else {
-                    let now = at[key]
-                    if (now?.modRevision ?? 0) == expected {
-                        report(op, "failed comparing \(key)'s mod revision with \(expected), which it was")
-                    }
-                    if current != now {
-                        report(
-                            op,
-                            "the else-get of \(key) returned \(current.map(show) ?? "absent"); at this revision it was \(now.map(show) ?? "absent")"
-                        )
-                    }
-                }
+        case .getAt(let key, let at, let kv, let compacted):
+            if at < compacted {
+                // A compaction at C keeps revision C readable (etcd refuses only below it).
+                report("get \(key) at revision \(at) answered, but a compaction at \(compacted) had been acknowledged before")
+            } else if at > op.revision {
+                report("get \(key) at revision \(at) answered at revision \(op.revision), before it")
+            } else if kv != states[at]?[key] {
+                report(
+                    "get \(key) at revision \(at) returned \(kv.map(show) ?? "absent"); the log has \(states[at]?[key].map(show) ?? "absent")"
+                )
+            }
+        case .get(let key, _, let kv):
+            if kv != at[key] {
+                report("get \(key) returned \(kv.map(show) ?? "absent"); at this revision it was \(at[key].map(show) ?? "absent")")
+            }
+        case .put(let key, let value, let lease):
+            if at[key] != KV(key: key, value: value, modRevision: op.revision, lease: lease) {
+                report("put \(key)=\(value) is not what the log has at its revision (\(at[key].map(show) ?? "absent"))")
+            }
+        case .delete(let key, let deleted):
+            if at[key] != nil { report("delete \(key) answered, but the key is there at its revision") }
+            if deleted > 0 && (states[op.revision - 1]?[key] == nil || !(log[op.revision] ?? []).contains { $0.key == key }) {
+                report("delete \(key) said it deleted \(deleted), but the log has no such deletion at its revision")
+            }
+        case .multiPut(let keys, let values):
+            for (k, v) in zip(keys, values) where at[k]?.value != v || at[k]?.modRevision != op.revision {
+                report("a txn put \(k)=\(v) at its revision, but the log has \(at[k].map(show) ?? "absent") there")
+            }
+            if (log[op.revision] ?? []).count != keys.count {
+                report("a txn of \(keys.count) puts, but the log has \((log[op.revision] ?? []).count) events at its revision")
+            }
+        case .leaseRevoke(let lease):
+            let attached = (states[op.revision - 1] ?? [:]).values.filter { $0.lease == lease }.map(\.key)
+            for k in attached where at[k]?.lease == lease {
+                report("lease \(lease) revoked, but its key \(k) is still there at the revoke's revision")
+            }
+        case .conditional(let key, let expected, let put, let succeeded, let current):
+            checkConditional(
+                op, key: key, expected: expected, put: put, succeeded: succeeded, current: current, states: states, log: log,
+                report: report)
+        }
+    }
+
+    /// Reports where a conditional txn's outcome (the compare, then the write or the else-get)
+    /// differs from the log around its revision.
+    private static func checkConditional(
+        _ op: Operation, key: String, expected: Int64, put: String?, succeeded: Bool, current: KV?, states: [Int64: [String: KV]],
+        log: [Int64: [WatchChecker.Event]], report: (String) -> Void
+    ) {
+        let at = states[op.revision] ?? [:]
+        if succeeded {
+            let before = states[op.revision - 1]?[key]?.modRevision ?? 0
+            if before != expected {
+                report("succeeded comparing \(key)'s mod revision with \(expected), but it was \(before) just before")
+            }
+            let after = at[key]
+            let wrote = put.map { after?.value == $0 && after?.modRevision == op.revision } ?? (after == nil)
+            if !wrote || !(log[op.revision] ?? []).contains(where: { $0.key == key }) {
+                report(
+                    "\(put.map { "put \(key)=\($0)" } ?? "delete \(key)") is not what the log has at its revision (\(after.map(show) ?? "absent"))"
+                )
+            }
+        } else {
+            let now = at[key]
+            if (now?.modRevision ?? 0) == expected {
+                report("failed comparing \(key)'s mod revision with \(expected), which it was")
+            }
+            if current != now {
+                report(
+                    "the else-get of \(key) returned \(current.map(show) ?? "absent"); at this revision it was \(now.map(show) ?? "absent")"
+                )
             }
         }
+    }
 
-        // Real time: sweep by call time, keeping the highest revision among operations that ended before.
+    /// Real time: sweep by call time, keeping the highest revision among operations that ended before.
+    private static func checkRealTime(_ operations: [Operation], report: (Operation, String) -> Void) {
         let byRet = operations.filter { !$0.isStale }.sorted { $0.ret < $1.ret }
         var i = 0
         var floor: (revision: Int64, op: Operation?) = (0, nil)
@@ -227,7 +252,6 @@ public enum RevisionChecker {
                 )
             }
         }
-        return found
     }
 
     /// A lease left to expire: its ID, its TTL and when its grant was called (nanoseconds, the

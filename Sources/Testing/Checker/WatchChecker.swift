@@ -120,12 +120,36 @@ public enum WatchChecker {
         func report(_ p: Property, _ w: Int?, _ rev: Int64, _ detail: String) {
             if found.count < limit { found.append(Violation(property: p, watcher: w, revision: rev, detail: detail)) }
         }
-        struct Slot: Hashable {
-            var revision: Int64
-            var key: String
-        }
         // What happened, as the first source to report each (revision, key) says.
-        var truth: [Slot: (value: String?, source: String)] = [:]
+        var truth = acknowledged(writes, report: report)
+        for w in watchers { checkStream(w, truth: &truth, report: report) }
+
+        // Each key's history in revision order, for gaps and prev_kv.
+        let slots = truth.keys.sorted { ($0.revision, $0.key) < ($1.revision, $1.key) }
+        if denseRevisions { checkDense(slots, firstRevision: firstRevision, report: report) }
+        let previous = previousValues(slots, truth: truth)
+
+        for w in watchers {
+            checkDelivered(w, slots: slots, truth: truth, previous: previous, denseRevisions: denseRevisions, report: report)
+        }
+        return found
+    }
+
+    /// One (revision, key): where an event happened.
+    private struct Slot: Hashable {
+        var revision: Int64
+        var key: String
+    }
+
+    /// What happened at each slot, and the first source that reported it.
+    private typealias Truth = [Slot: (value: String?, source: String)]
+
+    /// How the checks report a violation: its property, the watcher (nil: none), the revision, the detail.
+    private typealias Report = (Property, Int?, Int64, String) -> Void
+
+    /// What the acknowledged writes say happened; two of them that disagree on a slot are inconsistent.
+    private static func acknowledged(_ writes: [Write], report: Report) -> Truth {
+        var truth: Truth = [:]
         for w in writes {
             let slot = Slot(revision: w.revision, key: w.key)
             if let seen = truth[slot], seen.value != w.value {
@@ -133,92 +157,103 @@ public enum WatchChecker {
             }
             truth[slot] = (w.value, "an acknowledged write")
         }
+        return truth
+    }
 
-        for w in watchers {
-            var last: Int64 = 0
-            var seen = Set<Slot>()
-            var revisionsSeen = Set<Int64>()
-            var progressed: Int64 = 0
-            for response in w.responses {
-                if response.isProgress {
-                    progressed = max(progressed, response.headerRevision)
-                    continue
+    /// Checks one watcher's stream on its own (ordered, progress, in range, unique, atomic) and
+    /// against `truth` (consistent), adding to `truth` what it is the first to report.
+    private static func checkStream(_ w: Watcher, truth: inout Truth, report: Report) {
+        var last: Int64 = 0
+        var seen = Set<Slot>()
+        var revisionsSeen = Set<Int64>()
+        var progressed: Int64 = 0
+        for response in w.responses {
+            if response.isProgress {
+                progressed = max(progressed, response.headerRevision)
+                continue
+            }
+            var inThisResponse = Set<Int64>()
+            for e in response.events {
+                if e.revision < last {
+                    report(.ordered, w.id, e.revision, "arrived after revision \(last)")
                 }
-                var inThisResponse = Set<Int64>()
-                for e in response.events {
-                    if e.revision < last {
-                        report(.ordered, w.id, e.revision, "arrived after revision \(last)")
-                    }
-                    if e.revision <= progressed {
-                        report(.progress, w.id, e.revision, "arrived after a progress notification at revision \(progressed)")
-                    }
-                    if e.revision < w.startRevision || !e.key.hasPrefix(w.prefix) {
+                if e.revision <= progressed {
+                    report(.progress, w.id, e.revision, "arrived after a progress notification at revision \(progressed)")
+                }
+                if e.revision < w.startRevision || !e.key.hasPrefix(w.prefix) {
+                    report(
+                        .reliable, w.id, e.revision,
+                        "key \(e.key) is outside the watch (prefix \"\(w.prefix)\" from revision \(w.startRevision))")
+                }
+                let slot = Slot(revision: e.revision, key: e.key)
+                if !seen.insert(slot).inserted { report(.unique, w.id, e.revision, "key \(e.key) arrived twice") }
+                if revisionsSeen.contains(e.revision) && !inThisResponse.contains(e.revision) {
+                    report(.atomic, w.id, e.revision, "the revision's events were split across responses")
+                }
+                inThisResponse.insert(e.revision)
+                revisionsSeen.insert(e.revision)
+                last = max(last, e.revision)
+                if let known = truth[slot] {
+                    if known.value != e.value {
                         report(
-                            .reliable, w.id, e.revision,
-                            "key \(e.key) is outside the watch (prefix \"\(w.prefix)\" from revision \(w.startRevision))")
+                            .consistent, w.id, e.revision,
+                            "key \(e.key) is \(show(e.value)) here, \(show(known.value)) in \(known.source)")
                     }
-                    let slot = Slot(revision: e.revision, key: e.key)
-                    if !seen.insert(slot).inserted { report(.unique, w.id, e.revision, "key \(e.key) arrived twice") }
-                    if revisionsSeen.contains(e.revision) && !inThisResponse.contains(e.revision) {
-                        report(.atomic, w.id, e.revision, "the revision's events were split across responses")
-                    }
-                    inThisResponse.insert(e.revision)
-                    revisionsSeen.insert(e.revision)
-                    last = max(last, e.revision)
-                    if let known = truth[slot] {
-                        if known.value != e.value {
-                            report(
-                                .consistent, w.id, e.revision,
-                                "key \(e.key) is \(show(e.value)) here, \(show(known.value)) in \(known.source)")
-                        }
-                    } else {
-                        truth[slot] = (e.value, "watcher \(w.id)")
-                    }
+                } else {
+                    truth[slot] = (e.value, "watcher \(w.id)")
                 }
             }
         }
+    }
 
-        // Each key's history in revision order, for gaps and prev_kv.
-        let slots = truth.keys.sorted { ($0.revision, $0.key) < ($1.revision, $1.key) }
-        if denseRevisions, let top = slots.last?.revision {
-            let present = Set(slots.map(\.revision))
-            for r in firstRevision...max(top, firstRevision) where !present.contains(r) && r <= top {
-                report(
-                    .reliable, nil, r,
-                    "no watcher and no acknowledged write has this revision (revisions \(firstRevision)–\(top) are all watched)")
-            }
+    /// Reports each revision from `firstRevision` to the highest known that nobody saw.
+    private static func checkDense(_ slots: [Slot], firstRevision: Int64, report: Report) {
+        guard let top = slots.last?.revision else { return }
+        let present = Set(slots.map(\.revision))
+        for r in firstRevision...max(top, firstRevision) where !present.contains(r) && r <= top {
+            report(
+                .reliable, nil, r,
+                "no watcher and no acknowledged write has this revision (revisions \(firstRevision)–\(top) are all watched)")
         }
+    }
+
+    /// Each slot's key's value just before it (`slots` in revision order; nil inside: absent).
+    private static func previousValues(_ slots: [Slot], truth: Truth) -> [Slot: String?] {
         var previous: [Slot: String?] = [:]
         var current: [String: String?] = [:]
         for slot in slots {
             previous[slot] = .some(current[slot.key] ?? nil)
             current[slot.key] = truth[slot]!.value
         }
+        return previous
+    }
 
-        for w in watchers {
-            let end = w.reachedRevision
-            var got: [Slot: Event] = [:]
-            for response in w.responses {
-                for e in response.events { got[Slot(revision: e.revision, key: e.key)] = e }
+    /// Checks that a watcher got every known event in its range up to the revision it reached
+    /// (reliable), each with the previous value where that is known (prev_kv).
+    private static func checkDelivered(
+        _ w: Watcher, slots: [Slot], truth: Truth, previous: [Slot: String?], denseRevisions: Bool, report: Report
+    ) {
+        let end = w.reachedRevision
+        var got: [Slot: Event] = [:]
+        for response in w.responses {
+            for e in response.events { got[Slot(revision: e.revision, key: e.key)] = e }
+        }
+        for slot in slots where slot.revision >= w.startRevision && slot.revision <= end && slot.key.hasPrefix(w.prefix) {
+            guard let e = got[slot] else {
+                report(
+                    .reliable, w.id, slot.revision,
+                    "missed key \(slot.key) (\(show(truth[slot]!.value)), known from \(truth[slot]!.source)); the watcher reached revision \(end)"
+                )
+                continue
             }
-            for slot in slots where slot.revision >= w.startRevision && slot.revision <= end && slot.key.hasPrefix(w.prefix) {
-                guard let e = got[slot] else {
-                    report(
-                        .reliable, w.id, slot.revision,
-                        "missed key \(slot.key) (\(show(truth[slot]!.value)), known from \(truth[slot]!.source)); the watcher reached revision \(end)"
-                    )
-                    continue
-                }
-                // prev_kv is checkable where the key's history is known: from the first
-                // revision every write is watched.
-                if w.prevKV && denseRevisions, let before = previous[slot], e.prevValue != before {
-                    report(
-                        .prevKV, w.id, slot.revision,
-                        "key \(slot.key): prev_kv \(show(e.prevValue)), but the value before was \(show(before))")
-                }
+            // prev_kv is checkable where the key's history is known: from the first
+            // revision every write is watched.
+            if w.prevKV && denseRevisions, let before = previous[slot], e.prevValue != before {
+                report(
+                    .prevKV, w.id, slot.revision,
+                    "key \(slot.key): prev_kv \(show(e.prevValue)), but the value before was \(show(before))")
             }
         }
-        return found
     }
 
     static func show(_ value: String?) -> String { value.map { "\"\($0)\"" } ?? "deleted/absent" }

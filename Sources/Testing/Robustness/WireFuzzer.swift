@@ -101,6 +101,27 @@ public enum WireFuzzer {
         report.rssBefore = config.pid.map(rss) ?? 0
 
         // 1. Calls with random and mutated messages, from `concurrency` callers.
+        let results = try await fuzzCalls(config, host: host, port: port, log: log)
+        (report.statuses, report.unanswered) = results.state.withLock { ($0.statuses, $0.unanswered) }
+        report.calls = config.calls + regressions.count
+        log("calls done: \(report.statuses)")
+
+        // 2. Connections dropped part-way.
+        report.abruptDisconnects = dropConnections(config, host: host, port: port)
+
+        // 3. Idle connections: the preface and SETTINGS, then nothing, all held at once.
+        let during = try await holdIdleConnections(config, host: host, port: port, report: &report)
+
+        // 4. Still alive, still serving, descriptors given back.
+        try await checkAfterwards(config, during: during, report: &report)
+        return report
+    }
+
+    /// Sends the regressions, then `config.calls` random and mutated calls from `concurrency`
+    /// callers, on one client; returns their outcomes.
+    private static func fuzzCalls(
+        _ config: FuzzConfig, host: String, port: Int, log: @escaping @Sendable (String) -> Void
+    ) async throws -> Tally {
         let transport = try HTTP2ClientTransport.Posix(target: .ipv4(address: host, port: port), transportSecurity: .plaintext)
         let client = GRPCClient(transport: transport)
         let results = Tally()
@@ -118,19 +139,7 @@ public enum WireFuzzer {
             try await withThrowingTaskGroup(of: Void.self) { callers in
                 for c in 0..<config.concurrency {
                     callers.addTask {
-                        var rng = SeededRandom(seed: config.seed &+ UInt64(c) &* 0x9E37_79B9)
-                        var i = c
-                        while i < config.calls {
-                            let m = chosen[Int(rng.next() % UInt64(chosen.count))]
-                            let messages = (0..<(m.clientStreams ? 1 + Int(rng.next() % 4) : 1)).map { _ in message(&rng) }
-                            let outcome = await call(
-                                client, m.service, m.method, messages, streaming: m.clientStreams,
-                                timeout: config.callTimeout)
-                            let what = "\(m.service)/\(m.method) \(messages.map(hex).joined(separator: " | "))"
-                            log("\(what) -> \(outcome)")
-                            results.add(outcome, what)
-                            i += config.concurrency
-                        }
+                        await randomCalls(caller: c, client, methods: chosen, config: config, results: results, log: log)
                     }
                 }
                 try await callers.waitForAll()
@@ -138,11 +147,34 @@ public enum WireFuzzer {
             client.beginGracefulShutdown()
             try await group.waitForAll()
         }
-        (report.statuses, report.unanswered) = results.state.withLock { ($0.statuses, $0.unanswered) }
-        report.calls = config.calls + regressions.count
-        log("calls done: \(report.statuses)")
+        return results
+    }
 
-        // 2. Connections dropped part-way.
+    /// Caller `c`'s share of the random calls (calls c, c + concurrency, …), from its own seed.
+    private static func randomCalls(
+        caller c: Int, _ client: GRPCClient<HTTP2ClientTransport.Posix>,
+        methods chosen: [(service: String, method: String, clientStreams: Bool)], config: FuzzConfig, results: Tally,
+        log: @Sendable (String) -> Void
+    ) async {
+        var rng = SeededRandom(seed: config.seed &+ UInt64(c) &* 0x9E37_79B9)
+        var i = c
+        while i < config.calls {
+            let m = chosen[Int(rng.next() % UInt64(chosen.count))]
+            let messages = (0..<(m.clientStreams ? 1 + Int(rng.next() % 4) : 1)).map { _ in message(&rng) }
+            let outcome = await call(
+                client, m.service, m.method, messages, streaming: m.clientStreams,
+                timeout: config.callTimeout)
+            let what = "\(m.service)/\(m.method) \(messages.map(hex).joined(separator: " | "))"
+            log("\(what) -> \(outcome)")
+            results.add(outcome, what)
+            i += config.concurrency
+        }
+    }
+
+    /// Opens `abruptDisconnects` connections and drops each part-way through a conversation
+    /// (closed or reset); returns how many were opened.
+    private static func dropConnections(_ config: FuzzConfig, host: String, port: Int) -> Int {
+        var dropped = 0
         var rng = SeededRandom(seed: config.seed ^ 0xD15C)
         for _ in 0..<config.abruptDisconnects {
             let fd = connectSocket(host, port)
@@ -155,10 +187,16 @@ public enum WireFuzzer {
                 setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, socklen_t(MemoryLayout<linger>.size))
             }
             close(fd)
-            report.abruptDisconnects += 1
+            dropped += 1
         }
+        return dropped
+    }
 
-        // 3. Idle connections: the preface and SETTINGS, then nothing, all held at once.
+    /// Holds `idleConnections` idle connections at once, counts the descriptors the member then
+    /// holds, and checks that it still serves; returns why it did not (nil: it did).
+    private static func holdIdleConnections(
+        _ config: FuzzConfig, host: String, port: Int, report: inout FuzzReport
+    ) async throws -> String? {
         var idle: [Int32] = []
         let preface = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8) + [0, 0, 0, 4, 0, 0, 0, 0, 0]
         for _ in 0..<config.idleConnections {
@@ -178,8 +216,12 @@ public enum WireFuzzer {
         // The member still serves while they are held.
         let during = await serves(config.endpoint)
         for fd in idle { close(fd) }
+        return during
+    }
 
-        // 4. Still alive, still serving, descriptors given back.
+    /// Records whether the member is still alive and serving, and waits (up to 10 s) for it to
+    /// give back the descriptors.
+    private static func checkAfterwards(_ config: FuzzConfig, during: String?, report: inout FuzzReport) async throws {
         report.processAlive = config.pid.map { kill($0, 0) == 0 } ?? true
         let after = await serves(config.endpoint)
         report.servesAfterwards = during == nil && after == nil
@@ -190,7 +232,6 @@ public enum WireFuzzer {
             report.descriptorsAfter = config.pid.map(descriptors) ?? 0
         } while report.descriptorsAfter > report.descriptorsBefore + 16 && ContinuousClock.now < deadline
         report.rssAfter = config.pid.map(rss) ?? 0
-        return report
     }
 
     enum Outcome {

@@ -77,76 +77,18 @@ extension Bench {
         // servers, limited the fan-out figures).
         var opened: [(UnaryConnection, Int)] = []
         for s in 0..<w.streams {
-            var creates: [[UInt8]] = []
-            for i in stride(from: s, to: w.watchers, by: w.streams) {
-                var c = Etcdserverpb_WatchCreateRequest()
-                if w.watchKeys > 0 {
-                    c.key = Data(keys.key(number: i % w.watchKeys))
-                } else {
-                    c.key = Data(prefix)
-                    c.rangeEnd = Data(EtcdClient.prefixEnd(prefix))
-                }
-                creates.append(try Etcdserverpb_WatchRequest.with { $0.createRequest = c }.serializedBytes())
-            }
-            let stats = streams[s]
+            let creates = try Self.watchCreates(stream: s, w, keys: keys, prefix: prefix)
             let connection = connections.connection(s)
             let id = try await connection.openStream(
                 connection.headers(path: "/etcdserverpb.Watch/Watch"), messages: creates,
-                onMessages: { now, forEach in
-                    // One frame's answers: one lock, one clock read and one update of the shared
-                    // counters for all of them. The responses of a stream's watchers carry the
-                    // same events: each distinct run of them is parsed once and its lags recorded
-                    // with the number of responses that had it (they share the frame's clock).
-                    var events = 0
-                    var created = 0
-                    var unreadable = 0
-                    var canceled = 0
-                    var cancelReason = ""
-                    stats.reading.withLock { reading in
-                        forEach { bytes in
-                            guard
-                                let view = try? WatchResponseView.read(
-                                    bytes, memo: &reading.memo,
-                                    onEvents: { e, n in
-                                        reading.lags.recordLag(of: e, at: now, count: n)
-                                    })
-                            else {
-                                unreadable += 1
-                                return
-                            }
-                            if view.created { created += 1 }
-                            if view.canceled {
-                                canceled += 1
-                                cancelReason = view.cancelReason
-                            }
-                            events += view.events
-                        }
-                        reading.memo.flush { e, n in reading.lags.recordLag(of: e, at: now, count: n) }
-                    }
-                    for _ in 0..<unreadable { failures.fail(BenchError.invalid("a watch response could not be read")) }
-                    if created > 0 { stats.created.add(created, ordering: .relaxed) }
-                    for _ in 0..<canceled { failures.fail(BenchError.invalid("watch canceled: \(cancelReason)")) }
-                    if events > 0 {
-                        counters.received.add(events, ordering: .relaxed)
-                        counters.lastEvent.max(now, ordering: .relaxed)
-                    }
-                },
+                onMessages: Self.watchFrameReader(streams[s], counters: counters, failures: failures),
                 onEnd: { error in failures.fail(error ?? BenchError.invalid("the watch stream ended")) })
             opened.append((connection, id))
         }
         let cancelStreams = { @Sendable [opened] in
             for (connection, id) in opened { await connection.cancel(stream: id) }
         }
-        let setupDeadline = ContinuousClock.now + .seconds(60)
-        while streams.reduce(0, { $0 + $1.created.load(ordering: .relaxed) }) < w.watchers {
-            guard ContinuousClock.now < setupDeadline, failures.errors == 0 else {
-                await cancelStreams()
-                throw BenchError.invalid(
-                    "only \(streams.reduce(0) { $0 + $1.created.load(ordering: .relaxed) }) of \(w.watchers) watchers were created within 60 s"
-                        + (failures.errorMessages.keys.first.map { ": \($0)" } ?? ""))
-            }
-            try await Task.sleep(for: .milliseconds(20))
-        }
+        try await Self.awaitWatchersCreated(w.watchers, on: streams, failures: failures, cancelStreams: cancelStreams)
 
         let puts = Recorder()
         let pacer = Pacer(total: w.putTotal, rate: w.putRate)
@@ -155,38 +97,138 @@ extension Bench {
         var report = await measure(name, expected: w.putTotal, recorder: puts) {
             counters.putsStart.store(monotonicNanos(), ordering: .relaxed)
             await self.runClients(pacer, recorder: puts) { c in
-                let kv = connections.connection(c)
-                let put = kv.headers(path: "/etcdserverpb.KV/Put")
-                return { n in
-                    var r = Etcdserverpb_PutRequest()
-                    let number = watchKeys > 0 ? n % watchKeys : (keys.sequential ? n % keys.space : Int.random(in: 0..<keys.space))
-                    r.key = Data(keys.key(number: number))
-                    var v = Data(count: valSize)
-                    v.withUnsafeMutableBytes { $0.storeBytes(of: monotonicNanos().littleEndian, as: UInt64.self) }
-                    if valSize > 8 { v.replaceSubrange(8..<valSize, with: repeatElement(UInt8(ascii: "v"), count: valSize - 8)) }
-                    r.value = v
-                    _ = try await kv.call(put, try r.serializedBytes())
-                    counters.expected.add(watchersOn[watchKeys > 0 ? number : 0], ordering: .relaxed)
-                }
+                Self.watchPutClient(
+                    connections.connection(c), keys: keys, valSize: valSize, watchKeys: watchKeys, watchersOn: watchersOn,
+                    counters: counters)
             }
             counters.putsEnd.store(monotonicNanos(), ordering: .relaxed)
-            // Wait for every event of every acknowledged put, or until none came for a while.
-            var lastCount = -1
-            var quietSince = ContinuousClock.now
-            while counters.received.load(ordering: .relaxed) < counters.expected.load(ordering: .relaxed) {
-                let now = counters.received.load(ordering: .relaxed)
-                if now != lastCount {
-                    lastCount = now
-                    quietSince = .now
-                }
-                if ContinuousClock.now - quietSince > w.drainTimeout { break }
-                try? await Task.sleep(for: .milliseconds(5))
-            }
+            await Self.drainEvents(counters, quietFor: w.drainTimeout)
             return []
         }
         await cancelStreams()
-        // The report counts delivered events as its operations, over the time from the first
-        // put to the last event, with their lag as latency.
+        Self.completeWatchReport(&report, w, streams: streams, counters: counters, puts: puts, failures: failures)
+        return report
+    }
+
+    /// The serialized create requests of stream `s`'s watchers (watchers s, s + streams, …).
+    private static func watchCreates(stream s: Int, _ w: WatchOptions, keys: KeyMaker, prefix: [UInt8]) throws -> [[UInt8]] {
+        var creates: [[UInt8]] = []
+        for i in stride(from: s, to: w.watchers, by: w.streams) {
+            var c = Etcdserverpb_WatchCreateRequest()
+            if w.watchKeys > 0 {
+                c.key = Data(keys.key(number: i % w.watchKeys))
+            } else {
+                c.key = Data(prefix)
+                c.rangeEnd = Data(EtcdClient.prefixEnd(prefix))
+            }
+            creates.append(try Etcdserverpb_WatchRequest.with { $0.createRequest = c }.serializedBytes())
+        }
+        return creates
+    }
+
+    /// A stream's `onMessages`: reads one frame's watch responses into the stream's stats and the
+    /// shared counters, and records unreadable responses and cancellations as failures.
+    private static func watchFrameReader(
+        _ stats: StreamStats, counters: WatchCounters, failures: Recorder
+    ) -> @Sendable (_ now: UInt64, _ forEach: ((UnsafeRawBufferPointer) -> Void) -> Void) -> Void {
+        { now, forEach in
+            // One frame's answers: one lock, one clock read and one update of the shared
+            // counters for all of them. The responses of a stream's watchers carry the
+            // same events: each distinct run of them is parsed once and its lags recorded
+            // with the number of responses that had it (they share the frame's clock).
+            var events = 0
+            var created = 0
+            var unreadable = 0
+            var canceled = 0
+            var cancelReason = ""
+            stats.reading.withLock { reading in
+                forEach { bytes in
+                    guard
+                        let view = try? WatchResponseView.read(
+                            bytes, memo: &reading.memo,
+                            onEvents: { e, n in
+                                reading.lags.recordLag(of: e, at: now, count: n)
+                            })
+                    else {
+                        unreadable += 1
+                        return
+                    }
+                    if view.created { created += 1 }
+                    if view.canceled {
+                        canceled += 1
+                        cancelReason = view.cancelReason
+                    }
+                    events += view.events
+                }
+                reading.memo.flush { e, n in reading.lags.recordLag(of: e, at: now, count: n) }
+            }
+            for _ in 0..<unreadable { failures.fail(BenchError.invalid("a watch response could not be read")) }
+            if created > 0 { stats.created.add(created, ordering: .relaxed) }
+            for _ in 0..<canceled { failures.fail(BenchError.invalid("watch canceled: \(cancelReason)")) }
+            if events > 0 {
+                counters.received.add(events, ordering: .relaxed)
+                counters.lastEvent.max(now, ordering: .relaxed)
+            }
+        }
+    }
+
+    /// Waits until the streams have created all `watchers`; cancels the streams and throws if that
+    /// takes over 60 s or a stream fails first.
+    private static func awaitWatchersCreated(
+        _ watchers: Int, on streams: [StreamStats], failures: Recorder, cancelStreams: @Sendable () async -> Void
+    ) async throws {
+        let setupDeadline = ContinuousClock.now + .seconds(60)
+        while streams.reduce(0, { $0 + $1.created.load(ordering: .relaxed) }) < watchers {
+            guard ContinuousClock.now < setupDeadline, failures.errors == 0 else {
+                await cancelStreams()
+                throw BenchError.invalid(
+                    "only \(streams.reduce(0) { $0 + $1.created.load(ordering: .relaxed) }) of \(watchers) watchers were created within 60 s"
+                        + (failures.errorMessages.keys.first.map { ": \($0)" } ?? ""))
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    /// One put client on `kv`: each put's value starts with its send time, and the events it
+    /// should bring are added to `counters.expected` once it is acknowledged.
+    private static func watchPutClient(
+        _ kv: UnaryConnection, keys: KeyMaker, valSize: Int, watchKeys: Int, watchersOn: [Int], counters: WatchCounters
+    ) -> @Sendable (Int) async throws -> Void {
+        let put = kv.headers(path: "/etcdserverpb.KV/Put")
+        return { n in
+            var r = Etcdserverpb_PutRequest()
+            let number = watchKeys > 0 ? n % watchKeys : (keys.sequential ? n % keys.space : Int.random(in: 0..<keys.space))
+            r.key = Data(keys.key(number: number))
+            var v = Data(count: valSize)
+            v.withUnsafeMutableBytes { $0.storeBytes(of: monotonicNanos().littleEndian, as: UInt64.self) }
+            if valSize > 8 { v.replaceSubrange(8..<valSize, with: repeatElement(UInt8(ascii: "v"), count: valSize - 8)) }
+            r.value = v
+            _ = try await kv.call(put, try r.serializedBytes())
+            counters.expected.add(watchersOn[watchKeys > 0 ? number : 0], ordering: .relaxed)
+        }
+    }
+
+    /// Waits for every event of every acknowledged put, or until none came for `timeout`.
+    private static func drainEvents(_ counters: WatchCounters, quietFor timeout: Duration) async {
+        var lastCount = -1
+        var quietSince = ContinuousClock.now
+        while counters.received.load(ordering: .relaxed) < counters.expected.load(ordering: .relaxed) {
+            let now = counters.received.load(ordering: .relaxed)
+            if now != lastCount {
+                lastCount = now
+                quietSince = .now
+            }
+            if ContinuousClock.now - quietSince > timeout { break }
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+    }
+
+    /// Fills in the watch figures: the report counts delivered events as its operations, over the
+    /// time from the first put to the last event, with their lag as latency.
+    private static func completeWatchReport(
+        _ report: inout BenchReport, _ w: WatchOptions, streams: [StreamStats], counters: WatchCounters, puts: Recorder,
+        failures: Recorder
+    ) {
         let got = counters.received.load(ordering: .relaxed)
         let want = counters.expected.load(ordering: .relaxed)
         let start = counters.putsStart.load(ordering: .relaxed)
@@ -210,6 +252,5 @@ extension Bench {
             ("watchers", String(w.watchers)), ("streams", String(w.streams)),
             ("watch_keys", String(w.watchKeys)), ("events_seconds", f(seconds, 3))
         ]
-        return report
     }
 }
