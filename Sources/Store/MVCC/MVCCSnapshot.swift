@@ -79,20 +79,8 @@ public enum MVCCSnapshot {
         guard view.revision >= 1, view.compactRevision >= -1, view.compactRevision <= view.revision else {
             throw .invalid("revision \(view.revision), compaction revision \(view.compactRevision)", offset: r.offset)
         }
-        var alarms = Set<AlarmMember>()
-        for _ in 0..<(try r.int(UInt32.self)) {
-            let member = try r.int(UInt64.self)
-            let at = r.offset
-            guard let type = AlarmType(rawValue: Int(try r.int(UInt8.self))) else { throw .invalid("alarm type", offset: at) }
-            alarms.insert(AlarmMember(memberID: member, alarm: type))
-        }
-        var leases: [Int64: LeaseRecord] = [:]
-        for _ in 0..<(try r.int(UInt32.self)) {
-            let id = try r.int(Int64.self)
-            let ttl = try r.int(Int64.self)
-            guard id != 0, leases[id] == nil else { throw .invalid("lease \(id)", offset: r.offset) }
-            leases[id] = LeaseRecord(id: id, ttl: ttl, keys: [])
-        }
+        let alarms = try readAlarms(&r)
+        var leases = try readLeases(&r)
         let keyCount = try r.int(UInt64.self)
         var all: [KeyVersion] = []
         var previousKey: [UInt8]? = nil
@@ -149,6 +137,30 @@ public enum MVCCSnapshot {
         let store = KVStore(limits: limits)
         store.restore(view: view, leases: leases, alarms: alarms, accountedBytes: accounted)
         return store
+    }
+
+    /// The alarms in force: member ID and alarm type each.
+    private static func readAlarms(_ r: inout ByteReader) throws(DecodeError) -> Set<AlarmMember> {
+        var alarms = Set<AlarmMember>()
+        for _ in 0..<(try r.int(UInt32.self)) {
+            let member = try r.int(UInt64.self)
+            let at = r.offset
+            guard let type = AlarmType(rawValue: Int(try r.int(UInt8.self))) else { throw .invalid("alarm type", offset: at) }
+            alarms.insert(AlarmMember(memberID: member, alarm: type))
+        }
+        return alarms
+    }
+
+    /// The leases, ID and TTL each (their keys come from the key versions that follow).
+    private static func readLeases(_ r: inout ByteReader) throws(DecodeError) -> [Int64: LeaseRecord] {
+        var leases: [Int64: LeaseRecord] = [:]
+        for _ in 0..<(try r.int(UInt32.self)) {
+            let id = try r.int(Int64.self)
+            let ttl = try r.int(Int64.self)
+            guard id != 0, leases[id] == nil else { throw .invalid("lease \(id)", offset: r.offset) }
+            leases[id] = LeaseRecord(id: id, ttl: ttl, keys: [])
+        }
+        return leases
     }
 
     /// Saves the state as a Raft snapshot at `metadata` through `Storage`'s snapshot files.
