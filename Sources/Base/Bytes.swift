@@ -19,35 +19,44 @@ public struct DecodeError: Error, Equatable, Sendable, CustomStringConvertible {
 /// payloads, peer frames, state-machine images): little-endian integers, byte strings as a
 /// u32 length and the bytes, booleans as one byte 0 or 1. Every read checks the length left, so a
 /// damaged input throws with the offset where it went wrong, never reads past the end.
+///
+/// Every method is `@inlinable`: a generic read called from another module without its body runs
+/// unspecialized, through witness tables (profiled under txn-put before it was: 2.5 % of the
+/// members' CPU in `ByteReader.int` and as much again in `FixedWidthInteger`'s witnesses; see
+/// benchmarks.md, "The house issue").
 public struct ByteReader {
-    private let bytes: ArraySlice<UInt8>
-    private var position: Int
+    @usableFromInline let bytes: ArraySlice<UInt8>
+    @usableFromInline var position: Int
 
+    @inlinable
     public init(_ bytes: ArraySlice<UInt8>) {
         self.bytes = bytes
         position = bytes.startIndex
     }
 
+    @inlinable
     public init(_ bytes: [UInt8], offset: Int = 0) {
         self.init(bytes[...])
         position = offset
     }
 
     /// Bytes read so far, from the start of the input.
-    public var offset: Int { position - bytes.startIndex }
+    @inlinable public var offset: Int { position - bytes.startIndex }
     /// Bytes left to read.
-    public var remaining: Int { bytes.endIndex - position }
-    public var isAtEnd: Bool { position == bytes.endIndex }
+    @inlinable public var remaining: Int { bytes.endIndex - position }
+    @inlinable public var isAtEnd: Bool { position == bytes.endIndex }
 
-    private func truncated(_ what: String) -> DecodeError { DecodeError(offset: offset, what: "truncated \(what)") }
+    @usableFromInline func truncated(_ what: String) -> DecodeError { DecodeError(offset: offset, what: "truncated \(what)") }
 
     /// The next `count` bytes.
+    @inlinable
     public mutating func take(_ count: Int) throws(DecodeError) -> ArraySlice<UInt8> {
         guard count >= 0, remaining >= count else { throw truncated("bytes (\(count) wanted, \(remaining) left)") }
         defer { position += count }
         return bytes[position..<position + count]
     }
 
+    @inlinable
     public mutating func u8() throws(DecodeError) -> UInt8 {
         guard position < bytes.endIndex else { throw truncated("byte") }
         defer { position += 1 }
@@ -55,6 +64,7 @@ public struct ByteReader {
     }
 
     /// One byte that must be 0 or 1.
+    @inlinable
     public mutating func bool() throws(DecodeError) -> Bool {
         let at = offset
         switch try u8() {
@@ -65,7 +75,7 @@ public struct ByteReader {
     }
 
     /// A little-endian integer of `T`'s width.
-    @inline(__always)
+    @inlinable
     public mutating func int<T: FixedWidthInteger>(_: T.Type = T.self) throws(DecodeError) -> T {
         let size = MemoryLayout<T>.size
         guard remaining >= size else { throw truncated("\(size)-byte integer") }
@@ -76,6 +86,7 @@ public struct ByteReader {
     }
 
     /// A byte string: u32 length, then the bytes.
+    @inlinable
     public mutating func lengthPrefixed() throws(DecodeError) -> ArraySlice<UInt8> {
         let at = offset
         let count = Int(try int(UInt32.self))
@@ -84,9 +95,11 @@ public struct ByteReader {
     }
 
     /// A byte string (u32 length, then the bytes), copied out.
+    @inlinable
     public mutating func byteString() throws(DecodeError) -> [UInt8] { Array(try lengthPrefixed()) }
 
     /// Everything not read yet.
+    @inlinable
     public mutating func rest() -> ArraySlice<UInt8> {
         defer { position = bytes.endIndex }
         return bytes[position...]
@@ -97,19 +110,21 @@ public struct ByteReader {
 public struct ByteWriter {
     public var bytes: [UInt8]
 
+    @inlinable
     public init(capacity: Int = 0) {
         bytes = []
         bytes.reserveCapacity(capacity)
     }
 
-    public mutating func u8(_ value: UInt8) { bytes.append(value) }
-    public mutating func bool(_ value: Bool) { bytes.append(value ? 1 : 0) }
+    @inlinable public mutating func u8(_ value: UInt8) { bytes.append(value) }
+    @inlinable public mutating func bool(_ value: Bool) { bytes.append(value ? 1 : 0) }
 
     /// A little-endian integer of `T`'s width.
-    @inline(__always)
+    @inlinable
     public mutating func int<T: FixedWidthInteger>(_ value: T) { bytes.appendLittleEndian(value) }
 
     /// A byte string: u32 length, then the bytes.
+    @inlinable
     public mutating func lengthPrefixed(_ value: some Collection<UInt8>) {
         precondition(value.count <= Int(UInt32.max), "a byte string over 4 GiB")
         int(UInt32(value.count))
@@ -119,7 +134,7 @@ public struct ByteWriter {
 
 extension Array where Element == UInt8 {
     /// Appends `value` little-endian, in its own width.
-    @inline(__always)
+    @inlinable
     public mutating func appendLittleEndian<T: FixedWidthInteger>(_ value: T) {
         Swift.withUnsafeBytes(of: value.littleEndian) { append(contentsOf: $0) }
     }

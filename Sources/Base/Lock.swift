@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+public import Glibc
 #elseif canImport(Darwin)
-import Darwin
+public import Darwin
 #endif
 
 /// The one lock of the house: a pthread mutex with its condition variable.
@@ -12,8 +12,8 @@ import Darwin
 /// nothing else is kept in a `Locked` value; a `Lock` of its own is for code that also waits on
 /// the condition (a writer thread's queue, a published view) or guards several fields together.
 public final class Lock: @unchecked Sendable {
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
-    private let condition: UnsafeMutablePointer<pthread_cond_t>
+    @usableFromInline let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    @usableFromInline let condition: UnsafeMutablePointer<pthread_cond_t>
 
     public init() {
         mutex = .allocate(capacity: 1)
@@ -33,8 +33,10 @@ public final class Lock: @unchecked Sendable {
         mutex.deallocate()
     }
 
-    /// Runs `body` holding the lock.
-    @inline(__always)
+    /// Runs `body` holding the lock. Inlinable, as are `lock`, `unlock` and `Locked.withLock`:
+    /// called from other modules they specialize and inline there (a generic call without its
+    /// body goes through a thunk on every critical section).
+    @inlinable
     public func withLock<R, E: Error>(_ body: () throws(E) -> R) throws(E) -> R {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
@@ -43,11 +45,11 @@ public final class Lock: @unchecked Sendable {
 
     /// Takes the lock, for code whose critical section does not fit one closure (it ends early
     /// on several paths); prefer `withLock`.
-    @inline(__always)
+    @inlinable
     public func lock() { pthread_mutex_lock(mutex) }
 
     /// Gives the lock back after `lock()`.
-    @inline(__always)
+    @inlinable
     public func unlock() { pthread_mutex_unlock(mutex) }
 
     /// Waits for a signal; call only inside `withLock` (the lock is released while waiting).
@@ -92,17 +94,17 @@ public final class Lock: @unchecked Sendable {
 /// A value that threads share, guarded by a `Lock`: every read and write goes through
 /// `withLock`, so a read-modify-write is one critical section.
 public final class Locked<Value>: @unchecked Sendable {
-    private let lock = Lock()
-    private var value: Value
+    @usableFromInline let lock = Lock()
+    @usableFromInline var value: Value
 
     public init(_ value: Value) { self.value = value }
 
     /// Runs `body` with the value, holding the lock.
-    @inline(__always)
+    @inlinable
     public func withLock<R, E: Error>(_ body: (inout Value) throws(E) -> R) throws(E) -> R {
         try lock.withLock { () throws(E) -> R in try body(&value) }
     }
 
     /// A copy of the value.
-    public var current: Value { withLock { $0 } }
+    @inlinable public var current: Value { withLock { $0 } }
 }
