@@ -8,10 +8,12 @@ public protocol MonotonicClock: Sendable {
 
 extension MonotonicClock {
     /// Now as nanoseconds since a fixed point of this process (for code that keeps time in integers).
-    public var nanoseconds: Int64 {
-        let d = now - processStart
-        return d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000
-    }
+    public var nanoseconds: Int64 { (now - processStart).nanoseconds }
+}
+
+extension Duration {
+    /// The duration in whole nanoseconds (Int64 holds about 292 years of them).
+    @inlinable public var nanoseconds: Int64 { components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000 }
 }
 
 /// The system's monotonic clock.

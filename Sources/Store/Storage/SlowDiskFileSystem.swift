@@ -1,3 +1,4 @@
+import Base
 import Foundation
 import Synchronization
 
@@ -14,8 +15,7 @@ public final class SlowDiskFileSystem: WrappingFileSystem, Sendable {
     public var syncDelay: Duration {
         get { .nanoseconds(delayNanoseconds.load(ordering: .relaxed)) }
         set {
-            let ns = newValue.components.seconds * 1_000_000_000 + newValue.components.attoseconds / 1_000_000_000
-            delayNanoseconds.store(max(ns, 0), ordering: .relaxed)
+            delayNanoseconds.store(max(newValue.nanoseconds, 0), ordering: .relaxed)
         }
     }
 

@@ -27,7 +27,7 @@ extension Member {
                 let started = ContinuousClock.now
                 turns.store.alarmMemberID = origin
                 let result = apply(request)
-                config.metrics.apply.recordNanoseconds(Self.nanoseconds(ContinuousClock.now - started))
+                config.metrics.apply.recordNanoseconds((ContinuousClock.now - started).nanoseconds)
                 // Only the member that proposed it has a caller waiting for it.
                 if origin == config.id.rawValue { results.append((sequence, result)) }
             }

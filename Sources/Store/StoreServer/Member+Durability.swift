@@ -130,7 +130,7 @@ extension Member {
             } catch {
                 failure = "\(error)"
             }
-            config.metrics.snapshotSave.recordNanoseconds(Self.nanoseconds(ContinuousClock.now - started))
+            config.metrics.snapshotSave.recordNanoseconds((ContinuousClock.now - started).nanoseconds)
             post(.snapshotTaken(index, failure: failure))
             // The encoded image (the whole key space) is freed by now.
             MemoryTrimmer.shared.trimSoon()

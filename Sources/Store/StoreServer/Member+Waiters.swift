@@ -101,7 +101,7 @@ extension Member {
 
     /// Fails every caller still waiting (the member stops, or its log failed).
     func failEverything(_ e: MemberError) {
-        let (writes, reads, calls) = takeEveryWaiterLocked(e)
+        let (writes, reads, calls) = takeEveryWaiter(e)
         for c in calls { c.continuation.resume(returning: .notLeader) }
         if !writes.isEmpty { config.metrics.proposalsFailed.increment(by: writes.count) }
         for w in writes { w.continuation.resume(throwing: e) }
@@ -114,7 +114,7 @@ extension Member {
 
     /// Takes the waiting writes, reads and calls out of `shared` (failing the membership changes,
     /// transfers and snapshot requests still in the inbox there and then).
-    private func takeEveryWaiterLocked(_ e: MemberError) -> ([WriteWaiter], [ReadWaiter], [LeaderCallWaiter]) {
+    private func takeEveryWaiter(_ e: MemberError) -> ([WriteWaiter], [ReadWaiter], [LeaderCallWaiter]) {
         lock.withLock {
             let writes = Array(shared.writeWaiters.values)
             shared.writeWaiters.removeAll()

@@ -186,7 +186,7 @@ public final class Member: @unchecked Sendable {
         raftConfig.heartbeatTicks = config.heartbeatTicks
         raftConfig.applied = applied
         let metrics = config.metrics
-        storage.wal.observeSyncs { metrics.walFsync.recordNanoseconds(Self.nanoseconds($0)) }
+        storage.wal.observeSyncs { metrics.walFsync.recordNanoseconds($0.nanoseconds) }
         do {
             return try RaftNode(config: raftConfig, storage: storage, random: SeededRandom(seed: seed))
         } catch { throw .storage("raft: \(error)") }
@@ -268,5 +268,4 @@ public final class Member: @unchecked Sendable {
         config.metrics.refresh(status: status, pending: pending, watch: hub.stats)
     }
 
-    static func nanoseconds(_ d: Duration) -> Int64 { d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000 }
 }

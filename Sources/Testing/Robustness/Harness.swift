@@ -1,3 +1,4 @@
+import Base
 public import Checker
 import EtcdClient
 import EtcdProto
@@ -438,7 +439,6 @@ public enum Robustness {
     }
 
     static func nanoseconds(since start: ContinuousClock.Instant) -> UInt64 {
-        let d = ContinuousClock.now - start
-        return UInt64(d.components.seconds) * 1_000_000_000 + UInt64(d.components.attoseconds / 1_000_000_000)
+        UInt64((ContinuousClock.now - start).nanoseconds)
     }
 }

@@ -32,7 +32,7 @@ public struct EtcdWatchEncoder: WatchResponseEncoder {
     public func markFragment(into out: inout [UInt8]) { ProtoWire.bool(7, true, into: &out) }
 
     /// `watch_id = 2` (none for 0, as proto3 leaves it out).
-    public func watchIDSize(_ id: Int64) -> Int { ProtoWire.intSize(2, id) }
+    public func watchIDSize(_ id: Int64) -> Int { WatchFrame.idFieldSize(id) }
 
     /// `header = 1` of a WatchResponse.
     static func header(_ info: ResponseHeaderInfo, revision: Int64, into out: inout [UInt8]) {
