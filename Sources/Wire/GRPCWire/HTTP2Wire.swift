@@ -44,7 +44,16 @@ package enum HTTP2Wire {
         package var flags: UInt8
         package var stream: Int
 
+        @inlinable
+        package init(length: Int, type: UInt8, flags: UInt8, stream: Int) {
+            self.length = length
+            self.type = type
+            self.flags = flags
+            self.stream = stream
+        }
+
         /// Reads a frame header at the buffer's reader index without moving it; nil if fewer than 9 bytes.
+        @inlinable
         package static func peek(_ b: ByteBuffer) -> FrameHeader? {
             guard b.readableBytes >= frameHeaderLength,
                 let high = b.getInteger(at: b.readerIndex, as: UInt16.self),
@@ -57,6 +66,7 @@ package enum HTTP2Wire {
         }
     }
 
+    @inlinable
     package static func writeFrameHeader(_ out: inout ByteBuffer, length: Int, type: FrameType, flags: UInt8 = 0, stream: Int) {
         precondition(length >= 0 && length < 1 << 24 && stream >= 0 && stream <= 0x7FFF_FFFF)
         out.writeInteger(UInt16(truncatingIfNeeded: length >> 8))
@@ -74,6 +84,7 @@ package enum HTTP2Wire {
         }
     }
 
+    @inlinable
     package static func writeWindowUpdate(_ out: inout ByteBuffer, stream: Int, increment: Int) {
         writeFrameHeader(&out, length: 4, type: .windowUpdate, stream: stream)
         out.writeInteger(UInt32(increment))
@@ -99,6 +110,7 @@ package enum HTTP2Wire {
         package init(window: Int) { self.window = window }
 
         /// Frames as much of `held` as the stream and connection windows admit into `out`.
+        @inlinable
         package mutating func drain(into out: TurnOutput, stream: Int, connectionWindow: inout Int, maxFrame: Int) {
             while held.readableBytes > 0 {
                 let n = min(held.readableBytes, window, connectionWindow, maxFrame)
@@ -128,7 +140,7 @@ package enum HTTP2Wire {
 
         /// A block (HEADERS and its CONTINUATIONs) larger than this is ENHANCE_YOUR_CALM.
         package static let maxBytes = 1 << 18
-        private var open: (stream: Int, endStream: Bool, bytes: ByteBuffer)?
+        @usableFromInline var open: (stream: Int, endStream: Bool, bytes: ByteBuffer)?
 
         package init() {}
 
@@ -136,6 +148,7 @@ package enum HTTP2Wire {
         package var isOpen: Bool { open != nil }
 
         /// A HEADERS frame: its padding and priority fields taken off.
+        @inlinable
         package mutating func headers(_ h: FrameHeader, _ payload: ByteBuffer) -> Outcome {
             let fixed = h.flags & Flag.priority != 0 ? 5 : 0
             guard let fragment = content(h, payload, skipping: fixed) else { return .error(.protocolError) }
@@ -170,10 +183,10 @@ package enum HTTP2Wire {
         /// Where frames are written; at most `chunk` bytes unless one write needs more (see
         /// `reserve`).
         package var bytes = ByteBuffer()
-        private var flushPending = false
+        @usableFromInline var flushPending = false
         /// Chunks handed to the channel this turn and not flushed yet.
         private var unflushed = false
-        private var context: ChannelHandlerContext?
+        @usableFromInline var context: ChannelHandlerContext?
         /// A turn's output goes to the channel in pieces of about this size: a buffer grown to
         /// megabytes (a watch burst) was copied at every doubling, page-faulted in fresh and
         /// given back to the kernel when freed — a tenth of the members' CPU in that profile.
@@ -195,8 +208,15 @@ package enum HTTP2Wire {
 
         /// Makes room for `count` more bytes in `bytes` without growing it past a chunk: what
         /// it holds goes to the channel (flushed when the turn ends) and a new chunk begins.
+        @inlinable
         package func reserve(_ count: Int) {
             guard bytes.writableBytes < count else { return }
+            grow(count)
+        }
+
+        /// `reserve`'s rare half: a new chunk or a larger buffer.
+        @usableFromInline
+        func grow(_ count: Int) {
             guard let context, bytes.readableBytes > 0, bytes.readableBytes + count > Self.chunk else {
                 bytes.reserveCapacity(minimumWritableBytes: count)
                 return
@@ -214,6 +234,7 @@ package enum HTTP2Wire {
         }
 
         /// Flushes once, when this event-loop turn ends.
+        @inlinable
         package func scheduleFlush() {
             guard !flushPending, let context else { return }
             flushPending = true
@@ -286,6 +307,7 @@ package enum HTTP2Wire {
 
     /// The payload without its padding and `fixed` leading bytes (HEADERS' priority fields);
     /// nil when the padding is longer than the frame.
+    @inlinable
     package static func content(_ h: FrameHeader, _ payload: ByteBuffer, skipping fixed: Int) -> ByteBuffer? {
         var p = payload
         var padding = 0
@@ -301,6 +323,7 @@ package enum HTTP2Wire {
     // MARK: - HPACK, for what a gRPC server answers
 
     /// HPACK's integer with an N-bit prefix; `first` holds the bits above the prefix.
+    @inlinable
     package static func hpackInteger(_ value: Int, prefixBits: Int, first: UInt8, into out: inout [UInt8]) {
         let limit = (1 << prefixBits) - 1
         if value < limit {
@@ -317,12 +340,14 @@ package enum HTTP2Wire {
     }
 
     /// A string literal, not Huffman-coded.
+    @inlinable
     package static func hpackString(_ bytes: some Collection<UInt8>, into out: inout [UInt8]) {
         hpackInteger(bytes.count, prefixBits: 7, first: 0, into: &out)
         out.append(contentsOf: bytes)
     }
 
     /// "Literal header field without indexing" with the name from the static table.
+    @inlinable
     package static func hpackLiteral(nameIndex: Int, value: some Collection<UInt8>, into out: inout [UInt8]) {
         hpackInteger(nameIndex, prefixBits: 4, first: 0, into: &out)
         hpackString(value, into: &out)
