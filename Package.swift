@@ -129,6 +129,14 @@ let package = Package(
             swiftSettings: strictSettings
         ),
 
+        // MARK: ControlPlane — the Kubernetes control plane; reaches a store only through the etcd v3 API.
+
+        // The object model: the resources and their schemas (derived from Kubernetes 1.32's API
+        // definition by tools/gen-kube-resources.py), codecs, selectors, patches.
+        .target(name: "APIMachinery", path: "Sources/ControlPlane/APIMachinery", swiftSettings: strictSettings),
+        // The apiserver: discovery, the request pipeline, storage through EtcdClient, the watch cache.
+        .target(name: "APIServer", dependencies: ["APIMachinery"], path: "Sources/ControlPlane/APIServer", swiftSettings: strictSettings),
+
         // MARK: Tools — programs that measure a server from outside. Never import a server.
 
         // `capstan bench`'s workloads: etcd's benchmark tool's, against any etcd v3 endpoint.
@@ -252,6 +260,9 @@ let package = Package(
             swiftSettings: strictSettings),
         .testTarget(
             name: "CheckerTests", dependencies: ["Base", "Checker"], path: "Tests/Testing/CheckerTests",
+            swiftSettings: strictSettings),
+        .testTarget(
+            name: "APIServerTests", dependencies: ["APIMachinery", "APIServer"], path: "Tests/ControlPlane/APIServerTests",
             swiftSettings: strictSettings),
         // Real processes: `capstan store` driven by the real etcdctl, clients, TLS, the harness.
         .testTarget(

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mapfile -t files < <(git ls-files --cached --others --exclude-standard -- 'Sources/*.swift' 'Tests/*.swift' 'Package.swift' \
-  | grep -v '^Sources/Wire/EtcdProto/' | while read -r f; do [ -f "$f" ] && echo "$f"; done)
+  | grep -v -e '^Sources/Wire/EtcdProto/' -e '/Generated/' | while read -r f; do [ -f "$f" ] && echo "$f"; done)
 if [ "${1:-}" = "--fix" ]; then
   swift format format --in-place --parallel "${files[@]}"
 else
