@@ -262,6 +262,9 @@ let package = Package(
             name: "CheckerTests", dependencies: ["Base", "Checker"], path: "Tests/Testing/CheckerTests",
             swiftSettings: strictSettings),
         .testTarget(
+            name: "APIMachineryTests", dependencies: ["APIMachinery"], path: "Tests/ControlPlane/APIMachineryTests",
+            swiftSettings: strictSettings),
+        .testTarget(
             name: "APIServerTests", dependencies: ["APIMachinery", "APIServer"], path: "Tests/ControlPlane/APIServerTests",
             swiftSettings: strictSettings),
         // Real processes: `capstan store` driven by the real etcdctl, clients, TLS, the harness.
