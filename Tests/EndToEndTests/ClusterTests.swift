@@ -143,8 +143,11 @@ import Testing
         let newLeader = c.leader(among: survivors, timeout: 30)
         let electedAfter = Date().timeIntervalSince(killedAt)
         #expect(newLeader != nil, "no new leader among the survivors")
-        // etcd's default election timeout is 1 s: a new leader within two.
-        #expect(electedAfter < 2.0, "a new leader took \(electedAfter) s")
+        // etcd's default election timeout is 1 s, randomized in [1 s, 2 s) from the last heartbeat;
+        // the poll above sees the winner one etcdctl round later (a process each, slower on a
+        // loaded machine: 2.23 s was measured with a build beside the test). One election round,
+        // not two: within three seconds.
+        #expect(electedAfter < 3.0, "a new leader took \(electedAfter) s")
         let before = acknowledged.count
         let deadline = Date().addingTimeInterval(30)
         while acknowledged.count < before + 20 && Date() < deadline { usleep(20_000) }
