@@ -54,10 +54,7 @@ package struct ResourceInfo: Sendable, Hashable {
 
     /// The store key of one object under `prefix` (kube-apiserver's: `<prefix>/<storagePath>/[<namespace>/]<name>`).
     package func storeKey(prefix: String, namespace: String?, name object: String) -> String {
-        var key = prefix.hasSuffix("/") ? String(prefix.dropLast()) : prefix
-        key += "/" + storagePath + "/"
-        if namespaced, let namespace { key += namespace + "/" }
-        return key + object
+        storePrefix(prefix: prefix, namespace: namespace) + object
     }
 
     /// The key prefix under which every object of the resource is kept (in `namespace` only, when given).

@@ -229,25 +229,19 @@ extension APIStatus {
 
 extension APIStatus.Details {
     fileprivate var json: String {
-        var fields: [String] = []
-        func add(_ key: String, _ value: String?) {
-            guard let value, !value.isEmpty else { return }
-            var f = "\"\(key)\":"
-            GoJSON.appendString(value, to: &f)
-            fields.append(f)
+        /// `"key":"value"` for each pair whose value is present and not empty (Go's omitempty).
+        func members(_ pairs: [(String, String?)]) -> [String] {
+            pairs.compactMap { key, value in
+                guard let value, !value.isEmpty else { return nil }
+                var member = "\"\(key)\":"
+                GoJSON.appendString(value, to: &member)
+                return member
+            }
         }
-        add("name", name)
-        add("group", group)
-        add("kind", kind)
+        var fields = members([("name", name), ("group", group), ("kind", kind)])
         if !causes.isEmpty {
-            let each = causes.map { cause -> String in
-                var parts: [String] = []
-                for (key, value) in [("reason", cause.reason), ("message", cause.message), ("field", cause.field)] where !value.isEmpty {
-                    var f = "\"\(key)\":"
-                    GoJSON.appendString(value, to: &f)
-                    parts.append(f)
-                }
-                return "{" + parts.joined(separator: ",") + "}"
+            let each = causes.map {
+                "{" + members([("reason", $0.reason), ("message", $0.message), ("field", $0.field)]).joined(separator: ",") + "}"
             }
             fields.append(#""causes":["# + each.joined(separator: ",") + "]")
         }
