@@ -35,7 +35,11 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
-        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0")
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        // The apiserver's HTTP/1.1 and HTTP/2 over TLS; without swift-configuration (not used).
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4")
     ],
     targets: [
         // MARK: Base — one of each primitive: the lock, the seeded generator, the byte reader.
@@ -135,7 +139,22 @@ let package = Package(
         // definition by tools/gen-kube-resources.py), codecs, selectors, patches.
         .target(name: "APIMachinery", path: "Sources/ControlPlane/APIMachinery", swiftSettings: strictSettings),
         // The apiserver: discovery, the request pipeline, storage through EtcdClient, the watch cache.
-        .target(name: "APIServer", dependencies: ["APIMachinery"], path: "Sources/ControlPlane/APIServer", swiftSettings: strictSettings),
+        .target(
+            name: "APIServer",
+            dependencies: [
+                "Base", "APIMachinery", "EtcdClient",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdHTTP2", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"), .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
+            ],
+            path: "Sources/ControlPlane/APIServer",
+            // The OpenAPI documents tools/gen-kube-openapi.py derives from Kubernetes 1.32's definition.
+            resources: [.copy("OpenAPI")],
+            swiftSettings: strictSettings),
 
         // MARK: Tools — programs that measure a server from outside. Never import a server.
 
@@ -200,7 +219,7 @@ let package = Package(
             name: "capstan",
             dependencies: [
                 "Raft", "RaftSimulation", "Storage", "MVCC", "EtcdWire", "StoreServer", "StoreNode", "EtcdProto", "Bench", "GRPCServer",
-                "Robustness",
+                "Robustness", "APIServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "NIOCore", package: "swift-nio"),

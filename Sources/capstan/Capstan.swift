@@ -4,9 +4,10 @@ import ArgumentParser
 struct Capstan: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "capstan",
-        abstract: "A Raft key-value store that speaks etcd's v3 API.",
+        abstract: "A Raft key-value store that speaks etcd's v3 API, and the Kubernetes API on top.",
         subcommands: [
-            Dev.self, Store.self, SnapshotCommand.self, BenchCommand.self, Simulate.self, RobustnessCommand.self, FuzzCommand.self,
+            Dev.self, Store.self, APIServerCommand.self, SnapshotCommand.self, BenchCommand.self, Simulate.self, RobustnessCommand.self,
+            FuzzCommand.self,
             Debug.self
         ]
     )
