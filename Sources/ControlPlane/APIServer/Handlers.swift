@@ -46,7 +46,7 @@ package struct Handlers: Sendable {
         }
         guard case .object(var object) = parsed else {
             throw .badRequest(
-                "couldn't get version/kind; json parse error: json: cannot unmarshal \(parsed.goTypeName) into Go value of type struct { APIVersion string \"json:\\\"apiVersion,omitempty\\\"\"; Kind string \"json:\\\"kind,omitempty\\\"\" }"
+                "couldn't get version/kind; json parse error: json: cannot unmarshal \(parsed.kindName) into Go value of type struct { APIVersion string \"json:\\\"apiVersion,omitempty\\\"\"; Kind string \"json:\\\"kind,omitempty\\\"\" }"
             )
         }
         let groupVersion = group.isEmpty ? version : "\(group)/\(version)"
@@ -198,20 +198,23 @@ package struct Handlers: Sendable {
         meta["resourceVersion"] = .string(String(page.revision))
         if let token = page.continueToken { meta["continue"] = .string(token) }
         if let remaining = page.remaining { meta["remainingItemCount"] = .number(JSONNumber(remaining)) }
-        // Items of a built-in list carry no kind or apiVersion of their own (the list says them).
-        let items: [JSON] = page.items.map { item in
+        return Answer(200, Self.listObject(resource, items: page.items, metadata: meta))
+    }
+
+    /// A built-in kind's list (`PodList`...): its items carry no kind or apiVersion of their own
+    /// (the list says them), as kube's typed lists are written.
+    static func listObject(_ resource: ResourceInfo, items: [JSON], metadata: JSONObject) -> JSON {
+        let bare: [JSON] = items.map { item in
             var item = item
             item["kind"] = nil
             item["apiVersion"] = nil
             return item
         }
-        return Answer(
-            200,
-            .object(
-                JSONObject([
-                    ("kind", .string(resource.kind + "List")), ("apiVersion", .string(resource.groupVersion)), ("metadata", .object(meta)),
-                    ("items", .array(items))
-                ])))
+        return .object(
+            JSONObject([
+                ("kind", .string(resource.kind + "List")), ("apiVersion", .string(resource.groupVersion)), ("metadata", .object(metadata)),
+                ("items", .array(bare))
+            ]))
     }
 
     // MARK: - Update
@@ -494,33 +497,8 @@ package struct Handlers: Sendable {
             case .failure(let status): throw status
             }
         }
-        let items: [JSON] = deleted.map { item in
-            var item = item
-            item["kind"] = nil
-            item["apiVersion"] = nil
-            return item
-        }
         return Answer(
-            200,
-            .object(
-                JSONObject([
-                    ("kind", .string(resource.kind + "List")), ("apiVersion", .string(resource.groupVersion)),
-                    ("metadata", .object(JSONObject([("resourceVersion", .string(String(page.revision)))]))), ("items", .array(items))
-                ])))
-    }
-}
-
-extension JSON {
-    /// The Go type name encoding/json uses in "cannot unmarshal X into ..." messages.
-    var goTypeName: String {
-        switch self {
-        case .null: "null"
-        case .bool: "bool"
-        case .number: "number"
-        case .string: "string"
-        case .array: "array"
-        case .object: "object"
-        }
+            200, Self.listObject(resource, items: deleted, metadata: JSONObject([("resourceVersion", .string(String(page.revision)))])))
     }
 }
 

@@ -391,11 +391,8 @@ package final class APIServer: Sendable {
         let match = query.value("resourceVersionMatch") ?? ""
         if !rv.isEmpty && rv != "0" {
             guard let n = Int64(rv), n > 0 else {
-                throw APIStatus.invalid(
-                    kind: "ListOptions", group: "meta.k8s.io", name: "",
-                    errors: [
-                        FieldError(.invalid, field: "resourceVersion", value: Handlers.quoted(rv), detail: "must be a non-negative integer")
-                    ])
+                throw Self.invalidListOptions(
+                    FieldError(.invalid, field: "resourceVersion", value: Handlers.quoted(rv), detail: "must be a non-negative integer"))
             }
             if match == "Exact" { options.revision = n }
         }
@@ -407,16 +404,18 @@ package final class APIServer: Sendable {
         default: throw .badRequest("resourceVersionMatch \(match) is not supported: supported values are Exact, NotOlderThan")
         }
         if !match.isEmpty && rv.isEmpty {
-            throw APIStatus.invalid(
-                kind: "ListOptions", group: "meta.k8s.io", name: "",
-                errors: [
-                    FieldError(
-                        .forbidden, field: "resourceVersionMatch", value: nil,
-                        detail: "resourceVersionMatch is forbidden unless resourceVersion is provided")
-                ])
+            throw Self.invalidListOptions(
+                FieldError(
+                    .forbidden, field: "resourceVersionMatch", value: nil,
+                    detail: "resourceVersionMatch is forbidden unless resourceVersion is provided"))
         }
         options.anyRevision = rv == "0"
         return options
+    }
+
+    /// A 422 for list or watch options, as kube words it (`ListOptions.meta.k8s.io "" is invalid: ...`).
+    static func invalidListOptions(_ error: FieldError) -> APIStatus {
+        .invalid(kind: "ListOptions", group: "meta.k8s.io", name: "", errors: [error])
     }
 
     func deleteOptions(_ query: Query) throws(APIStatus) -> Handlers.DeleteOptions {

@@ -50,29 +50,21 @@ extension APIServer {
         let bookmarks = query.flag("allowWatchBookmarks")
         if sendInitial != nil {
             guard query.value("resourceVersionMatch") == "NotOlderThan" else {
-                throw APIStatus.invalid(
-                    kind: "ListOptions", group: "meta.k8s.io", name: "",
-                    errors: [
-                        FieldError(
-                            .forbidden, field: "resourceVersionMatch", value: nil,
-                            detail: "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan")
-                    ])
+                throw Self.invalidListOptions(
+                    FieldError(
+                        .forbidden, field: "resourceVersionMatch", value: nil,
+                        detail: "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan"))
             }
             if sendInitial == true && !bookmarks {
-                throw APIStatus.invalid(
-                    kind: "ListOptions", group: "meta.k8s.io", name: "",
-                    errors: [
-                        FieldError(
-                            .forbidden, field: "allowWatchBookmarks", value: nil,
-                            detail: "allowWatchBookmarks required when sendInitialEvents is true")
-                    ])
+                throw Self.invalidListOptions(
+                    FieldError(
+                        .forbidden, field: "allowWatchBookmarks", value: nil,
+                        detail: "allowWatchBookmarks required when sendInitialEvents is true"))
             }
         }
         var after: Int64?
-        if !rv.isEmpty && rv != "0" {
-            guard let n = Int64(rv), n > 0 else { throw .badRequest("invalid resourceVersion: \(rv)") }
-            after = n
-        }
+        // listOptions checked that resourceVersion is empty, 0 or a positive integer.
+        if !rv.isEmpty && rv != "0" { after = Int64(rv) }
         // sendInitialEvents=true always starts with the state (at least as new as resourceVersion);
         // false never does. Unset: the state for "" and "0", none for N.
         if sendInitial == true { after = nil } else if sendInitial == false && after == nil { after = 0 }

@@ -65,42 +65,7 @@ struct APIServerCommand: AsyncParsableCommand {
             throw ValidationError("--tls-cert-file and --tls-private-key-file go together")
         }
         guard ["true", "false"].contains(watchCache) else { throw ValidationError("--watch-cache takes true or false") }
-        guard Self.duration(requestTimeout) != nil else { throw ValidationError("--request-timeout \(requestTimeout) is not a duration") }
-    }
-
-    /// Go's duration text (`1m0s`, `60s`, `500ms`, `1h`) as a Duration.
-    static func duration(_ text: String) -> Duration? {
-        var total = 0.0
-        var number = ""
-        var chars = Array(text)[...]
-        guard !chars.isEmpty else { return nil }
-        while let c = chars.first {
-            if c.isNumber || c == "." {
-                number.append(c)
-                chars = chars.dropFirst()
-                continue
-            }
-            var unit = ""
-            while let u = chars.first, u.isLetter || u == "µ" {
-                unit.append(u)
-                chars = chars.dropFirst()
-            }
-            guard let n = Double(number) else { return nil }
-            let scale: Double
-            switch unit {
-            case "h": scale = 3600
-            case "m": scale = 60
-            case "s": scale = 1
-            case "ms": scale = 0.001
-            case "us", "µs": scale = 0.000_001
-            case "ns": scale = 0.000_000_001
-            default: return nil
-            }
-            total += n * scale
-            number = ""
-        }
-        if !number.isEmpty { return nil }
-        return .milliseconds(Int64(total * 1000))
+        _ = try Store.duration(requestTimeout)
     }
 
     func run() async throws {
@@ -122,7 +87,7 @@ struct APIServerCommand: AsyncParsableCommand {
         options.serviceNodePortRange = serviceNodePortRange
         options.maxRequestsInflight = maxRequestsInflight
         options.maxMutatingRequestsInflight = maxMutatingRequestsInflight
-        options.requestTimeout = Self.duration(requestTimeout)!
+        options.requestTimeout = try Store.duration(requestTimeout)
         options.minRequestTimeout = minRequestTimeout
         options.watchCache = watchCache == "true"
         options.verbosity = verbosity
