@@ -148,7 +148,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "X509", package: "swift-certificates"), .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "Logging", package: "swift-log")
+                .product(name: "Logging", package: "swift-log"), .product(name: "Prometheus", package: "swift-prometheus")
             ],
             path: "Sources/ControlPlane/APIServer",
             // The OpenAPI documents tools/gen-kube-openapi.py derives from Kubernetes 1.32's definition.

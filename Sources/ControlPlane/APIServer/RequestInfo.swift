@@ -45,7 +45,7 @@ package struct RequestInfo: Equatable, Sendable {
         guard !parts.isEmpty else { return nil }
         // namespaces/<ns>/<resource>/... is a namespaced request; namespaces and namespaces/<name>
         // (with its subresources status and finalize) are the namespaces resource itself.
-        if parts[0] == "namespaces" && parts.count >= 3 {
+        if parts[0] == "namespaces" && parts.count >= 3 && !Self.namespaceSubresources.contains(parts[2]) {
             namespace = parts[1]
             parts.removeFirst(2)
         } else {
@@ -70,6 +70,10 @@ package struct RequestInfo: Equatable, Sendable {
         default: return nil
         }
     }
+
+    /// The namespace's own subresources: `namespaces/<name>/status` and `/finalize` are not a
+    /// resource inside the namespace.
+    static let namespaceSubresources: Set<String> = ["status", "finalize"]
 
     /// The namespace the object lives in: the path's, except for the namespaces resource itself.
     package var objectNamespace: String? { resource == "namespaces" ? nil : namespace }

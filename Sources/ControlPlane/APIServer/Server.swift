@@ -71,6 +71,9 @@ package final class APIServer: Sendable {
     let discovery: DiscoveryCache
     let openAPI = OpenAPIDocuments()
     let inflight = Locked((reading: 0, mutating: 0))
+    /// The watches open now (`apiserver_longrunning_requests`).
+    let openWatches = Locked(0)
+    package let metrics = APIMetrics()
     /// The largest request body taken (kube-apiserver's 3 MiB); larger is a 413.
     package static let maxBodyBytes = 3 * 1024 * 1024
 
@@ -111,10 +114,19 @@ package final class APIServer: Sendable {
 
     // MARK: - Responding
 
-    /// Answers one request.
+    /// Answers one request, and counts it in the metrics.
     package func respond(_ request: Request) async -> Response {
-        var request = request
+        let started = ContinuousClock.now
         let path = request.uri.path.removingPercentEncoding ?? request.uri.path
+        var labels = APIMetrics.Labels(method: request.method.rawValue, path: path)
+        let response = await answer(request, path: path, labels: &labels)
+        metrics.record(labels, code: Int(response.status.code), duration: ContinuousClock.now - started)
+        return response
+    }
+
+    /// Answers one request; `labels` become the resource request's once the path names one.
+    func answer(_ request: Request, path: String, labels: inout APIMetrics.Labels) async -> Response {
+        var request = request
         let query = Query(request.uri.query ?? "")
         let method = request.method.rawValue
         let format = ResponseFormat(request: request, query: query)
@@ -123,6 +135,10 @@ package final class APIServer: Sendable {
             guard let info = RequestInfo(method: method, path: path, watch: query.flag("watch")) else {
                 throw APIStatus(code: 404, reason: .notFound, message: "the server could not find the requested resource")
             }
+            let apply = request.headers[.contentType]?.hasPrefix("application/apply-patch") ?? false
+            labels = APIMetrics.Labels(info, served: false, apply: apply, dryRun: query.has("dryRun"))
+            _ = try resolve(info)
+            labels = APIMetrics.Labels(info, served: true, apply: apply, dryRun: query.has("dryRun"))
             if info.verb == .watch {
                 // Long-running: outside the in-flight limits and the request timeout.
                 return watchResponse(try watchRequest(info, try resolve(info), query: query))
@@ -166,10 +182,16 @@ package final class APIServer: Sendable {
             return true
         }
         if !admitted { throw APIStatus.tooManyRequests(retryAfterSeconds: 1) }
+        let now = inflight.withLock { $0 }
+        metrics.inflight(reading: now.reading, mutating: now.mutating)
     }
 
     func release(mutating: Bool) {
-        inflight.withLock { n in if mutating { n.mutating -= 1 } else { n.reading -= 1 } }
+        let now = inflight.withLock { n in
+            if mutating { n.mutating -= 1 } else { n.reading -= 1 }
+            return n
+        }
+        metrics.inflight(reading: now.reading, mutating: now.mutating)
     }
 
     func withTimeout<T: Sendable>(_ limit: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
@@ -195,6 +217,8 @@ package final class APIServer: Sendable {
         let accept = request.headers[.accept] ?? ""
         let aggregated = accept.contains("as=APIGroupDiscoveryList")
         switch path {
+        case "/metrics":
+            return Self.raw(200, metrics.text(), contentType: "text/plain; version=0.0.4; charset=utf-8")
         case "/version", "/version/":
             return format.response(200, ServedVersion.document, forcePretty: true)
         case "/api", "/api/":

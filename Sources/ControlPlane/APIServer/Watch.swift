@@ -81,6 +81,18 @@ extension APIServer {
         headers[.contentType] = "application/json"
         headers[.cacheControl] = "no-cache, private"
         let body = ResponseBody { writer in
+            self.metrics.watches(
+                self.openWatches.withLock { n in
+                    n += 1
+                    return n
+                })
+            defer {
+                self.metrics.watches(
+                    self.openWatches.withLock { n in
+                        n -= 1
+                        return n
+                    })
+            }
             try await self.streamWatch(watch) { bytes in try await writer.write(ByteBuffer(bytes: bytes)) }
             try await writer.finish(nil)
         }
