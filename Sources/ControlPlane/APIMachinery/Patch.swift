@@ -245,9 +245,10 @@ package enum Patch {
             }
         }
         for (key, order) in orders {
-            guard case .array(let list)? = result[key] else { continue }
+            guard case .array(let merged)? = result[key] else { continue }
             let field = definition.flatMap { PatchSchema.field(key, of: $0) }
-            result[key] = .array(reorder(list, by: order, mergeKey: field?.mergeKey))
+            result[key] = .array(
+                normalizeOrder(merged, patchOrder: order, serverOrder: original[key]?.array ?? [], mergeKey: field?.mergeKey))
         }
         return result
     }
@@ -262,12 +263,14 @@ package enum Patch {
             }
         }
         guard let mergeKey = field.mergeKey else {
-            // A primitive list that merges: the union, original order first.
+            // A primitive list that merges: the union, ordered as kube orders it.
             var result = original
             for item in patch where !result.contains(item) { result.append(item) }
-            return result
+            return normalizeOrder(result, patchOrder: patch, serverOrder: original, mergeKey: nil)
         }
         var result = original
+        // The patch's elements other than deletions: they set the order of what they name.
+        var kept: [JSON] = []
         for item in patch {
             guard case .object(var element) = item else {
                 if !result.contains(item) { result.append(item) }
@@ -287,21 +290,52 @@ package enum Patch {
             } else {
                 result.append(.object(try mergeObject(JSONObject(), element, field.ref)))
             }
+            kept.append(.object(element))
         }
-        return result
+        return normalizeOrder(result, patchOrder: kept, serverOrder: original, mergeKey: mergeKey)
     }
 
-    /// Orders `list` as `$setElementOrder` lists it (by merge key or by value); elements it does
-    /// not list keep their relative order after the listed ones.
-    static func reorder(_ list: [JSON], by order: [JSON], mergeKey: String?) -> [JSON] {
+    /// Orders a merged list as kube's strategic merge does: the elements the patch (or its
+    /// `$setElementOrder`) names in the patch's order, the others (server-only) in the original's
+    /// order, the two interleaved by their places in the original; an element the original lacks
+    /// goes before the server-only element it is compared with. (So a new element with no order
+    /// given lands first.) Elements are identified by `mergeKey`, or by value for primitives.
+    static func normalizeOrder(_ merged: [JSON], patchOrder: [JSON], serverOrder: [JSON], mergeKey: String?) -> [JSON] {
         func id(_ item: JSON) -> JSON { mergeKey.flatMap { item.object?[$0] } ?? item }
-        var remaining = list
-        var result: [JSON] = []
-        for wanted in order {
-            let want = mergeKey.flatMap { wanted.object?[$0] } ?? wanted
-            if let i = remaining.firstIndex(where: { id($0) == want }) { result.append(remaining.remove(at: i)) }
+        let patchIDs = patchOrder.map(id)
+        let serverIDs = serverOrder.map(id)
+        var fromPatch: [(Int, JSON)] = []
+        var serverOnly: [(Int, JSON)] = []
+        for item in merged {
+            if let i = patchIDs.firstIndex(of: id(item)) {
+                fromPatch.append((i, item))
+            } else {
+                serverOnly.append((serverIDs.firstIndex(of: id(item)) ?? Int.max, item))
+            }
         }
-        return result + remaining
+        // Stable sorts: equal places keep the merged order.
+        let left = serverOnly.enumerated().sorted { ($0.element.0, $0.offset) < ($1.element.0, $1.offset) }.map(\.element.1)
+        let right = fromPatch.enumerated().sorted { ($0.element.0, $0.offset) < ($1.element.0, $1.offset) }.map(\.element.1)
+        var result: [JSON] = []
+        result.reserveCapacity(merged.count)
+        var i = 0
+        var j = 0
+        while i < left.count || j < right.count {
+            if j >= right.count {
+                result.append(left[i])
+                i += 1
+            } else if i >= left.count {
+                result.append(right[j])
+                j += 1
+            } else if let li = serverIDs.firstIndex(of: id(left[i])), let ri = serverIDs.firstIndex(of: id(right[j])), li < ri {
+                result.append(left[i])
+                i += 1
+            } else {
+                result.append(right[j])
+                j += 1
+            }
+        }
+        return result
     }
 
     /// A value from a patch without its directives (an element added whole).
