@@ -217,6 +217,37 @@ import Testing
                 "jsonpath={.metadata.generation} {.spec.replicas} {.metadata.labels.tier} {.metadata.annotations.note}"
             ])
                 == "4 1 front hi")
+        // Server-side tables: kubectl prints the columns the server's Table gives (wide adds priority-1 ones).
+        let table = try ok(["-n", "e2e", "get", "deployment", "web"]).split(separator: "\n").map {
+            $0.split(separator: " ").map(String.init)
+        }
+        #expect(table.first == ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"], "\(table)")
+        #expect(table.count == 2 && Array(table[1].prefix(4)) == ["web", "0/1", "0", "0"], "\(table)")
+        let wide = try ok(["-n", "e2e", "get", "deployment", "web", "-o", "wide"]).split(separator: "\n").map {
+            $0.split(separator: " ").map(String.init)
+        }
+        #expect(wide.first == ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE", "CONTAINERS", "IMAGES", "SELECTOR"], "\(wide)")
+        #expect(wide.count == 2 && Array(wide[1].suffix(3)) == ["nginx", "nginx:1.28", "app=web"], "\(wide)")
+        #expect(
+            try ok(["-n", "e2e", "get", "configmaps", "-o", "custom-columns=N:.metadata.name,A:.data.a", "--no-headers"]) == "one   b\n")
+        // kubectl's typed commands send protobuf bodies.
+        #expect(try ok(["create", "namespace", "typed"]) == "namespace/typed created\n")
+        #expect(try ok(["-n", "typed", "create", "configmap", "c", "--from-literal=a=b"]) == "configmap/c created\n")
+        #expect(try ok(["-n", "typed", "create", "secret", "generic", "s", "--from-literal=k=v"]) == "secret/s created\n")
+        #expect(try ok(["-n", "typed", "create", "deployment", "d", "--image=nginx:1.27", "--replicas=2"]) == "deployment.apps/d created\n")
+        #expect(try ok(["-n", "typed", "run", "p", "--image=busybox"]) == "pod/p created\n")
+        #expect(try ok(["-n", "typed", "get", "configmap", "c", "-o", "jsonpath={.data.a}"]) == "b")
+        #expect(try ok(["-n", "typed", "get", "secret", "s", "-o", "jsonpath={.data.k} {.type}"]) == "dg== Opaque")
+        #expect(
+            try ok([
+                "-n", "typed", "get", "deployment", "d", "-o",
+                "jsonpath={.spec.replicas} {.spec.selector.matchLabels.app} {.spec.template.spec.containers[0].image}"
+            ])
+                == "2 d nginx:1.27")
+        #expect(
+            try ok(["-n", "typed", "get", "pod", "p", "-o", "jsonpath={.metadata.labels.run} {.spec.containers[0].image}"]) == "p busybox")
+        #expect(try ok(["delete", "namespace", "typed", "--wait=false"]) == "namespace \"typed\" deleted\n")
+
         // Optimistic concurrency: an update from a stale resourceVersion is a Conflict.
         let stale = try ok(["-n", "e2e", "get", "configmap", "one", "-o", "json"])
         _ = try ok(["-n", "e2e", "label", "configmap", "one", "v=2"])

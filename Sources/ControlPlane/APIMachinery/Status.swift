@@ -99,12 +99,17 @@ extension APIStatus {
     }
 
     /// `Deployment.apps "web" is invalid: spec.replicas: Invalid value: -1: must be greater than or
-    /// equal to 0`; several field errors are listed in brackets, comma-separated.
+    /// equal to 0`; several field errors are listed in brackets, comma-separated, each message
+    /// once (errors.NewInvalid over an aggregate, which drops repeated messages); every error is
+    /// a cause. Without errors the message stops at `is invalid`.
     package static func invalid(kind: String, group: String, name: String, errors: [FieldError]) -> APIStatus {
-        let listed = errors.count == 1 ? errors[0].description : "[" + errors.map(\.description).joined(separator: ", ") + "]"
+        var seen: Set<String> = []
+        let messages = errors.map(\.description).filter { seen.insert($0).inserted }
+        let listed = messages.count == 1 ? messages[0] : "[" + messages.joined(separator: ", ") + "]"
         let causes = errors.map { Cause(reason: $0.type.rawValue, message: $0.body, field: $0.field) }
+        let suffix = messages.isEmpty ? "" : ": " + listed
         return APIStatus(
-            code: 422, reason: .invalid, message: "\(qualified(kind, group)) \(quoted(name)) is invalid: \(listed)",
+            code: 422, reason: .invalid, message: "\(qualified(kind, group)) \(quoted(name)) is invalid\(suffix)",
             details: Details(name: name, group: group.isEmpty ? nil : group, kind: kind, causes: causes))
     }
 
@@ -132,33 +137,8 @@ extension APIStatus {
     }
 
     private static func qualified(_ name: String, _ group: String) -> String { group.isEmpty ? name : "\(name).\(group)" }
-    /// Go's `%q` (strconv.Quote) of a name: `"` and `\` escaped, control characters as `\n`,
-    /// `\t`... or `\xNN`; printable characters kept (they are escaped again, as JSON, in the body).
-    private static func quoted(_ s: String) -> String {
-        var out = "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\u{07}": out += "\\a"
-            case "\u{08}": out += "\\b"
-            case "\u{0C}": out += "\\f"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case "\u{0B}": out += "\\v"
-            case "\u{2028}", "\u{2029}": out += "\\u" + String(scalar.value, radix: 16)
-            default:
-                if scalar.value < 0x20 || scalar.value == 0x7F {
-                    let hex = String(scalar.value, radix: 16)
-                    out += "\\x" + (hex.count == 1 ? "0" : "") + hex
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return out + "\""
-    }
+    /// Go's `%q` (strconv.Quote) of a name (escaped again, as JSON, in the body).
+    private static func quoted(_ s: String) -> String { GoValue.quote(s) }
 }
 
 /// One field's validation failure, as Kubernetes' field errors print: `spec.replicas: Invalid
@@ -208,7 +188,8 @@ package struct FieldError: Sendable, Equatable, CustomStringConvertible {
         return s
     }
 
-    package var description: String { field.isEmpty ? body : "\(field): \(body)" }
+    /// `field: body`, as Go's `%s: %s` prints it (so an error at the root reads `: body`).
+    package var description: String { "\(field): \(body)" }
 }
 
 // MARK: - The bytes

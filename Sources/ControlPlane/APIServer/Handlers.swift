@@ -80,20 +80,9 @@ package struct Handlers: Sendable {
         var object = try decodeObject(body, kind: resource.kind, group: resource.group, version: resource.version)
         try checkNamespace(&object, resource: resource, namespace: namespace)
         if resource.namespaced, let namespace { try await admitIntoNamespace(namespace) }
-        let now = clock()
-        var meta = object["metadata"]?.object ?? JSONObject()
-        meta["uid"] = .string(UUID().uuidString.lowercased())
-        meta["creationTimestamp"] = .string(Self.timestamp(now))
-        meta["resourceVersion"] = nil
-        meta["deletionTimestamp"] = nil
-        meta["deletionGracePeriodSeconds"] = nil
-        if strategy.tracksGeneration { meta["generation"] = 1 } else { meta["generation"] = nil }
-        object["metadata"] = .object(meta)
-        if resource.name == "namespaces" {
-            // A new namespace is Active, with the kubernetes finalizer its controller removes.
-            object.set(.string("Active"), at: ["status", "phase"])
-            if object.value(at: ["spec", "finalizers"]) == nil { object.set(["kubernetes"], at: ["spec", "finalizers"]) }
-        }
+        try checkMetaTypes(object)
+        try await prepareForCreate(&object, resource: resource, strategy: strategy)
+        let meta = object["metadata"]?.object ?? JSONObject()
         let generateName = meta["generateName"]?.string ?? ""
         let fixedName = meta["name"]?.string ?? ""
         let attempts = fixedName.isEmpty && !generateName.isEmpty ? Registry.maxGenerateNameAttempts : 1
@@ -101,7 +90,7 @@ package struct Handlers: Sendable {
             if fixedName.isEmpty && !generateName.isEmpty {
                 object.set(.string(Names.generate(from: generateName) { Int.random(in: 0..<Int.max) }), at: ["metadata", "name"])
             }
-            try validateMeta(object, resource: resource, strategy: strategy)
+            try validate(object, resource: resource, old: nil)
             let made = await APIServer.capture { () throws(APIStatus) in
                 try await registry.create(resource, namespace: namespace, object: object, dryRun: dryRun)
             }
@@ -148,33 +137,55 @@ package struct Handlers: Sendable {
         }
     }
 
-    /// The name rules and the metadata fields' types (422 with kube's field errors).
-    func validateMeta(_ object: JSON, resource: ResourceInfo, strategy: Strategy) throws(APIStatus) {
-        var errors: [FieldError] = []
-        let name = object["metadata"]?["name"]?.string ?? ""
-        if name.isEmpty {
-            if object["metadata"]?["generateName"]?.string?.isEmpty ?? true {
-                errors.append(FieldError(.required, field: "metadata.name", value: nil, detail: "name or generateName is required"))
-            }
-        } else {
-            let problems: [String]
-            switch strategy.nameRule {
-            case .subdomain: problems = Names.subdomainProblems(name)
-            case .label: problems = Names.labelProblems(name)
-            case .label1035: problems = Names.label1035Problems(name)
-            case .pathSegment: problems = Names.pathSegmentProblems(name)
-            }
-            for p in problems { errors.append(FieldError(.invalid, field: "metadata.name", value: Self.quoted(name), detail: p)) }
+    /// What a new object gets before validation, in kube's order: the defaults of its type, the
+    /// metadata the server owns (uid, creationTimestamp, generation), the mutating admission plugins
+    /// (service account, default tolerations, priority), and the registry strategy's preparation
+    /// (a pod's Pending status, a namespace's finalizer, a job's selector).
+    func prepareForCreate(_ object: inout JSON, resource: ResourceInfo, strategy: Strategy) async throws(APIStatus) {
+        Defaults.apply(to: &object, resource: resource)
+        var meta = object["metadata"]?.object ?? JSONObject()
+        meta["uid"] = .string(UUID().uuidString.lowercased())
+        meta["creationTimestamp"] = .string(Self.timestamp(clock()))
+        meta["resourceVersion"] = nil
+        meta["deletionTimestamp"] = nil
+        meta["deletionGracePeriodSeconds"] = nil
+        if strategy.tracksGeneration { meta["generation"] = 1 } else { meta["generation"] = nil }
+        object["metadata"] = .object(meta)
+        let classes = resource.group.isEmpty && resource.name == "pods" ? try await priorityClasses() : []
+        try Admission.apply(to: &object, resource: resource, priorityClasses: classes)
+        CreateStrategy.prepare(&object, resource: resource)
+    }
+
+    /// The stored PriorityClasses, as the Priority admission plugin reads them.
+    func priorityClasses() async throws(APIStatus) -> [Admission.PriorityClassInfo] {
+        guard let resource = BuiltinResources.resource(group: "scheduling.k8s.io", version: "v1", name: "priorityclasses") else {
+            return []
         }
-        if let labels = object["metadata"]?["labels"] {
-            guard case .object(let map) = labels else {
+        let page = try await registry.list(resource, namespace: nil, Registry.ListOptions(), strategy: Strategy.of(resource))
+        return page.items.compactMap { item in
+            guard let name = item["metadata"]?["name"]?.string, let value = item["value"]?.int64 else { return nil }
+            return Admission.PriorityClassInfo(
+                name: name, value: value, globalDefault: item["globalDefault"]?.bool ?? false,
+                preemptionPolicy: item["preemptionPolicy"]?.string ?? "PreemptLowerPriority")
+        }
+    }
+
+    /// Metadata members whose type is wrong are a 400, as kube's decoder refuses them.
+    func checkMetaTypes(_ object: JSON) throws(APIStatus) {
+        if let labels = object["metadata"]?["labels"], !labels.isNull {
+            guard case .object(let map) = labels, map.allSatisfy({ $0.value.string != nil || $0.value.isNull }) else {
                 throw .badRequest("metadata.labels must be a map of strings")
             }
-            for (k, v) in map where v.string == nil && !v.isNull {
-                errors.append(FieldError(.invalid, field: "metadata.labels", value: Self.quoted(k), detail: "label values must be strings"))
-            }
         }
-        if !errors.isEmpty { throw .invalid(kind: resource.kind, group: resource.group, name: name, errors: errors) }
+    }
+
+    /// Kubernetes' validation of the object's kind (a 422 with the field errors); `old` is the
+    /// stored object on an update.
+    func validate(_ object: JSON, resource: ResourceInfo, old: JSON?) throws(APIStatus) {
+        let errors = Validation.validate(object, resource: resource, old: old)
+        if !errors.isEmpty {
+            throw .invalid(kind: resource.kind, group: resource.group, name: object["metadata"]?["name"]?.string ?? "", errors: errors)
+        }
     }
 
     static func quoted(_ s: String) -> String {
@@ -236,9 +247,10 @@ package struct Handlers: Sendable {
             throw .badRequest("the name of the object (\(sentName)) does not match the name on the URL (\(name))")
         }
         try checkNamespace(&sent, resource: resource, namespace: namespace)
+        try checkMetaTypes(sent)
+        Defaults.apply(to: &sent, resource: resource)
         let sentVersion = sent["metadata"]?["resourceVersion"]?.string ?? ""
         let sentObject = sent
-        let now = clock()
         let result = try await registry.update(resource, namespace: namespace, name: name, dryRun: dryRun) {
             (current) throws(APIStatus) -> Registry.Change in
             guard let current else {
@@ -247,10 +259,8 @@ package struct Handlers: Sendable {
                 }
                 if resource.namespaced, let namespace { try await admitIntoNamespace(namespace) }
                 var created = sentObject
-                created.set(.string(UUID().uuidString.lowercased()), at: ["metadata", "uid"])
-                created.set(.string(Self.timestamp(now)), at: ["metadata", "creationTimestamp"])
-                if strategy.tracksGeneration { created.set(1, at: ["metadata", "generation"]) }
-                try validateMeta(created, resource: resource, strategy: strategy)
+                try await prepareForCreate(&created, resource: resource, strategy: strategy)
+                try validate(created, resource: resource, old: nil)
                 return .write(created)
             }
             let currentVersion = current["metadata"]?["resourceVersion"]?.string ?? ""
@@ -258,7 +268,7 @@ package struct Handlers: Sendable {
                 throw .conflict(resource: resource.name, group: resource.group, name: name)
             }
             let next = try Self.merge(sent: sentObject, onto: current, resource: resource, subresource: subresource, strategy: strategy)
-            try validateMeta(next, resource: resource, strategy: strategy)
+            try validate(next, resource: resource, old: current)
             if next["metadata"]?["deletionTimestamp"] != nil && (next["metadata"]?["finalizers"]?.array ?? []).isEmpty {
                 return .delete(next)
             }
@@ -616,9 +626,11 @@ extension Handlers {
                 var patched = try Self.apply(type, body, to: current, definition: resource.definition)
                 guard case .object = patched else { throw .badRequest("the patched object is not an object") }
                 try Self.checkPatchedIdentity(&patched, current: current, resource: resource)
+                try checkMetaTypes(patched)
+                Defaults.apply(to: &patched, resource: resource)
                 next = try Self.merge(sent: patched, onto: current, resource: resource, subresource: subresource, strategy: strategy)
             }
-            try validateMeta(next, resource: resource, strategy: strategy)
+            try validate(next, resource: resource, old: current)
             if next["metadata"]?["deletionTimestamp"] != nil && (next["metadata"]?["finalizers"]?.array ?? []).isEmpty {
                 return .delete(next)
             }

@@ -140,3 +140,62 @@ extension Representation {
         }
     }
 }
+
+/// A response's representation with the Table options that go with it (`includeObject`).
+struct Shown: Sendable {
+    var representation: Representation = .object
+    var include: TableInclude = .metadata
+
+    init() {}
+
+    /// The representation `Accept` asks for, and for a Table the `includeObject` parameter (a 400
+    /// for a value kube does not know).
+    init(accept: String, query: Query) throws(APIStatus) {
+        representation = try Representation(accept: accept)
+        if case .table = representation {
+            let value = query.value("includeObject") ?? ""
+            guard let include = TableInclude(parameter: value) else { throw TableInclude.invalidParameter(value) }
+            self.include = include
+        }
+    }
+
+    /// A get's object or a list in this representation, with ages counted to `now`.
+    func transform(_ body: JSON, list: Bool, resource: ResourceInfo, now: Date) throws(APIStatus) -> JSON {
+        try representation.transform(body, list: list, resource: resource) { (objects, meta) throws(APIStatus) -> JSON in
+            table(resource, objects, meta, headers: true, now: now)
+        }
+    }
+
+    /// The Table of `objects` under a list's `meta` (resourceVersion, continue, remainingItemCount).
+    func table(_ resource: ResourceInfo, _ objects: [JSON], _ meta: JSON, headers: Bool, now: Date) -> JSON {
+        var document = TablePrinter.table(
+            for: resource, objects: objects, resourceVersion: meta["resourceVersion"]?.string ?? "",
+            continueToken: meta["continue"]?.string, remainingItemCount: meta["remainingItemCount"]?.int64, include: include,
+            headers: headers, now: TableInstant(unixSeconds: now.timeIntervalSince1970))
+        if case .table(let version) = representation, version != "v1" {
+            // meta.k8s.io/v1beta1: the same document under the older version.
+            let apiVersion = JSON.string("meta.k8s.io/\(version)")
+            document["apiVersion"] = apiVersion
+            if include == .metadata, var rows = document["rows"]?.array {
+                for i in rows.indices { rows[i]["object"]?["apiVersion"] = apiVersion }
+                document["rows"] = .array(rows)
+            }
+        }
+        return document
+    }
+
+    /// One watch event's object in this representation; `headers` says whether a Table carries its
+    /// column definitions (only the first event's does).
+    func event(_ object: JSON, resource: ResourceInfo, headers: Bool, now: Date) -> JSON {
+        switch representation {
+        case .object:
+            return object
+        case .table:
+            var meta = JSONObject()
+            if let rv = object["metadata"]?["resourceVersion"] { meta["resourceVersion"] = rv }
+            return table(resource, [object], .object(meta), headers: headers, now: now)
+        case .partialMetadata(_, let version):
+            return Representation.partial(object, version: version)
+        }
+    }
+}

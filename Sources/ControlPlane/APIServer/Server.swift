@@ -137,11 +137,14 @@ package final class APIServer: Sendable {
             }
             let apply = request.headers[.contentType]?.hasPrefix("application/apply-patch") ?? false
             labels = APIMetrics.Labels(info, served: false, apply: apply, dryRun: query.has("dryRun"))
-            _ = try resolve(info)
+            let resource = try resolve(info)
             labels = APIMetrics.Labels(info, served: true, apply: apply, dryRun: query.has("dryRun"))
+            let shown = try Shown(accept: request.headers[.accept] ?? "", query: query)
             if info.verb == .watch {
                 // Long-running: outside the in-flight limits and the request timeout.
-                return watchResponse(try watchRequest(info, try resolve(info), query: query))
+                var watch = try watchRequest(info, resource, query: query)
+                watch.shown = shown
+                return watchResponse(watch)
             }
             let mutating = [.create, .update, .patch, .delete, .deletecollection].contains(info.verb)
             try admit(mutating: mutating)
@@ -157,8 +160,11 @@ package final class APIServer: Sendable {
             }
             let input = body
             let contentType = request.headers[.contentType]
-            let answer = try await withTimeout(options.requestTimeout) {
+            var answer = try await withTimeout(options.requestTimeout) {
                 try await self.resourceRequest(info, query: query, body: input, contentType: contentType)
+            }
+            if (info.verb == .get || info.verb == .list) && info.subresource == nil && answer.code == 200 {
+                answer.body = try shown.transform(answer.body, list: info.verb == .list, resource: resource, now: Date())
             }
             return format.response(answer.code, answer.body)
         } catch let status as APIStatus {
@@ -339,7 +345,10 @@ package final class APIServer: Sendable {
         let resource = try resolve(info)
         let namespace = resource.namespaced ? info.namespace : nil
         let dryRun = try Self.dryRun(query)
-        if [.create, .update].contains(info.verb) { try Self.requireJSON(contentType) }
+        var body = body
+        if [.create, .update, .delete, .deletecollection].contains(info.verb) && !body.isEmpty {
+            body = try Self.jsonBody(body, contentType: contentType, info: info, resource: resource)
+        }
         switch info.verb {
         case .get:
             if let sub = info.subresource {
@@ -381,17 +390,42 @@ package final class APIServer: Sendable {
         }
     }
 
-    static func requireJSON(_ contentType: String?) throws(APIStatus) {
+    /// The media types a request body may have (create, update, delete options).
+    static let bodyMediaTypes = ["application/json", KubeProtobuf.mediaType]
+
+    /// A create, update or delete body as JSON: JSON as sent, a Kubernetes protobuf body (kubectl's
+    /// typed commands send them) decoded to the JSON its Go type marshals to. Any other media type is a
+    /// 415; a protobuf body that does not decode is kube's 400 for an undecodable object.
+    static func jsonBody(_ body: [UInt8], contentType: String?, info: RequestInfo, resource: ResourceInfo) throws(APIStatus) -> [UInt8] {
         let type =
             (contentType ?? "application/json").split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
             ?? ""
-        guard type == "application/json" || type == "*/*" || type.isEmpty else {
+        switch type {
+        case "application/json", "*/*", "":
+            return body
+        case KubeProtobuf.mediaType:
+            let expected = Self.bodyKind(info, resource)
+            do {
+                return try KubeProtobuf.decode(body, defaultAPIVersion: expected.apiVersion, defaultKind: expected.kind).serialized()
+            } catch {
+                throw .badRequest(error.badRequestMessage(expectedKind: expected.kind, body: body))
+            }
+        default:
             throw APIStatus(
                 code: 415, reason: .unsupportedMediaType,
                 message:
-                    "the body of the request was in an unknown format - accepted media types include: application/json (got \(contentType ?? ""))"
+                    "the body of the request was in an unknown format - accepted media types include: \(bodyMediaTypes.joined(separator: ", "))"
             )
         }
+    }
+
+    /// The kind a request body holds: the resource's (or its subresource's), or DeleteOptions for deletes.
+    static func bodyKind(_ info: RequestInfo, _ resource: ResourceInfo) -> (apiVersion: String, kind: String) {
+        if info.verb == .delete || info.verb == .deletecollection { return ("meta.k8s.io/v1", "DeleteOptions") }
+        if let name = info.subresource, let sub = resource.subresource(name) {
+            return (sub.group.isEmpty ? sub.version : "\(sub.group)/\(sub.version)", sub.kind)
+        }
+        return (resource.groupVersion, resource.kind)
     }
 
     static func dryRun(_ query: Query) throws(APIStatus) -> Bool {

@@ -22,6 +22,8 @@ struct WatchRequest: Sendable {
     var sendInitialEvents: Bool
     var allowBookmarks: Bool
     var timeout: Duration
+    /// How the events' objects are written (a Table for `kubectl get -w`).
+    var shown = Shown()
 }
 
 extension APIServer {
@@ -109,8 +111,14 @@ extension APIServer {
             start = registry.key(watch.resource, watch.namespace, name)
             end = []
         }
+        var headersSent = false
         func event(_ type: String, _ object: JSON) -> [UInt8] {
-            var line = JSON.object(JSONObject([("type", .string(type)), ("object", object)])).serialized()
+            var shown = object
+            if type != "ERROR" && type != "BOOKMARK" {
+                shown = watch.shown.event(object, resource: watch.resource, headers: !headersSent, now: Date())
+                headersSent = true
+            }
+            var line = JSON.object(JSONObject([("type", .string(type)), ("object", shown)])).serialized()
             line.append(0x0A)
             return line
         }
