@@ -103,6 +103,7 @@ import Testing
         let api = try APIServerProcess(binary: capstan, etcdServers: cluster.endpoints)
         defer { api.stop() }
         try Self.session(api)
+        try Self.pythonClientSuite(api, etcdEndpoints: cluster.endpoints)
     }
 
     @Test func kubectlOnEtcd() throws {
@@ -116,6 +117,7 @@ import Testing
         let api = try APIServerProcess(binary: capstan, etcdServers: etcd.endpoints)
         defer { api.stop() }
         try Self.session(api)
+        try Self.pythonClientSuite(api, etcdEndpoints: etcd.endpoints)
     }
 
     static let deployment = """
@@ -246,6 +248,21 @@ import Testing
                 == "2 d nginx:1.27")
         #expect(
             try ok(["-n", "typed", "get", "pod", "p", "-o", "jsonpath={.metadata.labels.run} {.spec.containers[0].image}"]) == "p busybox")
+        // Services get cluster IPs and node ports from the ranges; the kubernetes service has the first address.
+        #expect(
+            try ok(["-n", "default", "get", "service", "kubernetes", "-o", "jsonpath={.spec.clusterIP} {.spec.ports[0].targetPort}"])
+                == "10.0.0.1 \(api.port)")
+        #expect(try ok(["-n", "typed", "create", "service", "nodeport", "np", "--tcp=80:8080"]) == "service/np created\n")
+        let nodePort = try ok(["-n", "typed", "get", "service", "np", "-o", "jsonpath={.spec.ports[0].nodePort} {.spec.clusterIP}"])
+        let allocated = nodePort.split(separator: " ")
+        #expect(
+            allocated.count == 2 && (30000...32767).contains(Int(allocated[0]) ?? 0) && allocated[1].hasPrefix("10.0.0."), "\(nodePort)")
+        let taken = try fails(["-n", "typed", "create", "service", "clusterip", "dup", "--tcp=80", "--clusterip=10.0.0.1"])
+        #expect(
+            taken.contains(
+                #"Service "dup" is invalid: spec.clusterIPs: Invalid value: []string{"10.0.0.1"}: failed to allocate IP 10.0.0.1: provided IP is already allocated"#
+            ),
+            "\(taken)")
         #expect(try ok(["delete", "namespace", "typed", "--wait=false"]) == "namespace \"typed\" deleted\n")
 
         // Optimistic concurrency: an update from a stale resourceVersion is a Conflict.

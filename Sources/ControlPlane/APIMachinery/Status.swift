@@ -132,8 +132,11 @@ extension APIStatus {
             details: Details(retryAfterSeconds: retryAfterSeconds))
     }
 
-    package static func requestEntityTooLarge(limit: Int) -> APIStatus {
-        APIStatus(code: 413, reason: .requestEntityTooLarge, message: "Request entity too large: limit is \(limit)")
+    package static func requestEntityTooLarge(limit: Int) -> APIStatus { requestEntityTooLarge("limit is \(limit)") }
+
+    /// 413 with kube's `Request entity too large: <why>`.
+    package static func requestEntityTooLarge(_ why: String) -> APIStatus {
+        APIStatus(code: 413, reason: .requestEntityTooLarge, message: "Request entity too large: \(why)")
     }
 
     private static func qualified(_ name: String, _ group: String) -> String { group.isEmpty ? name : "\(name).\(group)" }

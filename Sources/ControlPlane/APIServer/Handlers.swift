@@ -20,9 +20,12 @@ package struct Answer: Sendable {
 package struct Handlers: Sendable {
     package let registry: Registry
     package let clock: @Sendable () -> Date
+    /// Services' cluster IPs and node ports (nil: services get none, as in unit tests without ranges).
+    package let services: ServiceAllocator?
 
-    package init(registry: Registry, clock: @escaping @Sendable () -> Date = { Date() }) {
+    package init(registry: Registry, services: ServiceAllocator? = nil, clock: @escaping @Sendable () -> Date = { Date() }) {
         self.registry = registry
+        self.services = services
         self.clock = clock
     }
 
@@ -86,6 +89,11 @@ package struct Handlers: Sendable {
         let generateName = meta["generateName"]?.string ?? ""
         let fixedName = meta["name"]?.string ?? ""
         let attempts = fixedName.isEmpty && !generateName.isEmpty ? Registry.maxGenerateNameAttempts : 1
+        var taken: [String] = []
+        if let services, resource.group.isEmpty && resource.name == "services" {
+            try validate(object, resource: resource, old: nil)
+            taken = try await services.allocate(&object, dryRun: dryRun)
+        }
         for attempt in 1...attempts {
             if fixedName.isEmpty && !generateName.isEmpty {
                 object.set(.string(Names.generate(from: generateName) { Int.random(in: 0..<Int.max) }), at: ["metadata", "name"])
@@ -97,7 +105,9 @@ package struct Handlers: Sendable {
             switch made {
             case .success(let stored): return Answer(201, stored)
             case .failure(let status) where status.reason == .alreadyExists && attempt < attempts: continue
-            case .failure(let status): throw status
+            case .failure(let status):
+                await services?.release(taken: taken)
+                throw status
             }
         }
         throw APIStatus(code: 500, reason: .internalError, message: "no free name for generateName \(generateName)")
@@ -425,7 +435,9 @@ package struct Handlers: Sendable {
             // Deleting a namespace with spec.finalizers marks it Terminating; its controller empties and finalizes it.
             let pendingSpec = resource.name == "namespaces" && !(current.value(at: ["spec", "finalizers"])?.array ?? []).isEmpty
             if !finalizers.isEmpty || graceSeconds > 0 || pendingSpec {
-                // Deletion is pending: mark the object (once) and answer 202 with it.
+                // Deletion is pending: mark the object (once) and answer with it: 200, or 202 when the
+                // client asked for orphanDependents=false (kube keeps that for old clients only).
+                let pending = options.orphanDependents == false ? 202 : 200
                 var next = current
                 if meta["deletionTimestamp"] == nil {
                     meta["deletionTimestamp"] = .string(Self.timestamp(clock().addingTimeInterval(Double(graceSeconds))))
@@ -438,8 +450,8 @@ package struct Handlers: Sendable {
                 meta["finalizers"] = finalizers.isEmpty ? nil : .array(finalizers.map { .string($0) })
                 next["metadata"] = .object(meta)
                 if resource.name == "namespaces" { next.set("Terminating", at: ["status", "phase"]) }
-                if options.dryRun { return Answer(202, next) }
-                if next == current { return Answer(202, current) }
+                if options.dryRun { return Answer(pending, next) }
+                if next == current { return Answer(pending, current) }
                 let outcome: ConditionalOutcome
                 do {
                     outcome = try await registry.store.update(
@@ -449,10 +461,11 @@ package struct Handlers: Sendable {
                 }
                 guard case .written(let revision) = outcome else { continue }
                 next.set(.string(String(revision)), at: ["metadata", "resourceVersion"])
-                return Answer(202, next)
+                return Answer(pending, next)
             }
             if !options.dryRun {
                 guard try await registry.delete(resource, namespace, name, ifModRevision: stored.modRevision) else { continue }
+                if resource.group.isEmpty && resource.name == "services" { await services?.release(current) }
             }
             if strategy.returnsDeletedObject { return Answer(200, current) }
             return Answer(200, Self.successStatus(resource: resource, name: name, uid: meta["uid"]?.string ?? ""))
@@ -542,9 +555,21 @@ extension Handlers {
         } catch {
             throw .badRequest("error decoding patch: \(error.message)")
         }
+        if type == .json, case .array(let operations) = patch, operations.count > Patch.maxJSONPatchOperations {
+            throw .requestEntityTooLarge(
+                "The allowed maximum operations in a JSON patch is \(Patch.maxJSONPatchOperations), got \(operations.count)")
+        }
         do throws(PatchError) {
             switch type {
-            case .json: return try Patch.jsonPatch(object, with: patch)
+            case .json:
+                do throws(PatchError) {
+                    return try Patch.jsonPatch(object, with: patch)
+                } catch {
+                    // The patch's JSON shape is a 400; an operation that cannot apply is kube's generic 422,
+                    // without the json-patch text (handlers/patch.go's NewGenericServerResponse).
+                    if error.message.hasPrefix("json: cannot unmarshal") { throw error }
+                    throw PatchError(Self.jsonPatchRejected)
+                }
             case .merge:
                 guard case .object = patch else {
                     throw PatchError(
@@ -555,9 +580,15 @@ extension Handlers {
             }
         } catch {
             if error.malformed { throw .badRequest(error.message) }
+            if error.message == Self.jsonPatchRejected {
+                throw APIStatus(code: 422, reason: .invalid, message: error.message, details: .init())
+            }
             throw APIStatus(code: 422, reason: .invalid, message: error.message)
         }
     }
+
+    /// kube's message for a JSON patch whose operations do not apply.
+    static let jsonPatchRejected = "the server rejected our request due to an error in our request"
 
     /// Resources with a scale subresource, and where their replica counts and selector live.
     static func scaleSelector(_ object: JSON, resource: ResourceInfo) -> String {

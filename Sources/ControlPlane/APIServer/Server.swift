@@ -81,10 +81,42 @@ package final class APIServer: Sendable {
         self.options = options
         self.logger = logger
         registry = Registry(store: store, prefix: options.etcdPrefix)
-        handlers = Handlers(registry: registry)
+        handlers = Handlers(registry: registry, services: try? Self.serviceAllocator(options, store: store))
         resources = BuiltinResources.all
         discovery = DiscoveryCache(
             resources: resources, serverAddress: "\(options.advertiseAddress ?? options.bindAddress):\(options.securePort)")
+    }
+
+    /// The allocator of the service ranges the options name (throws for a range it cannot serve).
+    package static func serviceAllocator(_ options: APIServerOptions, store: EtcdClient) throws -> ServiceAllocator {
+        ServiceAllocator(
+            ips: try RangeAllocator.serviceIPs(store: store, prefix: options.etcdPrefix, range: options.serviceClusterIPRange),
+            ports: try RangeAllocator.nodePorts(store: store, prefix: options.etcdPrefix, range: options.serviceNodePortRange))
+    }
+
+    /// The `default/kubernetes` service (the range's first address, port 443 to the secure port) and
+    /// its endpoints (this apiserver's advertised address), as kube-apiserver's bootstrap controller
+    /// keeps them; made when missing.
+    package func ensureKubernetesService() async throws {
+        guard let services = BuiltinResources.resource(group: "", version: "v1", name: "services"),
+            let endpoints = BuiltinResources.resource(group: "", version: "v1", name: "endpoints")
+        else { return }
+        let ip = try CertDir.firstServiceIP(ofRange: options.serviceClusterIPRange)
+        let port = options.securePort
+        let address = options.advertiseAddress ?? options.bindAddress
+        let service = #"""
+            {"apiVersion":"v1","kind":"Service","metadata":{"name":"kubernetes","namespace":"default","labels":{"component":"apiserver","provider":"kubernetes"}},"spec":{"clusterIP":"\#(ip)","ports":[{"name":"https","port":443,"protocol":"TCP","targetPort":\#(port)}],"sessionAffinity":"None","type":"ClusterIP"}}
+            """#
+        let endpoint = #"""
+            {"apiVersion":"v1","kind":"Endpoints","metadata":{"name":"kubernetes","namespace":"default","labels":{"endpointslice.kubernetes.io/skip-mirror":"true"}},"subsets":[{"addresses":[{"ip":"\#(address)"}],"ports":[{"name":"https","port":\#(port),"protocol":"TCP"}]}]}
+            """#
+        for (resource, body) in [(services, service), (endpoints, endpoint)] {
+            if try await registry.read(resource, "default", "kubernetes") != nil { continue }
+            let made: Result<Answer, APIStatus> = await Self.capture { () throws(APIStatus) in
+                try await self.handlers.create(resource, namespace: "default", body: Array(body.utf8), dryRun: false)
+            }
+            if case .failure(let status) = made, status.reason != .alreadyExists { throw status }
+        }
     }
 
     /// Creates the namespaces every cluster has (default, kube-system, kube-public, kube-node-lease)
@@ -436,7 +468,7 @@ package final class APIServer: Sendable {
         return !values.isEmpty
     }
 
-    func listOptions(_ query: Query) throws(APIStatus) -> Registry.ListOptions {
+    func listOptions(_ query: Query, watch: Bool = false) throws(APIStatus) -> Registry.ListOptions {
         var options = Registry.ListOptions()
         if let s = query.value("labelSelector") { options.labels = try LabelSelector(parsing: s) }
         if let s = query.value("fieldSelector") { options.fields = try FieldSelector(parsing: s) }
@@ -461,7 +493,8 @@ package final class APIServer: Sendable {
         case "", "NotOlderThan", "Exact": break
         default: throw .badRequest("resourceVersionMatch \(match) is not supported: supported values are Exact, NotOlderThan")
         }
-        if !match.isEmpty && rv.isEmpty {
+        // A watch's resourceVersionMatch goes with sendInitialEvents (checked by the watch).
+        if !match.isEmpty && rv.isEmpty && !watch {
             throw Self.invalidListOptions(
                 FieldError(
                     .forbidden, field: "resourceVersionMatch", value: nil,
@@ -543,8 +576,14 @@ package struct Query: Sendable {
     package func value(_ key: String) -> String? { pairs.first { $0.0 == key }?.1 }
     package func values(_ key: String) -> [String] { pairs.filter { $0.0 == key }.map(\.1) }
     package func has(_ key: String) -> Bool { pairs.contains { $0.0 == key } }
-    /// A boolean parameter as kube reads it: `true` or `1`.
-    package func flag(_ key: String) -> Bool { value(key).map { $0 == "true" || $0 == "1" } ?? false }
+    /// A boolean parameter as kube's query decoder reads it: absent is false; present, anything but
+    /// `0` or `false` (in any case) is true, so `watch=True`, `watch=yes` and a bare `watch` watch.
+    package func flag(_ key: String) -> Bool { boolean(key) ?? false }
+
+    /// A boolean parameter, nil when absent.
+    package func boolean(_ key: String) -> Bool? {
+        value(key).map { $0 != "0" && $0.lowercased() != "false" }
+    }
 }
 
 /// How to write an answer: JSON, pretty-printed for `?pretty=true` and for curl and browsers (as kube does).

@@ -42,14 +42,20 @@ extension APIServer {
     }
 
     func watchRequest(_ info: RequestInfo, _ resource: ResourceInfo, query: Query) throws(APIStatus) -> WatchRequest {
-        var options = try listOptions(query)
+        var options = try listOptions(query, watch: true)
         options.limit = 0
         options.continueToken = nil
         let strategy = Strategy.of(resource)
         if let bad = options.fields.unsupported(in: strategy.supportedFields, resource: resource.name) { throw bad }
         let rv = query.value("resourceVersion") ?? ""
-        let sendInitial = query.value("sendInitialEvents").map { $0 == "true" || $0 == "1" }
+        let sendInitial = query.boolean("sendInitialEvents")
         let bookmarks = query.flag("allowWatchBookmarks")
+        if sendInitial == nil && !(query.value("resourceVersionMatch") ?? "").isEmpty {
+            throw Self.invalidListOptions(
+                FieldError(
+                    .forbidden, field: "resourceVersionMatch", value: nil,
+                    detail: "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided"))
+        }
         if sendInitial != nil {
             guard query.value("resourceVersionMatch") == "NotOlderThan" else {
                 throw Self.invalidListOptions(

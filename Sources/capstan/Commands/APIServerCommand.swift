@@ -116,16 +116,19 @@ struct APIServerCommand: AsyncParsableCommand {
                 if options.clientCAFile == nil { options.clientCAFile = dir.caCertificatePath }
             }
             let store = try EtcdClient(endpoints: options.etcdServers, tls: options.etcdTLS)
+            // The service ranges, checked before serving (an unusable range is a start-up error).
+            _ = try APIServer.serviceAllocator(options, store: store)
             let server = APIServer(options: options, store: store, logger: logger)
             let app = try server.application()
-            // The system namespaces, once the store answers (readyz says whether it does meanwhile).
+            // The system namespaces and the kubernetes service, once the store answers (readyz says whether it does meanwhile).
             let namespaces = Task {
                 while !Task.isCancelled {
                     do {
                         try await server.ensureSystemNamespaces()
+                        try await server.ensureKubernetesService()
                         return
                     } catch {
-                        logger.warning("creating the system namespaces: \(error); trying again in 1 s")
+                        logger.warning("creating the system namespaces and the kubernetes service: \(error); trying again in 1 s")
                         try? await Task.sleep(for: .seconds(1))
                     }
                 }

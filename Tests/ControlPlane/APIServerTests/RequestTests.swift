@@ -48,7 +48,10 @@ import Testing
         let q = Query("labelSelector=app%3Dweb&fieldSelector=a+b&watch=1&dryRun=All&dryRun=All&empty=&flag")
         #expect(q.value("labelSelector") == "app=web")
         #expect(q.value("fieldSelector") == "a b")
-        #expect(q.flag("watch") && !q.flag("empty") && !q.flag("missing"))
+        // kube's bool decoding: anything present but 0/false (any case) is true.
+        #expect(q.flag("watch") && q.flag("empty") && q.flag("flag") && !q.flag("missing"))
+        #expect(Query("watch=True").flag("watch") && !Query("watch=FALSE").flag("watch") && !Query("watch=0").flag("watch"))
+        #expect(Query("sendInitialEvents=false").boolean("sendInitialEvents") == false && Query("").boolean("x") == nil)
         #expect(q.values("dryRun") == ["All", "All"])
         #expect(q.has("flag") && q.value("flag") == "" && q.has("empty"))
         #expect(Query("").value("x") == nil)
