@@ -325,6 +325,33 @@ import Testing
         let badSelector = try fails(["-n", "e2e", "get", "configmaps", "--field-selector", "spec.nodeName=x"])
         #expect(badSelector.contains("field label not supported: spec.nodeName"), "\(badSelector)")
 
+        // Binding (the scheduler's write) and eviction (kubectl drain's), with a disruption budget that holds it back.
+        #expect(
+            try ok(["create", "-f", "-"], stdin: #"{"apiVersion":"v1","kind":"Node","metadata":{"name":"e2e-node"}}"#)
+                == "node/e2e-node created\n")
+        _ = try ok(["-n", "e2e", "run", "bound", "--image=busybox"])
+        let binding = "\(api.directory)/binding.json"
+        try Data(#"{"apiVersion":"v1","kind":"Binding","metadata":{"name":"bound"},"target":{"kind":"Node","name":"e2e-node"}}"#.utf8)
+            .write(to: URL(fileURLWithPath: binding))
+        #expect(
+            try ok(["create", "--raw", "/api/v1/namespaces/e2e/pods/bound/binding", "-f", binding])
+                == #"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Success","code":201}"# + "\n")
+        let rebind = try fails(["create", "--raw", "/api/v1/namespaces/e2e/pods/bound/binding", "-f", binding])
+        #expect(
+            rebind.contains(#"Operation cannot be fulfilled on pods/binding "bound": pod bound is already assigned to node "e2e-node""#),
+            "\(rebind)")
+        #expect(
+            try ok(["-n", "e2e", "get", "pod", "bound", "-o", "jsonpath={.spec.nodeName} {.status.conditions[0].type}"])
+                == "e2e-node PodScheduled")
+        _ = try ok(["-n", "e2e", "patch", "pod", "bound", "--subresource=status", "--type=merge", "-p", #"{"status":{"phase":"Running"}}"#])
+        _ = try ok(["-n", "e2e", "create", "pdb", "hold", "--selector=run=bound", "--min-available=1"])
+        let held = try fails(["drain", "e2e-node", "--force", "--grace-period=0", "--timeout=3s"])
+        #expect(held.contains(#"error when evicting pods/"bound" -n "e2e""#), "\(held)")
+        _ = try ok(["-n", "e2e", "delete", "pdb", "hold"])
+        let drained = try ok(["drain", "e2e-node", "--force", "--grace-period=0", "--timeout=20s"])
+        #expect(drained.contains("pod/bound evicted") && drained.contains("node/e2e-node drained"), "\(drained)")
+        #expect(try fails(["-n", "e2e", "get", "pod", "bound"]) == "Error from server (NotFound): pods \"bound\" not found\n")
+
         // delete, then the object is gone.
         #expect(try ok(["-n", "e2e", "delete", "configmap", "one"]) == "configmap \"one\" deleted\n")
         #expect(try fails(["-n", "e2e", "get", "configmap", "one"]) == "Error from server (NotFound): configmaps \"one\" not found\n")

@@ -10,9 +10,12 @@ package import Foundation
 package struct Answer: Sendable {
     package var code: Int
     package var body: JSON
-    package init(_ code: Int, _ body: JSON) {
+    /// Texts for `Warning` headers (unknown fields under fieldValidation=Warn).
+    package var warnings: [String] = []
+    package init(_ code: Int, _ body: JSON, warnings: [String] = []) {
         self.code = code
         self.body = body
+        self.warnings = warnings
     }
 }
 

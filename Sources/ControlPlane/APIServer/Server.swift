@@ -198,7 +198,9 @@ package final class APIServer: Sendable {
             if (info.verb == .get || info.verb == .list) && info.subresource == nil && answer.code == 200 {
                 answer.body = try shown.transform(answer.body, list: info.verb == .list, resource: resource, now: Date())
             }
-            return format.response(answer.code, answer.body)
+            var response = format.response(answer.code, answer.body)
+            for warning in answer.warnings { response.headers.append(.init(name: Self.warningName, value: Self.warningHeader(warning))) }
+            return response
         } catch let status as APIStatus {
             return format.status(status)
         } catch {
@@ -390,6 +392,14 @@ package final class APIServer: Sendable {
         case .list:
             return try await handlers.list(resource, namespace: namespace, options: try listOptions(query))
         case .create:
+            if resource.group.isEmpty && resource.name == "pods", let name = info.name {
+                if info.subresource == "binding" {
+                    return try await handlers.bind(resource, namespace: namespace, name: name, body: body, dryRun: dryRun)
+                }
+                if info.subresource == "eviction" {
+                    return try await handlers.evict(resource, namespace: namespace, name: name, body: body, dryRun: dryRun)
+                }
+            }
             guard info.subresource == nil else {
                 throw APIStatus(
                     code: 405, reason: .methodNotAllowed, message: "the server does not allow this method on the requested resource")
@@ -420,6 +430,19 @@ package final class APIServer: Sendable {
             throw APIStatus(
                 code: 405, reason: .methodNotAllowed, message: "the server does not allow this method on the requested resource")
         }
+    }
+
+    static let warningName = HTTPFields.Element.Name("Warning")!
+
+    /// A `Warning` header value as kube-apiserver writes one: code 299, agent `-`, the text quoted
+    /// (RFC 7234; `"` and `\` escaped).
+    static func warningHeader(_ text: String) -> String {
+        var quoted = ""
+        for c in text {
+            if c == "\"" || c == "\\" { quoted.append("\\") }
+            quoted.append(c.isASCII && (c.asciiValue! < 0x20 || c.asciiValue! == 0x7F) ? " " : c)
+        }
+        return "299 - \"\(quoted)\""
     }
 
     /// The media types a request body may have (create, update, delete options).
