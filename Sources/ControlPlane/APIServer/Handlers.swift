@@ -81,9 +81,12 @@ package struct Handlers: Sendable {
 
     // MARK: - Create
 
-    package func create(_ resource: ResourceInfo, namespace: String?, body: [UInt8], dryRun: Bool) async throws(APIStatus) -> Answer {
+    package func create(
+        _ resource: ResourceInfo, namespace: String?, body: [UInt8], dryRun: Bool, fieldValidation: FieldValidation = .strict
+    ) async throws(APIStatus) -> Answer {
         let strategy = Strategy.of(resource)
-        var object = try decodeObject(body, kind: resource.kind, group: resource.group, version: resource.version)
+        _ = try decodeObject(body, kind: resource.kind, group: resource.group, version: resource.version)
+        var (object, warnings) = try Self.goDecode(body, resource: resource, validation: fieldValidation)
         try checkNamespace(&object, resource: resource, namespace: namespace)
         if resource.namespaced, let namespace { try await admitIntoNamespace(namespace) }
         try checkMetaTypes(object)
@@ -106,7 +109,7 @@ package struct Handlers: Sendable {
                 try await registry.create(resource, namespace: namespace, object: object, dryRun: dryRun)
             }
             switch made {
-            case .success(let stored): return Answer(201, stored)
+            case .success(let stored): return Answer(201, stored, warnings: warnings)
             case .failure(let status) where status.reason == .alreadyExists && attempt < attempts: continue
             case .failure(let status):
                 await services?.release(taken: taken)
@@ -243,16 +246,18 @@ package struct Handlers: Sendable {
 
     // MARK: - Update
 
-    package func update(_ resource: ResourceInfo, namespace: String?, name: String, subresource: String?, body: [UInt8], dryRun: Bool)
-        async throws(APIStatus) -> Answer
-    {
+    package func update(
+        _ resource: ResourceInfo, namespace: String?, name: String, subresource: String?, body: [UInt8], dryRun: Bool,
+        fieldValidation: FieldValidation = .strict
+    ) async throws(APIStatus) -> Answer {
         let strategy = Strategy.of(resource)
         let kind = subresource.flatMap { resource.subresource($0) }?.kind ?? resource.kind
         guard kind == resource.kind else {
             throw APIStatus(
                 code: 405, reason: .methodNotAllowed, message: "the server does not allow this method on the requested resource")
         }
-        var sent = try decodeObject(body, kind: resource.kind, group: resource.group, version: resource.version)
+        _ = try decodeObject(body, kind: resource.kind, group: resource.group, version: resource.version)
+        var (sent, warnings) = try Self.goDecode(body, resource: resource, validation: fieldValidation)
         let sentName = sent["metadata"]?["name"]?.string ?? ""
         if sentName.isEmpty {
             sent.set(.string(name), at: ["metadata", "name"])
@@ -287,7 +292,20 @@ package struct Handlers: Sendable {
             }
             return .write(next)
         }
-        return Answer(result.created ? 201 : 200, result.object)
+        return Answer(result.created ? 201 : 200, result.object, warnings: warnings)
+    }
+
+    /// A create or update body decoded as kube's Go decoder reads it into the kind's struct and
+    /// marshalled back as kube stores it: unknown fields dropped (and, under `validation`, warned
+    /// about or refused), wrong types a 400 in kube's words, quantities and times canonical.
+    static func goDecode(_ body: [UInt8], resource: ResourceInfo, validation: FieldValidation) throws(APIStatus)
+        -> (object: JSON, warnings: [String])
+    {
+        do {
+            return try GoJSONDecoder.normalize(bytes: body, apiVersion: resource.groupVersion, kind: resource.kind, validation: validation)
+        } catch {
+            throw error.status
+        }
     }
 
     /// The object an update stores: what the client sent, with the fields the server owns taken
@@ -645,9 +663,11 @@ extension Handlers {
 
     /// PATCH of the object, its status, or its scale.
     package func patch(
-        _ resource: ResourceInfo, namespace: String?, name: String, subresource: String?, type: PatchType, body: [UInt8], dryRun: Bool
+        _ resource: ResourceInfo, namespace: String?, name: String, subresource: String?, type: PatchType, body: [UInt8], dryRun: Bool,
+        fieldValidation: FieldValidation = .strict
     ) async throws(APIStatus) -> Answer {
         let strategy = Strategy.of(resource)
+        var warned: [String] = []
         let result = try await registry.update(resource, namespace: namespace, name: name, dryRun: dryRun) {
             (current) throws(APIStatus) -> Registry.Change in
             guard let current else { throw .notFound(resource: resource.name, group: resource.group, name: name) }
@@ -661,6 +681,14 @@ extension Handlers {
                 guard case .object = patched else { throw .badRequest("the patched object is not an object") }
                 try Self.checkPatchedIdentity(&patched, current: current, resource: resource)
                 try checkMetaTypes(patched)
+                do throws(GoDecodeError) {
+                    let decoded = try GoJSONDecoder.normalize(
+                        patched, apiVersion: resource.groupVersion, kind: resource.kind, validation: fieldValidation)
+                    patched = decoded.object
+                    warned = decoded.warnings
+                } catch {
+                    throw error.status
+                }
                 Defaults.apply(to: &patched, resource: resource)
                 next = try Self.merge(sent: patched, onto: current, resource: resource, subresource: subresource, strategy: strategy)
             }
@@ -671,7 +699,7 @@ extension Handlers {
             return .write(next)
         }
         if subresource == "scale" { return Answer(200, Self.scale(of: result.object, resource: resource)) }
-        return Answer(200, result.object)
+        return Answer(200, result.object, warnings: warned)
     }
 
     /// PUT of a Scale: its spec.replicas onto the object.

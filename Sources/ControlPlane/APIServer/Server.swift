@@ -404,13 +404,16 @@ package final class APIServer: Sendable {
                 throw APIStatus(
                     code: 405, reason: .methodNotAllowed, message: "the server does not allow this method on the requested resource")
             }
-            return try await handlers.create(resource, namespace: namespace, body: body, dryRun: dryRun)
+            return try await handlers.create(
+                resource, namespace: namespace, body: body, dryRun: dryRun,
+                fieldValidation: try FieldValidation(query: query.value("fieldValidation"), optionsKind: "CreateOptions"))
         case .update:
             if info.subresource == "scale" {
                 return try await handlers.updateScale(resource, namespace: namespace, name: info.name!, body: body, dryRun: dryRun)
             }
             return try await handlers.update(
-                resource, namespace: namespace, name: info.name!, subresource: info.subresource, body: body, dryRun: dryRun)
+                resource, namespace: namespace, name: info.name!, subresource: info.subresource, body: body, dryRun: dryRun,
+                fieldValidation: try FieldValidation(query: query.value("fieldValidation"), optionsKind: "UpdateOptions"))
         case .delete:
             var options = try deleteOptions(query)
             try options.read(body)
@@ -425,7 +428,8 @@ package final class APIServer: Sendable {
         case .patch:
             let type = try Handlers.PatchType(contentType: contentType)
             return try await handlers.patch(
-                resource, namespace: namespace, name: info.name!, subresource: info.subresource, type: type, body: body, dryRun: dryRun)
+                resource, namespace: namespace, name: info.name!, subresource: info.subresource, type: type, body: body, dryRun: dryRun,
+                fieldValidation: try FieldValidation(query: query.value("fieldValidation"), optionsKind: "PatchOptions"))
         case .watch:
             throw APIStatus(
                 code: 405, reason: .methodNotAllowed, message: "the server does not allow this method on the requested resource")
