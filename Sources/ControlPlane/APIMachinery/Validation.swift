@@ -33,7 +33,7 @@ package enum Validation {
         switch (resource.group, resource.kind) {
         case ("", "Namespace"): return Rules.dns1123Label
         case ("", "Service"): return Rules.dns1035Label
-        case ("rbac.authorization.k8s.io", _): return Names.pathSegmentProblems
+        case ("rbac.authorization.k8s.io", _), ("", "Event"), ("events.k8s.io", "Event"): return Names.pathSegmentProblems
         default: return Rules.dns1123Subdomain
         }
     }

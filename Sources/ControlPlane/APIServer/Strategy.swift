@@ -5,19 +5,6 @@ package import APIMachinery
 
 /// One resource's rules for the generic storage code.
 package struct Strategy: Sendable {
-    /// How the resource's names are validated.
-    package enum NameRule: Sendable {
-        /// A lowercase RFC 1123 subdomain (most resources).
-        case subdomain
-        /// A lowercase RFC 1123 label (namespaces).
-        case label
-        /// An RFC 1035 label: starts with a letter (services).
-        case label1035
-        /// Any path segment: not `.` or `..`, no `/` or `%` (RBAC roles and bindings, events).
-        case pathSegment
-    }
-
-    package var nameRule: NameRule
     /// Whether `metadata.generation` starts at 1 and is bumped when anything but metadata and status changes.
     package var tracksGeneration: Bool
     /// Whether a delete answers with the deleted object (else a `Status` with `status: Success`).
@@ -31,18 +18,9 @@ package struct Strategy: Sendable {
     /// The strategy of a built-in resource.
     package static func of(_ resource: ResourceInfo) -> Strategy {
         let key = resource.group.isEmpty ? resource.name : "\(resource.name).\(resource.group)"
-        var s = Strategy(
-            nameRule: .subdomain, tracksGeneration: generationTracked.contains(key), returnsDeletedObject: returnsObject.contains(key),
+        return Strategy(
+            tracksGeneration: generationTracked.contains(key), returnsDeletedObject: returnsObject.contains(key),
             allowsCreateOnUpdate: createOnUpdate.contains(key), fields: fieldPaths[key] ?? [:])
-        switch key {
-        case "namespaces": s.nameRule = .label
-        case "services": s.nameRule = .label1035
-        case "events", "events.events.k8s.io", "roles.rbac.authorization.k8s.io", "clusterroles.rbac.authorization.k8s.io",
-            "rolebindings.rbac.authorization.k8s.io", "clusterrolebindings.rbac.authorization.k8s.io":
-            s.nameRule = .pathSegment
-        default: break
-        }
-        return s
     }
 
     /// The field selector fields this resource supports.

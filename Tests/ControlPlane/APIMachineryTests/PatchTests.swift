@@ -184,20 +184,24 @@ import Testing
     }
 }
 
-/// Kubernetes' name rules and generated names (apimachinery's validation messages).
+/// The path-segment name rule and generated names (apimachinery's validation messages).
 @Suite struct NamesTests {
-    @Test func subdomainsAndLabels() {
-        #expect(Names.subdomainProblems("web-1.example").isEmpty)
-        #expect(Names.subdomainProblems("Web").count == 1)
-        #expect(Names.subdomainProblems("").count == 1)
-        #expect(Names.subdomainProblems("a..b").count == 1)
-        #expect(Names.subdomainProblems(String(repeating: "a", count: 254)) == ["must be no more than 253 characters"])
-        #expect(Names.labelProblems("a.b").count == 1)
-        #expect(Names.labelProblems("123-abc").isEmpty)
-        #expect(Names.labelProblems(String(repeating: "a", count: 64)).first == "must be no more than 63 characters")
-        #expect(Names.label1035Problems("123-abc").count == 1)
-        #expect(Names.label1035Problems("abc-123").isEmpty)
-        #expect(Names.label1035Problems("abc-").first?.hasPrefix("a DNS-1035 label must consist of") == true)
+    @Test func dnsNames() {
+        #expect(Rules.dns1123Subdomain("web-1.example").isEmpty)
+        #expect(Rules.dns1123Subdomain("Web").count == 1)
+        #expect(Rules.dns1123Subdomain("").count == 1)
+        #expect(Rules.dns1123Subdomain("a..b").count == 1)
+        #expect(Rules.dns1123Subdomain(String(repeating: "a", count: 254)).first == "must be no more than 253 characters")
+        // 1.32's IsDNS1123Label: a valid subdomain that is no label has dots.
+        #expect(Rules.dns1123Label("a.b") == ["must not contain dots"])
+        #expect(Rules.dns1123Label("123-abc").isEmpty)
+        #expect(Rules.dns1123Label(String(repeating: "a", count: 64)).first == "must be no more than 63 characters")
+        #expect(Rules.dns1035Label("123-abc").count == 1)
+        #expect(Rules.dns1035Label("abc-123").isEmpty)
+        #expect(Rules.dns1035Label("abc-").first?.hasPrefix("a DNS-1035 label must consist of") == true)
+    }
+
+    @Test func pathSegments() {
         #expect(Names.pathSegmentProblems("..") == ["may not be '..'"])
         #expect(Names.pathSegmentProblems("a/b") == ["may not contain '/'"])
         #expect(Names.pathSegmentProblems("a%b") == ["may not contain '%'"])
