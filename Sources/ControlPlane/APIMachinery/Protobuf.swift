@@ -116,20 +116,8 @@ package enum KubeProtobuf {
         apiVersion.split(separator: "/", omittingEmptySubsequences: false).last ?? ""
     }
 
-    /// A string as Go's `%q` writes plain text (quotes and backslashes escaped).
-    static func goQuoted(_ text: String) -> String {
-        var out = "\""
-        for character in text.unicodeScalars {
-            switch character {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\t": out += "\\t"
-            default: out.unicodeScalars.append(character)
-            }
-        }
-        return out + "\""
-    }
+    /// A string as Go's `%q` writes it.
+    static func goQuoted(_ text: String) -> String { GoValue.quote(text) }
 }
 
 /// Why a protobuf body could not be decoded, with the message kube-apiserver's decoder gives for

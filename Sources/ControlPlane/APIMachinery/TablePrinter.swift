@@ -56,13 +56,8 @@ package enum TableInclude: Sendable, Equatable {
     /// The 400 kube-apiserver answers for an `includeObject` value it does not know (the Table
     /// options validation), e.g. `… includeObject: Invalid value: "all": must be 'Metadata', …`.
     package static func invalidParameter(_ value: String) -> APIStatus {
-        // Go quotes the value with %q; backslashes and quotes are what plain values need escaped.
-        var quoted = "\""
-        for character in value {
-            if character == "\\" || character == "\"" { quoted.append("\\") }
-            quoted.append(character)
-        }
-        quoted.append("\"")
+        // Go quotes the value with %q.
+        let quoted = GoValue.quote(value)
         let error = FieldError(
             .invalid, field: "includeObject", value: quoted, detail: "must be 'Metadata', 'Object', 'None', or empty")
         return .badRequest("Unable to convert to Table as requested: \(error)")
@@ -108,10 +103,9 @@ package enum TablePrinter {
         for resource: ResourceInfo, objects: [JSON], resourceVersion: String, continueToken: String?,
         remainingItemCount: Int64?, include: TableInclude = .metadata, headers: Bool = true, now: Int64
     ) -> JSON {
-        document(
-            convertor(for: resource), objects: objects,
-            list: ListMeta(resourceVersion: resourceVersion, continueToken: continueToken, remainingItemCount: remainingItemCount),
-            include: include, headers: headers, now: TableInstant(seconds: now))
+        table(
+            for: resource, objects: objects, resourceVersion: resourceVersion, continueToken: continueToken,
+            remainingItemCount: remainingItemCount, include: include, headers: headers, now: TableInstant(seconds: now))
     }
 
     /// The Table document at an instant that may have a fraction of a second.

@@ -548,7 +548,7 @@ private enum Kubeconfig {
 }
 
 /// IP addresses as the bytes certificates carry: 4 for IPv4 (and IPv4-mapped IPv6), 16 for IPv6.
-private enum IPAddress {
+enum IPAddress {
     static func parse(_ text: String) -> [UInt8]? {
         if !text.contains(":") { return parseIPv4(Substring(text)) }
         guard let bytes = parseIPv6(text) else { return nil }

@@ -150,18 +150,13 @@ package struct RangeAllocator: Sendable {
             ]))
     }
 
+    /// An IPv4 address as a number (CertDir's parser), nil for anything else.
     static func ipv4(_ text: String) -> UInt32? {
-        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 4 else { return nil }
-        var value: UInt32 = 0
-        for part in parts {
-            guard let byte = UInt8(part), part.count <= 3 else { return nil }
-            value = value << 8 | UInt32(byte)
-        }
-        return value
+        guard let bytes = IPAddress.parse(text), bytes.count == 4 else { return nil }
+        return bytes.reduce(0) { $0 << 8 | UInt32($1) }
     }
 
-    static func format(_ ip: UInt32) -> String { "\(ip >> 24).\(ip >> 16 & 0xFF).\(ip >> 8 & 0xFF).\(ip & 0xFF)" }
+    static func format(_ ip: UInt32) -> String { IPAddress.format([24, 16, 8, 0].map { UInt8(truncatingIfNeeded: ip >> $0) }) }
 }
 
 /// A range's bitmap: bit `i` set when offset `i` is taken. Stored as kube stores it, the bytes of
